@@ -1,0 +1,138 @@
+"""Save and load: the exported generator (safetensors + JSON card) and the training state.
+
+Serving never unpickles. The generator ships as ``generator.safetensors`` (tensors only, with the
+``GANConfig`` in its metadata so the architecture travels with the weights) beside
+``generator.json``, the model card people read. Resuming a run uses ``ckpt.pt`` through
+``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers.
+Every write goes to a temporary file first and is renamed into place, so a crash never leaves a
+half-written file where a good one was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from model.errors import UserError
+from model.networks import GANConfig, Generator
+
+WEIGHTS_FILE = "generator.safetensors"
+CARD_FILE = "generator.json"
+CKPT_FILE = "ckpt.pt"
+FORMAT = 1
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call write(tmp) on a temporary file beside path, then rename it over path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- the exported generator
+
+
+def save_generator(out_dir: Path, generator: torch.nn.Module, config: GANConfig,
+                   card: dict[str, Any]) -> None:
+    """Write generator.safetensors (weights and BatchNorm statistics) and generator.json."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in generator.state_dict().items()}
+    metadata = {"format": str(FORMAT), "config": json.dumps(config.to_dict())}
+    # Serialise the card before touching anything, so a bad card leaves both files as they were.
+    text = json.dumps({"format": FORMAT, "config": config.to_dict(), **card}, indent=2) + "\n"
+    atomic_write(out_dir / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp), metadata))
+    atomic_write_text(out_dir / CARD_FILE, text)
+
+
+def read_card(weights_dir: Path) -> dict[str, Any]:
+    """The JSON model card, or {} when there is none."""
+    path = Path(weights_dir) / CARD_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"model card {path} is not valid JSON ({exc}); restore it from git "
+                        "or re-export the weights") from None
+
+
+def _read_config(path: Path, card: dict[str, Any]) -> GANConfig:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"weights file {path} is truncated or corrupt ({exc}); re-export it "
+                        "with python -m model.train or restore weights/ from git") from None
+    raw = json.loads(meta["config"]) if "config" in meta else card.get("config")
+    if raw is None:
+        raise UserError(f"weights file {path} carries no GANConfig and {CARD_FILE} has none; "
+                        "re-export it with python -m model.train")
+    try:
+        return GANConfig.from_dict(raw)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"weights file {path} has an invalid config ({exc}); "
+                        "it was written by another version: re-export it") from None
+
+
+def load_generator(weights_dir: Path | str, device: torch.device | str = "cpu"
+                   ) -> tuple[Generator, dict[str, Any]]:
+    """A weights folder -> (generator in eval mode on device, model card)."""
+    weights_dir = Path(weights_dir)
+    path = weights_dir / WEIGHTS_FILE
+    if not path.is_file():
+        raise UserError(f"no {WEIGHTS_FILE} in {weights_dir}; point at a folder exported by "
+                        "python -m model.train (for example weights/ or runs/NAME)")
+    card = read_card(weights_dir)
+    config = _read_config(path, card)
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"weights file {path} is truncated or corrupt ({exc}); re-export it "
+                        "with python -m model.train or restore weights/ from git") from None
+    generator = Generator(config)
+    try:
+        generator.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise UserError(f"weights file {path} does not match its config "
+                        f"(z_dim {config.z_dim}, size {config.image_size}): {detail}") from None
+    return generator.to(device).eval(), card
+
+
+# ---------------------------------------------------------------- the training state
+
+
+def save_training_state(path: Path, state: dict[str, Any]) -> None:
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"no checkpoint at {path}; drop --resume to start a new run there")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file: all mean the same here
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"checkpoint {path} cannot be read ({msg}); it is truncated or "
+                        "not a checkpoint of this trainer: start a new run with another --out"
+                        ) from None

@@ -1,0 +1,203 @@
+"""Latent sampling, the API the bot and the explorer use.
+
+    sampler = Sampler.load("weights")                 # best device, eval mode
+    z = near_seed(seed_z, n=1, sigma=0.5, gen=request_rng("mastodon:123"))
+    images = sampler.generate(z)                       # (1, 3, 64, 64) uint8
+
+Sampling near a hand-picked "good" seed keeps replies fresh (new noise each time) but close to a
+picture somebody liked. z + sigma * e raises the latent's norm (E|z'|^2 = (1 + sigma^2) d);
+``preserve_norm`` uses sqrt(1 - sigma^2) z + sigma e instead, which stays on the N(0, I) prior.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from model.checkpoint import atomic_write_text, load_generator
+from model.errors import UserError
+from model.networks import Generator
+
+SEEDS_FILE = "seeds.json"
+SEEDS_VERSION = 1
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a UserError."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but PyTorch sees no GPU; use --device cpu")
+    if preference not in ("cpu",) and not preference.startswith("cuda"):
+        raise UserError(f"unknown device {preference!r}; use auto, cpu or cuda")
+    return torch.device(preference)
+
+
+def request_rng(request_id: str | int) -> torch.Generator:
+    """A CPU generator seeded from a request id: the same id always draws the same latent."""
+    digest = hashlib.sha256(str(request_id).encode("utf-8")).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
+# ---------------------------------------------------------------- latents
+
+
+def plain_latents(n: int, z_dim: int, gen: torch.Generator | None = None) -> torch.Tensor:
+    """(n, z_dim) draws from the N(0, I) prior."""
+    return torch.randn(n, z_dim, generator=gen)
+
+
+def near_seed(z: torch.Tensor, n: int = 1, sigma: float = 0.5,
+              gen: torch.Generator | None = None, preserve_norm: bool = False) -> torch.Tensor:
+    """(z_dim,) seed -> (n, z_dim) latents z + N(0, sigma^2), or the norm-preserving mix."""
+    if sigma < 0 or (preserve_norm and sigma > 1):
+        raise ValueError(f"sigma must be in [0, {1 if preserve_norm else 'inf'}), got {sigma}")
+    z = z.reshape(1, -1).float().cpu()
+    noise = torch.randn(n, z.shape[1], generator=gen)
+    if preserve_norm:
+        return math.sqrt(1 - sigma**2) * z + sigma * noise
+    return z + sigma * noise
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """Spherical interpolation between (D,) latents a and b at t (steps,) -> (steps, D).
+
+    Gaussian latents live near a sphere of radius sqrt(D); a straight line between two of them
+    passes through the low-density middle, where pictures go grey. slerp follows the sphere.
+    """
+    t = torch.as_tensor(t, dtype=torch.float32).reshape(-1, 1)
+    a, b = a.reshape(1, -1).float(), b.reshape(1, -1).float()
+    cos = (a / a.norm()).mul(b / b.norm()).sum().clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-4:  # nearly parallel: the linear mix is the same and stable
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+# ---------------------------------------------------------------- good seeds
+
+
+@dataclass
+class Seed:
+    id: int
+    z: list[float]
+    note: str = ""
+
+    def tensor(self) -> torch.Tensor:
+        return torch.tensor(self.z, dtype=torch.float32)
+
+
+@dataclass
+class SeedBook:
+    z_dim: int
+    seeds: list[Seed] = field(default_factory=list)
+
+    def get(self, seed_id: int) -> Seed | None:
+        return next((s for s in self.seeds if s.id == seed_id), None)
+
+    def next_id(self) -> int:
+        return max((s.id for s in self.seeds), default=0) + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": SEEDS_VERSION, "z_dim": self.z_dim,
+                "seeds": [{"id": s.id, "z": [round(v, 6) for v in s.z], "note": s.note}
+                          for s in self.seeds]}
+
+
+def load_seeds(path: Path | str, z_dim: int) -> SeedBook:
+    """Read seeds.json; a missing file is an empty book; another z_dim is a UserError."""
+    path = Path(path)
+    if not path.is_file():
+        return SeedBook(z_dim)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("version") != SEEDS_VERSION:
+            raise ValueError(f"version {data.get('version')!r}, expected {SEEDS_VERSION}")
+        seeds = [Seed(int(s["id"]), [float(v) for v in s["z"]], str(s.get("note", "")))
+                 for s in data["seeds"]]
+        file_dim = int(data["z_dim"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"seeds file {path} is malformed ({exc}); fix it or restore "
+                        f"{path.name}.bak") from None
+    if file_dim != z_dim or any(len(s.z) != z_dim for s in seeds):
+        raise UserError(f"seeds file {path} is for z_dim {file_dim} but the generator has "
+                        f"z_dim {z_dim}; curate seeds for these weights or point at their file")
+    if len({s.id for s in seeds}) != len(seeds):
+        raise UserError(f"seeds file {path} has duplicate ids; give each seed its own id")
+    return SeedBook(z_dim, seeds)
+
+
+def save_seeds(path: Path | str, book: SeedBook) -> None:
+    """Atomic write that keeps the previous file as seeds.json.bak."""
+    path = Path(path)
+    if path.is_file():
+        shutil.copy2(path, path.with_name(path.name + ".bak"))
+    atomic_write_text(path, json.dumps(book.to_dict(), indent=1) + "\n")
+
+
+# ---------------------------------------------------------------- images
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float (B, C, H, W) -> uint8 on CPU."""
+    return images.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+
+
+def to_pil(image: torch.Tensor, scale: int = 1,
+           resample: Image.Resampling = Image.Resampling.NEAREST) -> Image.Image:
+    """One uint8 (C, H, W) image -> PIL, optionally upscaled for viewing."""
+    pil = Image.fromarray(image.permute(1, 2, 0).numpy())
+    if scale > 1:
+        pil = pil.resize((pil.width * scale, pil.height * scale), resample)
+    return pil
+
+
+def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> np.ndarray:
+    """uint8 (B, C, H, W) -> one (rows*H, nrow*W, C) uint8 array on a white background."""
+    b, c, h, w = images.shape
+    ncol = min(nrow, b)
+    rows = math.ceil(b / ncol)
+    sheet = np.full((rows * (h + pad) + pad, ncol * (w + pad) + pad, c), 255, np.uint8)
+    arr = images.permute(0, 2, 3, 1).numpy()
+    for i in range(b):
+        y, x = divmod(i, ncol)
+        sheet[pad + y * (h + pad): pad + y * (h + pad) + h,
+              pad + x * (w + pad): pad + x * (w + pad) + w] = arr[i]
+    return sheet
+
+
+@dataclass
+class Sampler:
+    """A generator loaded for inference, with its model card."""
+
+    generator: Generator
+    card: dict[str, Any]
+    device: torch.device
+
+    @classmethod
+    def load(cls, weights_dir: Path | str, device: str = "auto") -> Sampler:
+        dev = pick_device(device)
+        generator, card = load_generator(weights_dir, dev)
+        return cls(generator, card, dev)
+
+    @property
+    def z_dim(self) -> int:
+        return self.generator.config.z_dim
+
+    @torch.inference_mode()
+    def generate(self, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
+        """(B, z_dim) latents -> (B, C, S, S) uint8 images on CPU, in eval mode."""
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"latents must be (B, {self.z_dim}), got {tuple(z.shape)}")
+        out = [to_uint8(self.generator(chunk.to(self.device)))
+               for chunk in z.float().split(batch)]
+        return torch.cat(out)

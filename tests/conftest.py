@@ -1,0 +1,51 @@
+"""Shared fixtures: a small real image folder and a small real weights folder."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from model.checkpoint import save_generator
+from model.networks import GANConfig, Generator
+
+
+def draw_people(folder: Path, n: int, size: int = 48, seed: int = 0) -> list[Path]:
+    """n simple stick-figure pictures on white: a head and a body in random colours."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        img = Image.new("RGB", (size, size), "white")
+        d = ImageDraw.Draw(img)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        cx = size // 2 + rng.randrange(-4, 5)
+        d.ellipse([cx - 8, 4, cx + 8, 20], fill=(240, 200, 160))
+        d.rectangle([cx - 10, 22, cx + 10, size - 4], fill=colour)
+        path = folder / f"person_{i:03d}.png"
+        img.save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def people_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("people")
+    draw_people(folder, 24)
+    return folder
+
+
+TINY = GANConfig(z_dim=8, image_size=32, g_width=8, d_width=8)
+
+
+@pytest.fixture
+def tiny_weights(tmp_path: Path) -> Path:
+    """A weights folder with a small random generator, exported as the trainer does."""
+    torch.manual_seed(0)
+    g = Generator(TINY)
+    folder = tmp_path / "weights"
+    save_generator(folder, g, TINY, {"images_seen": 0, "note": "random test generator"})
+    return folder

@@ -1,0 +1,143 @@
+"""The training loop: exact resume, refused config changes, dry-run outputs, Ctrl-C, presets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from model.checkpoint import load_generator, load_training_state
+from model.errors import UserError
+from model.networks import GANConfig
+from model.train import RunLimits, main, preset_config, train
+
+SMALL = GANConfig(z_dim=8, image_size=32, g_width=8, d_width=8)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def small_config(data: Path, **changes: object):
+    cfg = replace(preset_config("default", str(data)), gan=SMALL, batch=8)
+    return replace(cfg, **changes)
+
+
+def limits(steps: int, images_per_step: int) -> RunLimits:
+    return RunLimits(kimg=steps * images_per_step / 1000, ckpt_minutes=60, eval_n=16)
+
+
+def run(cfg, out: Path, steps: int, cache: Path, resume: bool = False) -> dict:
+    train(cfg, out, limits(steps, cfg.batch * cfg.n_critic), resume=resume,
+          device=torch.device("cpu"), cache_dir=cache, show_progress=False)
+    return load_training_state(out / "ckpt.pt")
+
+
+@pytest.mark.parametrize("loss", ["dcgan", "wgan-gp"])
+def test_two_steps_plus_resume_plus_two_equals_four(people_dir: Path, tmp_path: Path,
+                                                    loss: str) -> None:
+    cfg = small_config(people_dir)
+    if loss == "wgan-gp":  # n_critic 5, gradient penalty, LayerNorm critic
+        cfg = replace(preset_config("default", str(people_dir), "wgan-gp"), gan=SMALL, batch=8)
+    straight = run(cfg, tmp_path / "a", 4, tmp_path / "cache")
+    run(cfg, tmp_path / "b", 2, tmp_path / "cache")
+    resumed = run(cfg, tmp_path / "b", 4, tmp_path / "cache", resume=True)
+    assert straight["step"] == resumed["step"] == 4
+    for part in ("G", "D", "ema"):
+        for key, value in straight[part].items():
+            assert torch.equal(value, resumed[part][key]), f"{part}.{key}"
+    assert straight["opt_d"]["state"][0]["exp_avg"].abs().sum() > 0
+    assert torch.equal(straight["opt_g"]["state"][0]["exp_avg_sq"],
+                       resumed["opt_g"]["state"][0]["exp_avg_sq"])
+
+
+def test_resume_with_other_settings_is_refused(people_dir: Path, tmp_path: Path) -> None:
+    cfg = small_config(people_dir)
+    run(cfg, tmp_path / "r", 1, tmp_path / "cache")
+    before = (tmp_path / "r" / "ckpt.pt").read_bytes()
+    with pytest.raises(UserError, match=r"other settings \(loss: 'dcgan' in the checkpoint, "
+                                        r"'hinge' now") as err:
+        run(replace(cfg, loss="hinge"), tmp_path / "r", 2, tmp_path / "cache", resume=True)
+    assert "\n" not in str(err.value)
+    assert (tmp_path / "r" / "ckpt.pt").read_bytes() == before
+
+
+def test_a_new_run_does_not_overwrite_an_old_one(people_dir: Path, tmp_path: Path) -> None:
+    cfg = small_config(people_dir)
+    run(cfg, tmp_path / "r", 1, tmp_path / "cache")
+    with pytest.raises(UserError, match="add --resume"):
+        run(cfg, tmp_path / "r", 1, tmp_path / "cache")
+
+
+def test_resume_flags_default_to_the_checkpoint(people_dir: Path, tmp_path: Path) -> None:
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    common = ["--data", str(people_dir), "--out", str(out), "--cache-dir", str(cache),
+              "--image-size", "32", "--width", "8", "--z-dim", "8", "--batch", "8"]
+    assert main([*common, "--preset", "classic-dcgan", "--kimg", "0.008"]) == 0
+    # --resume without the preset flags continues the classic run, not the default preset
+    assert main(["--data", str(people_dir), "--out", str(out), "--cache-dir", str(cache),
+                 "--resume", "--kimg", "0.016"]) == 0
+    state = load_training_state(out / "ckpt.pt")
+    assert state["step"] == 2 and state["config"]["preset"] == "classic-dcgan"
+    assert state["config"]["gan"]["d_norm"] == "batch" and state["ema"] is None
+
+
+def test_dry_run_writes_every_output_and_the_export_loads(people_dir: Path,
+                                                          tmp_path: Path) -> None:
+    out = tmp_path / "smoke"
+    assert main(["--data", str(people_dir), "--out", str(out), "--dry-run",
+                 "--cache-dir", str(tmp_path / "cache"), "--image-size", "32"]) == 0
+    for name in ("options.json", "log.jsonl", "grid_final.png", "losses.png", "ckpt.pt",
+                 "generator.safetensors", "generator.json"):
+        assert (out / name).is_file(), name
+    assert list((out / "grids").glob("epoch_*.png"))
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    g, card = load_generator(out)
+    assert card["images_seen"] == 32 and card["data"]["hash"]
+    assert card["exported"] in ("generator", "ema") and card["swd"]["mean"] > 0
+    assert set(card["scores"]) == {"generator", "ema"}
+    assert g.config.image_size == 32 and g.config.z_dim == 40
+
+
+def test_wgan_gp_recipe_replaces_batchnorm_in_the_critic() -> None:
+    cfg = preset_config("classic-dcgan", "x", "wgan-gp")
+    assert cfg.gan.d_norm == "layer" and cfg.n_critic == 5 and cfg.gp_weight == 10
+    assert not cfg.gan.spectral_norm
+    assert cfg.betas == (0.0, 0.9) and cfg.lr_d == 1e-4
+    classic = preset_config("classic-dcgan", "x")
+    assert classic.gan.z_dim == 100 and classic.gan.d_norm == "batch"
+    assert classic.augment == () and classic.ema_beta == 0 and not classic.gan.spectral_norm
+
+
+def test_too_few_images_for_a_batch_is_a_user_error(people_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="fewer than one batch of 64"):
+        run(small_config(people_dir, batch=64), tmp_path / "r", 1, tmp_path / "cache")
+
+
+def test_ctrl_c_writes_a_checkpoint_and_exits_130(people_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "model.train", "--data", str(people_dir), "--out", str(out),
+         "--cache-dir", str(tmp_path / "cache"), "--image-size", "32", "--width", "8",
+         "--batch", "8", "--kimg", "1000"],
+        env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    log = out / "log.jsonl"
+    deadline = time.monotonic() + 60
+    while not (log.is_file() and log.read_text().count("\n") >= 2):  # wait for real steps
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "training never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "continue with the same command plus --resume" in err
+    state = load_training_state(out / "ckpt.pt")
+    steps_logged = len(log.read_text().splitlines())
+    assert state["step"] == steps_logged >= 2
