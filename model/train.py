@@ -175,7 +175,9 @@ def train_step(m: Models, cfg: TrainConfig, batches: Batches, step: int, device:
                d: ddp.Dist = ddp.SINGLE, amp: bool = False) -> dict[str, float]:
     """n_critic D steps, then one G step. Returns the losses and D's mean outputs."""
     d_loss, g_loss = d_loss_fn(cfg.loss), g_loss_fn(cfg.loss)  # type: ignore[arg-type]
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext)
+    def autocast() -> Any:
+        return torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
+
     b = batches.batch // d.world
     stats: dict[str, float] = {"epoch_end": 0.0}
 
