@@ -141,3 +141,19 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_130(people_dir: Path, tmp_path: Pa
     state = load_training_state(out / "ckpt.pt")
     steps_logged = len(log.read_text().splitlines())
     assert state["step"] == steps_logged >= 2
+
+
+def test_a_bf16_autocast_step_trains(people_dir: Path, tmp_path: Path) -> None:
+    from model.data import load_folder
+    from model.distributed import SINGLE
+    from model.train import Batches, build_models, train_step
+
+    cfg = small_config(people_dir)
+    m = build_models(cfg, torch.device("cpu"))
+    before = [p.detach().clone() for p in m.G.parameters()]
+    images = load_folder(people_dir, 32, tmp_path / "cache").images
+    stats = train_step(m, cfg, Batches(images, 8, 0, SINGLE), 0, torch.device("cpu"),
+                       SINGLE, amp=True)
+    assert all(torch.isfinite(torch.tensor(stats[k])) for k in ("loss_d", "loss_g"))
+    assert all(p.dtype == torch.float32 for p in m.G.parameters())  # weights stay fp32
+    assert any(not torch.equal(a, b) for a, b in zip(before, m.G.parameters(), strict=True))
