@@ -1,0 +1,218 @@
+"""Settings from the environment, a .env file and a secrets directory (pydantic-settings).
+
+Every name has the prefix BOT_, nested groups use a double underscore
+(BOT_MASTODON__ACCESS_TOKEN). Tokens are SecretStr: they print as '**********' and are
+revealed only where a client is built. A bad value stops the start with one line per problem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import time as dtime
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_TRIGGERS = ["create a human image", "human image please", "人間の画像を作って"]
+Visibility = Literal["public", "unlisted", "private", "direct"]
+
+
+class MastodonSettings(BaseModel):
+    base_url: str = ""  # https://mastodon.example
+    access_token: SecretStr = SecretStr("")
+    visibility: Visibility = "unlisted"  # replies are never more public than this or the mention
+    flag_bot: bool = True  # mark the account as a bot at start (Mastodon etiquette)
+    media_per_30min: int = Field(30, ge=1)  # Mastodon's media upload limit
+    request_timeout: float = Field(30.0, gt=0)
+
+
+class TwitterSettings(BaseModel):
+    consumer_key: SecretStr = SecretStr("")
+    consumer_secret: SecretStr = SecretStr("")
+    access_token: SecretStr = SecretStr("")
+    access_token_secret: SecretStr = SecretStr("")
+    bearer_token: SecretStr = SecretStr("")
+    api_base: str = "https://api.x.com"
+    posts_per_day: int = Field(17, ge=1)  # the free tier's POST /2/tweets limit per user
+
+
+class LocalSettings(BaseModel):
+    inbox: Path = Path("local/inbox")  # drop .txt files here: "@alice create a human image"
+    outbox: Path = Path("local/outbox")  # replies land here as PNG + JSON
+    stdin: bool = True  # also read mentions from standard input; exit when it ends
+
+
+def _secrets_dir() -> str | None:
+    """systemd's LoadCredential= directory, else Docker's /run/secrets, when present."""
+    for candidate in (os.environ.get("CREDENTIALS_DIRECTORY"), "/run/secrets"):
+        if candidate and Path(candidate).is_dir():
+            return candidate
+    return None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BOT_", env_nested_delimiter="__", env_file=".env", extra="ignore",
+        validate_default=True,
+    )
+
+    platform: Literal["local", "mastodon", "twitter"] = "local"
+    mastodon: MastodonSettings = MastodonSettings()
+    twitter: TwitterSettings = TwitterSettings()
+    local: LocalSettings = LocalSettings()
+
+    state_path: Path = Path("state/bot.sqlite3")
+    weights_dir: Path = REPO / "weights"
+    seeds_path: Path | None = None  # default: WEIGHTS_DIR/seeds.json
+    sigma: float = Field(0.5, ge=0, le=3)
+    preserve_norm: bool = False  # sqrt(1 - sigma^2) z + sigma e instead of z + sigma e
+    upscale: int = Field(4, ge=1, le=16)  # 64 px -> 256 px for viewing
+    resample: Literal["lanczos", "nearest"] = "lanczos"
+    device: str = "auto"
+
+    triggers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_TRIGGERS), min_length=1)
+    poll_seconds: float = Field(60.0, ge=1)
+    user_limit_per_hour: int = Field(3, ge=0)
+    backlog_hours: float = Field(24.0, ge=0)
+    max_attempts: int = Field(5, ge=1)
+
+    daily_post_enabled: bool = True
+    daily_post_time: str = "09:00"
+    timezone: str = "UTC"
+
+    @field_validator("triggers", mode="before")
+    @classmethod
+    def _triggers_json(cls, v: object) -> object:
+        if isinstance(v, str):  # from the environment: decoded here, so errors get one line
+            try:
+                return json.loads(v)
+            except json.JSONDecodeError:
+                raise ValueError('must be a JSON list of phrases, like ["create a human image"]'
+                                 ) from None
+        return v
+
+    @field_validator("triggers")
+    @classmethod
+    def _triggers_not_blank(cls, v: list[str]) -> list[str]:
+        if any(not t.strip() for t in v):
+            raise ValueError("trigger phrases must not be blank")
+        return v
+
+    @field_validator("daily_post_time")
+    @classmethod
+    def _hh_mm(cls, v: str) -> str:
+        if not re.fullmatch(r"\d{1,2}:\d{2}", v.strip()):
+            raise ValueError(f"must be HH:MM (24-hour), got {v!r}")
+        hour, minute = (int(x) for x in v.strip().split(":"))
+        if hour > 23 or minute > 59:
+            raise ValueError(f"must be a time of day between 00:00 and 23:59, got {v!r}")
+        return f"{hour:02d}:{minute:02d}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name like Europe/Berlin"
+                             ) from None
+        return v
+
+    @model_validator(mode="after")
+    def _credentials_for_platform(self) -> Settings:
+        missing = []
+        if self.platform == "mastodon":
+            if not self.mastodon.base_url:
+                missing.append("BOT_MASTODON__BASE_URL")
+            if not self.mastodon.access_token.get_secret_value():
+                missing.append("BOT_MASTODON__ACCESS_TOKEN")
+        elif self.platform == "twitter":
+            for name in ("consumer_key", "consumer_secret", "access_token",
+                         "access_token_secret"):
+                if not getattr(self.twitter, name).get_secret_value():
+                    missing.append(f"BOT_TWITTER__{name.upper()}")
+        if missing:
+            raise ValueError(f"platform {self.platform} needs {', '.join(missing)}")
+        if self.platform == "mastodon" and not re.match(r"https?://", self.mastodon.base_url):
+            raise ValueError("BOT_MASTODON__BASE_URL must start with https:// (or http:// "
+                             "for a server on loopback)")
+        return self
+
+    @property
+    def daily_time(self) -> dtime:
+        hour, minute = (int(x) for x in self.daily_post_time.split(":"))
+        return dtime(hour, minute)
+
+    @property
+    def seeds_file(self) -> Path:
+        return self.seeds_path or self.weights_dir / "seeds.json"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for scrubbing logs."""
+        values = [self.mastodon.access_token]
+        values += [getattr(self.twitter, n) for n in ("consumer_key", "consumer_secret",
+                                                      "access_token", "access_token_secret",
+                                                      "bearer_token")]
+        return [v.get_secret_value() for v in values if v.get_secret_value()]
+
+    def summary(self) -> str:
+        """The settings in a few lines, secrets shown only as set or missing."""
+        lines = [f"platform {self.platform}"]
+        if self.platform == "mastodon":
+            lines.append(f"mastodon {self.mastodon.base_url} token "
+                         f"{_set(self.mastodon.access_token)} replies at most "
+                         f"{self.mastodon.visibility}")
+        elif self.platform == "twitter":
+            keys = ", ".join(f"{n} {_set(getattr(self.twitter, n))}" for n in
+                             ("consumer_key", "consumer_secret", "access_token",
+                              "access_token_secret", "bearer_token"))
+            lines.append(f"x {self.twitter.api_base} ({keys})")
+        else:
+            lines.append(f"local inbox {self.local.inbox} outbox {self.local.outbox}"
+                         f"{' and stdin' if self.local.stdin else ''}")
+        lines.append(f"state {self.state_path}; weights {self.weights_dir}; seeds "
+                     f"{self.seeds_file}; sigma {self.sigma}")
+        lines.append(f"triggers {self.triggers}; poll every {self.poll_seconds:g}s; "
+                     f"{self.user_limit_per_hour} images per user per hour; backlog "
+                     f"{self.backlog_hours:g}h")
+        daily = (f"daily post at {self.daily_post_time} {self.timezone}"
+                 if self.daily_post_enabled else "daily post off")
+        lines.append(daily)
+        return "\n".join(lines)
+
+
+def _set(secret: SecretStr) -> str:
+    return "set" if secret.get_secret_value() else "missing"
+
+
+class SettingsError(Exception):
+    """Bad settings: one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _env_name(loc: tuple[object, ...]) -> str:
+    return "BOT_" + "__".join(str(p).upper() for p in loc if not isinstance(p, int))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; a SettingsError lists every problem, one line each."""
+    try:
+        return Settings(_secrets_dir=_secrets_dir(), **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            where = _env_name(err["loc"]) if err["loc"] else "settings"
+            problems.append(f"{where}: {msg}" if err["loc"] else msg)
+        raise SettingsError(problems) from None
+

@@ -1,0 +1,1 @@
+"""Social platforms behind one protocol: Mastodon, X and a local one that needs no account."""

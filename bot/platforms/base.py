@@ -1,0 +1,117 @@
+"""The Platform protocol and the errors every adapter raises.
+
+A platform knows HTTP and nothing of images: it is given PNG bytes and alt text. Adapters turn
+their library's exceptions into the four kinds the service handles differently:
+RateLimited (wait until the reset), Transient (back off and retry), AuthFailed (stop with a
+message) and Rejected (this mention cannot be answered; record it and move on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+VISIBILITY_ORDER = ("public", "unlisted", "private", "direct")
+
+
+@dataclass(frozen=True)
+class Mention:
+    id: str
+    author: str  # handle, e.g. alice@example.social
+    author_id: str
+    author_is_bot: bool
+    author_bio: str  # plain text or HTML, as the platform sends it
+    text: str
+    is_html: bool
+    visibility: str  # public, unlisted, private or direct (X: public)
+    created_at: datetime
+    cursor: str = ""  # the platform's paging position (Mastodon: the notification id)
+
+    @property
+    def position(self) -> str:
+        return self.cursor or self.id
+
+
+@dataclass(frozen=True)
+class Posted:
+    id: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Me:
+    id: str
+    handle: str
+
+
+class PlatformError(Exception):
+    pass
+
+
+class RateLimited(PlatformError):
+    def __init__(self, message: str, reset_at: datetime | None):
+        super().__init__(message)
+        self.reset_at = reset_at
+
+
+class Transient(PlatformError):
+    """5xx, timeouts, connection errors: retry with backoff."""
+
+
+class AuthFailed(PlatformError):
+    """401/403 on the account itself: retrying cannot help."""
+
+
+class Rejected(PlatformError):
+    """The platform refuses this one action (deleted status, 404, 422): do not retry."""
+
+
+class Platform(Protocol):
+    name: str
+    # (uploads, seconds): at most this many images per window, paced by the service
+    media_limit: tuple[int, float]
+    # True when post() with the same key cannot publish twice (Mastodon's Idempotency-Key)
+    idempotent_posts: bool
+
+    def start(self) -> Me: ...
+
+    def stop(self) -> None: ...
+
+    def fetch_mentions(self, since_id: str | None, not_before: datetime | None) -> list[Mention]:
+        """Mentions newer than since_id, oldest first; with no cursor, those not older than
+        not_before (the first start's backlog window)."""
+        ...
+
+    def reply(self, mention: Mention, text: str, png: bytes, alt_text: str) -> Posted: ...
+
+    def post(self, text: str, png: bytes, alt_text: str, key: str = "") -> Posted:
+        """A post of the bot's own; key makes a retry of the same post idempotent."""
+        ...
+
+    def find_reply(self, mention: Mention) -> Posted | None:
+        """The bot's own earlier reply to this mention, if one was posted (crash recovery)."""
+        ...
+
+    def send_note(self, mention: Mention, text: str) -> Posted:
+        """A text-only reply (the polite note when a user hits the limit)."""
+        ...
+
+    def settle(self, mention: Mention) -> None:
+        """Called once a mention is settled without a reply (the local inbox tidies up)."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """True when no more mentions can arrive (the local platform's stdin ended)."""
+        ...
+
+
+def more_private(a: str, b: str) -> str:
+    """The more private of two visibilities."""
+    return max(a, b, key=VISIBILITY_ORDER.index)
+
+
+def id_key(mention_id: str) -> tuple[int, str]:
+    """Sort key for platform ids: numeric ids by value, others as text."""
+    return (int(mention_id), "") if mention_id.isdigit() else (-1, mention_id)

@@ -1,0 +1,236 @@
+"""Mastodon through Mastodon.py.
+
+Mentions are notifications of type mention, paged forward from the cursor (min_id) so that a
+backlog bigger than one page is read in full; the cursor is the notification id. A reply
+uploads the picture with its alt text as the media description, waits until the server has
+processed it, and posts with in_reply_to_id, the more private of the mention's visibility and
+the bot's own, and an Idempotency-Key derived from the mention: a retry after a lost answer
+cannot make a second reply (Mastodon keeps keys for an hour; after that the service's own
+find_reply, through the status context, covers it).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from mastodon import Mastodon
+from mastodon.errors import (
+    MastodonAPIError,
+    MastodonError,
+    MastodonNetworkError,
+    MastodonNotFoundError,
+    MastodonRatelimitError,
+    MastodonServerError,
+    MastodonUnauthorizedError,
+)
+
+from bot.config import MastodonSettings
+from bot.platforms.base import (
+    AuthFailed,
+    Me,
+    Mention,
+    PlatformError,
+    Posted,
+    RateLimited,
+    Rejected,
+    Transient,
+    more_private,
+)
+
+PAGE = 40  # Mastodon's largest page of notifications
+PROCESSING_POLLS = 30  # an image is processed in a second or two; give up (and retry) after
+MAX_PAGES = 25  # at most 1,000 mentions per poll; the rest come next poll
+
+
+def reply_key(mention_id: str) -> str:
+    return f"human-image-bot-reply-{mention_id}"
+
+
+class MastodonPlatform:
+    name = "mastodon"
+    idempotent_posts = True
+
+    def __init__(self, settings: MastodonSettings, client: Mastodon | None = None,
+                 wait: Callable[[float], None] = time.sleep):
+        self.settings = settings
+        self.wait = wait  # between polls of a processing upload; the service's wait wakes early
+        self.media_limit = (settings.media_per_30min, 1800.0)
+        self.client = client or Mastodon(
+            api_base_url=settings.base_url.rstrip("/"),
+            access_token=settings.access_token.get_secret_value(),
+            ratelimit_method="throw",  # the service waits, interruptibly, and logs it
+            request_timeout=settings.request_timeout,
+            version_check_mode="none",
+            user_agent="human-image-bot",
+        )
+        self.me: Me | None = None
+
+    @property
+    def finished(self) -> bool:
+        return False
+
+    def _translate(self, exc: Exception, own_account: bool = False) -> PlatformError:
+        """own_account: a 403 on the account's own resources means the token lacks rights."""
+        if own_account and isinstance(exc, MastodonAPIError) and _status(exc) == 403:
+            return AuthFailed(f"Mastodon answered 403 (does the token have the read and "
+                              f"write scopes?): {_short(exc)}")
+        if isinstance(exc, MastodonRatelimitError):
+            reset = getattr(self.client, "ratelimit_reset", None)
+            reset_at = datetime.fromtimestamp(reset, UTC) if reset else None
+            return RateLimited(f"Mastodon rate limit: {exc}", reset_at)
+        if isinstance(exc, MastodonUnauthorizedError):
+            return AuthFailed(f"Mastodon answered 401: {_short(exc)}")
+        if isinstance(exc, MastodonNetworkError | MastodonServerError):
+            return Transient(f"Mastodon unreachable or failing: {_short(exc)}")
+        if isinstance(exc, MastodonNotFoundError):
+            return Rejected(f"not found: {_short(exc)}")
+        if isinstance(exc, MastodonAPIError):
+            if "parse" in str(exc).lower() or "json" in str(exc).lower():
+                return Transient(f"Mastodon sent a malformed answer: {_short(exc)}")
+            return Rejected(f"Mastodon refused: {_short(exc)}")
+        if isinstance(exc, MastodonError | ValueError | KeyError | TypeError | AttributeError):
+            return Transient(f"unexpected answer from Mastodon: {_short(exc)}")
+        raise exc
+
+    def _call(self, fn: Any, *args: Any, own_account: bool = False, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise self._translate(exc, own_account) from exc
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> Me:
+        account = self._call(self.client.account_verify_credentials, own_account=True)
+        if self.settings.flag_bot and not account.get("bot"):
+            self._call(self.client.account_update_credentials, bot=True, own_account=True)
+        self.me = Me(id=str(account["id"]), handle=account["acct"])
+        return self.me
+
+    def stop(self) -> None:
+        session = getattr(self.client, "session", None)
+        if session is not None:
+            session.close()
+
+    def settle(self, mention: Mention) -> None:
+        pass
+
+    # ------------------------------------------------------------ mentions
+
+    def fetch_mentions(self, since_id: str | None, not_before: datetime | None
+                       ) -> list[Mention]:
+        notes: list[Any] = []
+        if since_id:
+            cursor = since_id
+            for _ in range(MAX_PAGES):  # forward from the cursor: min_id gives the next page
+                page = self._call(self.client.notifications, types=["mention"],
+                                  min_id=cursor, limit=PAGE, own_account=True)
+                if not page:
+                    break
+                notes += page
+                cursor = str(max((n["id"] for n in page), key=_num))
+        else:  # no cursor yet: back from the newest until the backlog window
+            max_id = None
+            for _ in range(MAX_PAGES):
+                page = self._call(self.client.notifications, types=["mention"],
+                                  max_id=max_id, limit=PAGE, own_account=True)
+                if not page:
+                    break
+                notes += page
+                oldest = min(page, key=lambda n: _num(n["id"]))
+                if not_before is not None and _aware(oldest["created_at"]) < not_before:
+                    break
+                max_id = str(oldest["id"])
+        seen: set[str] = set()
+        out = []
+        for n in notes:
+            status = n.get("status")
+            if n.get("type") != "mention" or not status or str(n["id"]) in seen:
+                continue
+            seen.add(str(n["id"]))
+            out.append(self._mention(n, status))
+        return out
+
+    @staticmethod
+    def _mention(note: Any, status: Any) -> Mention:
+        account = status.get("account") or note["account"]
+        return Mention(
+            id=str(status["id"]), cursor=str(note["id"]), author=account["acct"],
+            author_id=str(account["id"]), author_is_bot=bool(account.get("bot")),
+            author_bio=account.get("note") or "", text=status.get("content") or "",
+            is_html=True, visibility=status.get("visibility") or "public",
+            created_at=_aware(status.get("created_at") or note.get("created_at")))
+
+    # ------------------------------------------------------------ posting
+
+    def _upload(self, png: bytes, alt_text: str) -> Any:
+        """Upload, then poll until the server has processed it (Mastodon answers 202 first).
+
+        Polled here rather than with Mastodon.py's synchronous=True, whose loop turns every
+        error (a 503, a 429, a 401) into "could not be processed" and sleeps uninterruptibly.
+        """
+        media = self._call(self.client.media_post, io.BytesIO(png), mime_type="image/png",
+                           description=alt_text[:1500], file_name="human.png")
+        for _ in range(PROCESSING_POLLS):
+            if media.get("url"):
+                return media
+            self.wait(1.0)
+            media = self._call(self.client.media, media["id"])
+        raise Transient(f"media {media['id']} still processing after {PROCESSING_POLLS} polls")
+
+    def reply(self, mention: Mention, text: str, png: bytes, alt_text: str) -> Posted:
+        media = self._upload(png, alt_text)
+        status = self._call(
+            self.client.status_post, text, in_reply_to_id=mention.id, media_ids=[media],
+            visibility=more_private(mention.visibility, self.settings.visibility),
+            idempotency_key=reply_key(mention.id))
+        return Posted(id=str(status["id"]), url=status.get("url") or "")
+
+    def send_note(self, mention: Mention, text: str) -> Posted:
+        status = self._call(
+            self.client.status_post, text, in_reply_to_id=mention.id,
+            visibility=more_private(mention.visibility, self.settings.visibility),
+            idempotency_key=f"human-image-bot-note-{mention.id}")
+        return Posted(id=str(status["id"]), url=status.get("url") or "")
+
+    def post(self, text: str, png: bytes, alt_text: str, key: str = "") -> Posted:
+        media = self._upload(png, alt_text)
+        status = self._call(self.client.status_post, text, media_ids=[media],
+                            visibility=self.settings.visibility,
+                            idempotency_key=f"human-image-bot-{key}" if key else None)
+        return Posted(id=str(status["id"]), url=status.get("url") or "")
+
+    def find_reply(self, mention: Mention) -> Posted | None:
+        assert self.me is not None, "start() first"
+        context = self._call(self.client.status_context, mention.id)
+        for status in context.get("descendants") or []:
+            if (str(status["account"]["id"]) == self.me.id
+                    and str(status.get("in_reply_to_id")) == mention.id):
+                return Posted(id=str(status["id"]), url=status.get("url") or "")
+        return None
+
+
+def _num(value: Any) -> int:
+    text = str(value)
+    return int(text) if text.isdigit() else 0
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.now(UTC)
+
+
+def _status(exc: Exception) -> int | None:
+    """The HTTP status of a MastodonAPIError (its second argument), if any."""
+    return exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+
+
+def _short(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:300]

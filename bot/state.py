@@ -1,0 +1,291 @@
+"""The bot's memory: one SQLite file in WAL mode.
+
+Each mention is recorded before anything is attempted and moves
+    seen -> replying -> replied       (or ignored, refused, failed)
+A mention waiting for a retry stays in seen or replying with its attempts and next_attempt_at.
+`replying` means a reply may have reached the platform: before any new attempt the service
+looks for the bot's own reply first. The platform's reply id is stored once posted. Cursors
+only move past settled mentions. The schema is versioned with PRAGMA user_version and migrated
+forward in one transaction per step.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot.platforms.base import Mention
+
+PENDING = ("seen", "replying")
+SETTLED = ("replied", "ignored", "refused", "failed")
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE mentions (
+        platform TEXT NOT NULL,
+        id TEXT NOT NULL,
+        author TEXT NOT NULL,
+        author_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN
+            ('seen', 'replying', 'replied', 'ignored', 'refused', 'failed')),
+        reason TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        reply_id TEXT,
+        seed_id INTEGER,
+        payload TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        replied_at REAL,
+        PRIMARY KEY (platform, id)
+    );
+    CREATE INDEX mentions_pending ON mentions (platform, status);
+    CREATE INDEX mentions_by_author ON mentions (platform, author_id, replied_at);
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE cursors (
+        platform TEXT PRIMARY KEY,
+        since_id TEXT,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE notes (
+        platform TEXT NOT NULL,
+        author_id TEXT NOT NULL,
+        noted_at REAL NOT NULL,
+        PRIMARY KEY (platform, author_id)
+    );
+    CREATE TABLE daily_posts (
+        platform TEXT NOT NULL,
+        day TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('posting', 'posted')),
+        post_id TEXT,
+        at REAL NOT NULL,
+        PRIMARY KEY (platform, day)
+    );
+    CREATE TABLE uploads (
+        platform TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX uploads_at ON uploads (platform, at);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StateError(Exception):
+    """The state file cannot be used (newer schema, not a database, not writable)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    mention: Mention
+    status: str
+    attempts: int
+    next_attempt_at: float
+    reply_id: str | None
+    reason: str | None
+
+
+def _mention_json(m: Mention) -> str:
+    d = asdict(m)
+    d["created_at"] = m.created_at.isoformat()
+    return json.dumps(d, ensure_ascii=False)
+
+
+def _mention_from_json(text: str) -> Mention:
+    d = json.loads(text)
+    d["created_at"] = datetime.fromisoformat(d["created_at"])
+    return Mention(**d)
+
+
+class State:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time):
+        self.path = Path(path)
+        self.clock = clock
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # autocommit mode: each statement commits unless inside an explicit BEGIN
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a recorded reply survives power loss
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"state file {self.path} cannot be used ({exc}); restore it from "
+                             "a backup or move it away to start afresh") from None
+        except OSError as exc:
+            raise StateError(f"state file {self.path} cannot be created ({exc}); set "
+                             "BOT_STATE_PATH to a writable place") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------ schema
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StateError(f"state file {self.path} has schema {version}, newer than this "
+                             f"bot's {SCHEMA_VERSION}; upgrade the bot or restore a backup")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[target - 1].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {target}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def writable(self) -> bool:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("ROLLBACK")
+            return True
+        except sqlite3.Error:
+            return False
+
+    # ------------------------------------------------------------ mentions
+
+    def record(self, platform: str, m: Mention) -> Record:
+        """Insert the mention as seen unless it is known; return its record either way."""
+        now = self.clock()
+        self.db.execute(
+            "INSERT OR IGNORE INTO mentions (platform, id, author, author_id, status, payload, "
+            "seen_at, updated_at) VALUES (?, ?, ?, ?, 'seen', ?, ?, ?)",
+            (platform, m.id, m.author, m.author_id, _mention_json(m), now, now))
+        record = self.get(platform, m.id)
+        assert record is not None
+        return record
+
+    def get(self, platform: str, mention_id: str) -> Record | None:
+        row = self.db.execute("SELECT * FROM mentions WHERE platform = ? AND id = ?",
+                              (platform, mention_id)).fetchone()
+        return self._record(row) if row else None
+
+    @staticmethod
+    def _record(row: sqlite3.Row) -> Record:
+        return Record(_mention_from_json(row["payload"]), row["status"], row["attempts"],
+                      row["next_attempt_at"], row["reply_id"], row["reason"])
+
+    def pending(self, platform: str) -> list[Record]:
+        rows = self.db.execute(
+            "SELECT * FROM mentions WHERE platform = ? AND status IN ('seen', 'replying')",
+            (platform,)).fetchall()
+        return [self._record(r) for r in rows]
+
+    def settle(self, platform: str, mention_id: str, status: str, reason: str | None = None,
+               reply_id: str | None = None, seed_id: int | None = None) -> None:
+        """Move a mention to a final status (replied, ignored, refused or failed)."""
+        assert status in SETTLED, status
+        now = self.clock()
+        self.db.execute(
+            "UPDATE mentions SET status = ?, reason = ?, reply_id = COALESCE(?, reply_id), "
+            "seed_id = COALESCE(?, seed_id), updated_at = ?, "
+            "replied_at = CASE WHEN ? = 'replied' THEN ? ELSE replied_at END "
+            "WHERE platform = ? AND id = ?",
+            (status, reason, reply_id, seed_id, now, status, now, platform, mention_id))
+
+    def start_reply(self, platform: str, mention_id: str) -> None:
+        """Mark that a reply is about to be sent: from here on, look before retrying."""
+        self.db.execute("UPDATE mentions SET status = 'replying', attempts = attempts + 1, "
+                        "updated_at = ? WHERE platform = ? AND id = ?",
+                        (self.clock(), platform, mention_id))
+
+    def retry_later(self, platform: str, mention_id: str, delay: float, reason: str) -> None:
+        self.db.execute("UPDATE mentions SET next_attempt_at = ?, reason = ?, updated_at = ? "
+                        "WHERE platform = ? AND id = ?",
+                        (self.clock() + delay, reason, self.clock(), platform, mention_id))
+
+    def counts(self, platform: str) -> dict[str, int]:
+        rows = self.db.execute("SELECT status, COUNT(*) AS n FROM mentions WHERE platform = ? "
+                               "GROUP BY status", (platform,)).fetchall()
+        return {r["status"]: r["n"] for r in rows}
+
+    # ------------------------------------------------------------ per-user limits
+
+    def replies_since(self, platform: str, author_id: str, since: float) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM mentions WHERE platform = ? AND author_id = ? AND "
+            "status = 'replied' AND replied_at >= ?", (platform, author_id, since)).fetchone()[0]
+
+    def oldest_reply_since(self, platform: str, author_id: str, since: float) -> float | None:
+        return self.db.execute(
+            "SELECT MIN(replied_at) FROM mentions WHERE platform = ? AND author_id = ? AND "
+            "status = 'replied' AND replied_at >= ?", (platform, author_id, since)).fetchone()[0]
+
+    def last_note(self, platform: str, author_id: str) -> float | None:
+        row = self.db.execute("SELECT noted_at FROM notes WHERE platform = ? AND author_id = ?",
+                              (platform, author_id)).fetchone()
+        return row[0] if row else None
+
+    def record_note(self, platform: str, author_id: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO notes (platform, author_id, noted_at) "
+                        "VALUES (?, ?, ?)", (platform, author_id, self.clock()))
+
+    # ------------------------------------------------------------ cursors
+
+    def first_start(self, now: float) -> float:
+        """When this state file was first used by a running bot (set on the first call)."""
+        self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('first_start', ?)",
+                        (repr(now),))
+        return float(self.db.execute("SELECT value FROM meta WHERE key = 'first_start'"
+                                     ).fetchone()[0])
+
+    def cursor(self, platform: str) -> str | None:
+        row = self.db.execute("SELECT since_id FROM cursors WHERE platform = ?",
+                              (platform,)).fetchone()
+        return row[0] if row else None
+
+    def set_cursor(self, platform: str, since_id: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO cursors (platform, since_id, updated_at) "
+                        "VALUES (?, ?, ?)", (platform, since_id, self.clock()))
+
+    # ------------------------------------------------------------ uploads (pacing)
+
+    def record_upload(self, platform: str) -> None:
+        now = self.clock()
+        self.db.execute("INSERT INTO uploads (platform, at) VALUES (?, ?)", (platform, now))
+        self.db.execute("DELETE FROM uploads WHERE platform = ? AND at < ?",
+                        (platform, now - 7 * 86400))
+
+    def uploads_since(self, platform: str, since: float) -> list[float]:
+        rows = self.db.execute("SELECT at FROM uploads WHERE platform = ? AND at >= ? "
+                               "ORDER BY at", (platform, since)).fetchall()
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------ the daily post
+
+    def claim_daily(self, platform: str, day: str) -> bool:
+        """Claim the day's post; False when it was claimed before (posted, or in doubt)."""
+        cur = self.db.execute("INSERT OR IGNORE INTO daily_posts (platform, day, status, at) "
+                              "VALUES (?, ?, 'posting', ?)", (platform, day, self.clock()))
+        return cur.rowcount == 1
+
+    def finish_daily(self, platform: str, day: str, post_id: str) -> None:
+        self.db.execute("UPDATE daily_posts SET status = 'posted', post_id = ?, at = ? "
+                        "WHERE platform = ? AND day = ?", (post_id, self.clock(), platform, day))
+
+    def release_daily(self, platform: str, day: str) -> None:
+        """The post certainly did not go out (refused before upload): allow a retry."""
+        self.db.execute("DELETE FROM daily_posts WHERE platform = ? AND day = ? AND "
+                        "status = 'posting'", (platform, day))
+
+    def daily(self, platform: str, day: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM daily_posts WHERE platform = ? AND day = ?",
+                               (platform, day)).fetchone()

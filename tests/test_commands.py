@@ -1,0 +1,65 @@
+"""Mention text -> request: HTML, handles, Unicode forms, hostile input."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.commands import normalise, parse, strip_html
+from bot.config import DEFAULT_TRIGGERS
+
+T = DEFAULT_TRIGGERS
+
+
+@pytest.mark.parametrize("text", [
+    "@bot create a human image",
+    "@bot@example.social Create A Human Image!",
+    "please @bot, create a human image :)",
+    "ＣＲＥＡＴＥ Ａ ＨＵＭＡＮ ＩＭＡＧＥ",  # full-width forms, folded by NFKC
+    "CREATE A HUMAN IMAGE",
+    "create \u202ea human\u202c image",  # bidi overrides are dropped
+    "create a hu\u200bman image",  # a zero-width space inside a word is dropped
+    "@bot human image please",
+    "@bot 人間の画像を作ってください",
+])
+def test_triggers_match(text: str) -> None:
+    assert parse(text, T) is not None
+
+
+@pytest.mark.parametrize("text", [
+    "", "hello", "@bot create a human imagery", "create a human", "human image", "please",
+    "@create @a @human @image",  # handles are removed, not read as words
+])
+def test_other_text_is_not_a_request(text: str) -> None:
+    assert parse(text, T) is None
+
+
+def test_mastodon_html_is_stripped() -> None:
+    html = ('<p><span class="h-card" translate="no"><a href="https://x/@bot" class="u-url '
+            'mention">@<span>bot</span></a></span> Create a&nbsp;human<br>image</p>')
+    request = parse(html, T, is_html=True)
+    assert request is not None and request.trigger == "create a human image"
+    assert strip_html("<p>a</p><p>b</p>").split() == ["a", "b"]
+
+
+def test_odd_html_does_not_crash() -> None:
+    for html in ["<p><b>create a human image", "</p></div>create a human image<",
+                 "<script>alert(1)</script>create a human image", "<<<>>>", "<!--"]:
+        result = parse(html, T, is_html=True)
+        assert result is None or result.trigger == "create a human image"
+    assert parse("<script>create a human image</script>", T, is_html=True) is None
+
+
+def test_huge_text_is_cut_not_processed_whole() -> None:
+    text = "x " * 50_000 + "create a human image"  # 100 KB, trigger at the very end
+    assert parse(text, T) is None
+    assert len(normalise("y" * 100_000)) <= 2000
+    assert parse("create a human image " + "x" * 100_000, T) is not None
+
+
+def test_control_characters_are_removed() -> None:
+    assert normalise("create\x00 a\x07 human\r\nimage") == "create a human image"
+
+
+def test_custom_triggers_are_normalised_too() -> None:
+    assert parse("@bot DRAW ME", ["Draw me"]) is not None
+    assert parse("@bot draw", ["Draw me"]) is None

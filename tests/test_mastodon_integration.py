@@ -1,0 +1,261 @@
+"""The bot against mastodon-mock: a real Mastodon API server on loopback (FastAPI + uvicorn).
+
+Each test resets the server, lets alice (and friends) mention the bot through the real API,
+then runs the service's poll cycle against it and reads the result back through the API.
+Faults are injected with the mock's control plane (/api/v1/_mock/faults).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from mastodon import Mastodon
+
+pytest.importorskip("mastodon_mock")
+from mastodon_mock.config import SeedAccount, SeedConfig
+from mastodon_mock.testing import MockServer
+
+from bot.__main__ import make_artist
+from bot.config import load_settings
+from bot.platforms.mastodon import MastodonPlatform
+from bot.service import Clock, Fatal, Service
+from bot.state import State
+from model.sampler import Seed, SeedBook, save_seeds
+from tests.conftest import TINY
+
+USERS = ["alice", "bob", "carol", "dave", "erin", "frank"]
+SEED = SeedConfig(accounts=[
+    SeedAccount(username="bot", access_token="bot_token"),
+    *[SeedAccount(username=u, access_token=f"{u}_token") for u in USERS],
+    SeedAccount(username="shy", note="<p>please no bots #<span>nobot</span></p>",
+                access_token="shy_token"),
+    SeedAccount(username="otherbot", bot=True, access_token="otherbot_token"),
+])
+
+
+class FakeClock(Clock):
+    """Real wall time plus an offset that waits add to, so nothing really sleeps."""
+
+    def __init__(self) -> None:
+        super().__init__(now=lambda: time.time() + self.offset)
+        self.offset = 0.0
+        self.waits: list[float] = []
+
+    def wait(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.offset += max(0.0, seconds)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with MockServer(seed=SEED) as srv:
+        yield srv
+
+
+@pytest.fixture
+def srv(server):
+    requests.post(server.base_url + "/api/v1/_mock/reset", timeout=10).raise_for_status()
+    return server
+
+
+def fault(srv, **rule) -> None:
+    requests.post(srv.base_url + "/api/v1/_mock/faults", json=rule, timeout=10
+                  ).raise_for_status()
+
+
+def client(srv, user: str) -> Mastodon:
+    return Mastodon(access_token=f"{user}_token", api_base_url=srv.base_url,
+                    version_check_mode="none")
+
+
+@pytest.fixture
+def make(srv, tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch):
+    for key in list(os.environ):
+        if key.startswith("BOT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [
+        Seed(7, [0.3] * TINY.z_dim, "kept")]))
+
+    def build(clock: Clock | None = None, mastodon_client: Mastodon | None = None,
+              **overrides) -> Service:
+        mastodon = {"base_url": srv.base_url, "access_token": "bot_token",
+                    **overrides.pop("mastodon", {})}
+        settings = load_settings(platform="mastodon", mastodon=mastodon,
+                                 weights_dir=tiny_weights, state_path=tmp_path / "state.db",
+                                 daily_post_enabled=False, **overrides)
+        clock = clock or FakeClock()
+        platform = MastodonPlatform(settings.mastodon, client=mastodon_client)
+        service = Service(settings, platform, make_artist(settings),
+                          State(settings.state_path, clock=clock.now), clock)
+        service.start()
+        return service
+
+    return build
+
+
+def replies_to(srv, status_id) -> list:
+    return [s for s in client(srv, "bot").status_context(status_id)["descendants"]
+            if s["account"]["acct"] == "bot"]
+
+
+def test_a_mention_gets_one_reply_with_an_image_and_alt_text(srv, make) -> None:
+    mention = client(srv, "alice").status_post("@bot create a human image")
+    service = make()
+    assert client(srv, "bot").account_verify_credentials()["bot"]  # flagged at start
+    service.cycle()
+    [reply] = replies_to(srv, mention["id"])
+    assert reply["in_reply_to_id"] == mention["id"]
+    assert "@alice" in reply["content"] and "seed #7" in reply["content"]
+    [media] = reply["media_attachments"]
+    assert media["description"].startswith("A generated illustration of a person")
+    assert "seed #7" in media["description"]
+    assert reply["visibility"] == "unlisted"  # public mention, the bot's default is unlisted
+    service.cycle()  # a second poll posts nothing new
+    assert len(replies_to(srv, mention["id"])) == 1
+    assert service.state.counts("mastodon") == {"replied": 1}
+
+
+def test_a_second_once_run_posts_nothing_new(srv, make) -> None:
+    mention = client(srv, "alice").status_post("@bot create a human image")
+    make().cycle()
+    make().cycle()  # a fresh process on the same state file
+    assert len(replies_to(srv, mention["id"])) == 1
+
+
+def test_a_direct_mention_gets_a_direct_reply(srv, make) -> None:
+    mention = client(srv, "alice").status_post("@bot create a human image",
+                                               visibility="direct")
+    make().cycle()
+    [reply] = replies_to(srv, mention["id"])
+    assert reply["visibility"] == "direct"
+
+
+def test_nobot_bio_bots_and_other_text_get_nothing(srv, make) -> None:
+    shy = client(srv, "shy").status_post("@bot create a human image")
+    robot = client(srv, "otherbot").status_post("@bot create a human image")
+    chat = client(srv, "alice").status_post("@bot good morning!")
+    service = make()
+    service.cycle()
+    for status in (shy, robot, chat):
+        assert replies_to(srv, status["id"]) == []
+    reasons = dict(service.state.db.execute("SELECT author, reason FROM mentions"))
+    assert reasons == {"shy": "author's bio has #nobot", "otherbot": "author is a bot",
+                       "alice": "no trigger phrase"}
+
+
+def test_a_failed_post_then_a_rerun_gives_exactly_one_reply(srv, make) -> None:
+    mention = client(srv, "alice").status_post("@bot create a human image")
+    fault(srv, match={"methods": ["POST"], "path": "/api/v1/statuses"},
+          effect={"type": "status", "status": 500}, count=1)
+    clock = FakeClock()
+    first = make(clock)
+    first.cycle()
+    assert replies_to(srv, mention["id"]) == []
+    record = first.state.get("mastodon", str(mention["id"]))
+    assert record.status == "replying" and record.attempts == 1
+    first.state.close()
+    clock.offset += 3600  # past the backoff
+    make(clock).cycle()  # the rerun
+    assert len(replies_to(srv, mention["id"])) == 1
+
+
+def test_a_reply_whose_answer_was_lost_is_found_not_repeated(srv, make) -> None:
+    from requests.adapters import HTTPAdapter
+
+    class DropOnce(HTTPAdapter):
+        """The server commits the status, but the bot never sees the answer."""
+
+        armed = True
+
+        def send(self, request, **kwargs):
+            response = super().send(request, **kwargs)
+            if self.armed and request.method == "POST" and request.path_url.startswith(
+                    "/api/v1/statuses"):
+                DropOnce.armed = False
+                raise requests.ConnectionError("connection reset by peer")
+            return response
+
+    session = requests.Session()
+    session.mount("http://", DropOnce())
+    lossy = Mastodon(access_token="bot_token", api_base_url=srv.base_url, session=session,
+                     version_check_mode="none", ratelimit_method="throw")
+    mention = client(srv, "alice").status_post("@bot create a human image")
+    clock = FakeClock()
+    service = make(clock, mastodon_client=lossy)
+    service.cycle()
+    assert len(replies_to(srv, mention["id"])) == 1  # it did go out
+    assert service.state.get("mastodon", str(mention["id"])).status == "replying"
+    clock.offset += 3600
+    service.cycle()  # finds its own reply through the status context
+    assert len(replies_to(srv, mention["id"])) == 1
+    record = service.state.get("mastodon", str(mention["id"]))
+    assert record.status == "replied" and record.reason == "recovered"
+
+
+def test_a_429_on_notifications_is_waited_out(srv, make) -> None:
+    mention = client(srv, "alice").status_post("@bot create a human image")
+    service = make()
+    reset = int(time.time()) + 120
+    fault(srv, match={"methods": ["GET"], "path": "/api/v1/notifications"},
+          effect={"type": "ratelimit", "headers": {"X-RateLimit-Reset": str(reset)}}, count=1)
+    wait = service.cycle()
+    assert service.stats.rate_waits == 1
+    assert reset - time.time() <= wait <= reset - time.time() + 3  # until the reset, no more
+    assert replies_to(srv, mention["id"]) == []
+    service.cycle()
+    assert len(replies_to(srv, mention["id"])) == 1
+
+
+def test_5xx_on_notifications_backs_off_then_recovers(srv, make) -> None:
+    client(srv, "alice").status_post("@bot create a human image")
+    fault(srv, match={"methods": ["GET"], "path": "/api/v1/notifications"},
+          effect={"type": "status", "status": 503}, count=2)
+    service = make()
+    waits = [service.cycle(), service.cycle()]
+    assert 1.0 <= waits[0] <= 2.0 and 2.0 <= waits[1] <= 4.0  # exponential, jittered
+    service.cycle()
+    assert service.state.counts("mastodon") == {"replied": 1}
+
+
+def test_malformed_json_is_retried_not_fatal(srv, make) -> None:
+    client(srv, "alice").status_post("@bot create a human image")
+    fault(srv, match={"methods": ["GET"], "path": "/api/v1/notifications"},
+          effect={"type": "malformed"}, count=1)
+    service = make()
+    assert service.cycle() > 0
+    service.cycle()
+    assert service.state.counts("mastodon") == {"replied": 1}
+
+
+def test_401_stops_with_a_clear_message(srv, make) -> None:
+    with pytest.raises(Fatal, match="refused the credentials"):
+        make(mastodon={"access_token": "wrong"})
+
+
+def test_a_backlog_bigger_than_a_page_is_read_in_full(srv, make) -> None:
+    service = make(user_limit_per_hour=0, mastodon={"media_per_30min": 1000})
+    first = client(srv, "alice").status_post("@bot good morning")  # sets the cursor
+    service.cycle()
+    assert service.state.cursor("mastodon") is not None
+    posted = [client(srv, USERS[i % len(USERS)]).status_post(f"@bot create a human image {i}")
+              for i in range(45)]  # more than one page of 40
+    service.cycle()
+    assert service.state.counts("mastodon") == {"replied": 45, "ignored": 1}
+    assert all(len(replies_to(srv, s["id"])) == 1 for s in (posted[0], posted[-1]))
+    assert first["id"]
+
+
+def test_media_uploads_are_paced(srv, make) -> None:
+    for user in USERS[:3]:
+        client(srv, user).status_post("@bot create a human image")
+    clock = FakeClock()
+    service = make(clock, mastodon={"media_per_30min": 2})
+    service.cycle()
+    assert service.state.counts("mastodon") == {"replied": 3}
+    assert len(clock.waits) >= 1 and 1700 <= max(clock.waits) <= 1800  # waited for the window
+    assert service.stats.rate_waits == 1

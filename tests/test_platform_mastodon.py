@@ -1,0 +1,478 @@
+"""The Mastodon adapter against recorded Mastodon answers (Mastodon.py's own test suite),
+served by `responses` at the recordings' host, http://localhost:3000.
+
+Variations (429, 5xx, 401, 404, pages of notifications, broken JSON) keep the recorded shape
+and headers with values changed. The adapter's pause between processing polls goes through a
+recorder, so nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+from pydantic import SecretStr
+from responses import matchers
+
+from bot.config import MastodonSettings
+from bot.platforms.base import (
+    AuthFailed,
+    Me,
+    Mention,
+    PlatformError,
+    Posted,
+    RateLimited,
+    Rejected,
+    Transient,
+)
+from bot.platforms.mastodon import MastodonPlatform, reply_key
+from tests.fixtures_http import (
+    add,
+    file_parts,
+    form_fields,
+    header,
+    load,
+    recorded,
+    require_fixtures,
+)
+
+require_fixtures()
+
+BASE = "http://localhost:3000"
+NOTIFICATIONS = f"{BASE}/api/v1/notifications"
+VERIFY = recorded("mastodon-api/status_reply.json", "GET", "/accounts/verify_credentials")
+ME_ID = VERIFY["body"]["id"]  # 117020565693913441, @admin
+NOTES = recorded("mastodon-api/notifications_mentions_only.json", "GET", "/api/v1/notifications")
+NOTE = NOTES["body"][0]  # notification 21: admin mentions @mastodonpy_test
+MEDIA_202 = recorded("mastodon-api/media_post_true.json", "POST", "/api/v2/media")
+MEDIA_200 = recorded("mastodon-api/media_post_true.json", "GET", "/api/v1/media/")
+MEDIA_ID = MEDIA_202["body"]["id"]
+# status_reply.json: mastodonpy_test_2 posts 117020583245459824, admin replies 117020583258292382
+PARENT = recorded("mastodon-api/status_reply.json", "POST", "/api/v1/statuses", 0)
+REPLY = recorded("mastodon-api/status_reply.json", "POST", "/api/v1/statuses", 1)
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+ALT = "A small generated picture of a person in a red shirt."
+# GET /api/v1/instance/ as Mastodon.py's test suite recorded it (trimmed): media_post asks for
+# the server version once, to choose /api/v2/media and to wait for processing.
+INSTANCE_V1 = {"uri": "localhost:3000", "title": "Mastodon", "short_description": "",
+               "description": "", "email": "", "version": "4.5.0",
+               "urls": {"streaming_api": "ws://localhost:4000"}, "languages": ["en"],
+               "registrations": True, "approval_required": False, "invites_enabled": True,
+               "contact_account": None, "rules": []}
+INSTANCE_V2 = {"domain": "localhost:3000", "title": "Mastodon", "version": "4.5.0",
+               "api_versions": {"mastodon": 7}}
+
+
+def settings(**kw: Any) -> MastodonSettings:
+    return MastodonSettings(base_url=BASE, access_token=SecretStr("tok"), **kw)
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The adapter waits between processing polls through this recorder (the service passes
+    its interruptible wait), so nothing here sleeps."""
+    return []
+
+
+@pytest.fixture
+def platform(rsps: responses.RequestsMock) -> MastodonPlatform:
+    """A started adapter (the account already a bot); the start's calls are cleared."""
+    add(rsps, "GET", f"{BASE}/api/v1/accounts/verify_credentials", VERIFY,
+        body={**VERIFY["body"], "bot": True})
+    p = MastodonPlatform(settings())
+    p.start()
+    rsps.calls.reset()
+    return p
+
+
+def query(call: Any) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(call.request.url).query)
+
+
+def future_reset(seconds: int = 300) -> tuple[str, datetime]:
+    """An x-ratelimit-reset value in the recordings' format, some minutes ahead."""
+    at = (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=524560)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), at
+
+
+def note(note_id: int, status_id: int, created_at: datetime, visibility: str = "public",
+         bot: bool = False, bio: str = "") -> dict[str, Any]:
+    """The recorded mention notification with changed ids, time and author details."""
+    n = copy.deepcopy(NOTE)
+    stamp = created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    n.update(id=str(note_id), group_key=f"ungrouped-{note_id}", created_at=stamp)
+    n["status"].update(id=str(status_id), created_at=stamp, visibility=visibility,
+                       url=f"{BASE}/@admin/{status_id}")
+    for account in (n["account"], n["status"]["account"]):
+        account.update(bot=bot, note=bio)
+    return n
+
+
+def page_of(notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A page as Mastodon sends it: newest first."""
+    return sorted(notes, key=lambda n: int(n["id"]), reverse=True)
+
+
+def a_mention(mention_id: str = PARENT["body"]["id"], visibility: str = "public") -> Mention:
+    return Mention(id=mention_id, author="mastodonpy_test_2", author_id="117020566092212359",
+                   author_is_bot=False, author_bio="", text="<p>Toot, finally!</p>",
+                   is_html=True, visibility=visibility,
+                   created_at=datetime(2026, 8, 1, 13, 53, 15, tzinfo=UTC))
+
+
+# ---------------------------------------------------------------- start
+
+
+def test_start_flags_the_account_as_a_bot(rsps: responses.RequestsMock) -> None:
+    add(rsps, "GET", f"{BASE}/api/v1/accounts/verify_credentials", VERIFY)
+    assert VERIFY["body"]["bot"] is False
+    add(rsps, "PATCH", f"{BASE}/api/v1/accounts/update_credentials", VERIFY,
+        body={**VERIFY["body"], "bot": True})
+    me = MastodonPlatform(settings()).start()
+    assert me == Me(id="117020565693913441", handle="admin")
+    assert len(rsps.calls) == 2
+    patch = rsps.calls[1].request
+    assert patch.method == "PATCH"
+    assert form_fields(patch)["bot"][0].lower() in ("1", "true")
+    assert header(rsps.calls[0].request, "Authorization") == "Bearer tok"
+
+
+@pytest.mark.parametrize(("bot", "flag_bot"), [(True, True), (False, False)])
+def test_start_leaves_the_account_alone(rsps: responses.RequestsMock, bot: bool,
+                                        flag_bot: bool) -> None:
+    add(rsps, "GET", f"{BASE}/api/v1/accounts/verify_credentials", VERIFY,
+        body={**VERIFY["body"], "bot": bot})
+    me = MastodonPlatform(settings(flag_bot=flag_bot)).start()
+    assert me.id == ME_ID
+    assert [c.request.method for c in rsps.calls] == ["GET"]  # no PATCH
+
+
+def test_start_with_a_bad_token_is_auth_failed(rsps: responses.RequestsMock) -> None:
+    add(rsps, "GET", f"{BASE}/api/v1/accounts/verify_credentials", VERIFY, status=401,
+        body={"error": "The access token is invalid"})
+    with pytest.raises(AuthFailed):
+        MastodonPlatform(settings()).start()
+
+
+# ---------------------------------------------------------------- mentions
+
+
+def on_page(params: dict[str, str]) -> tuple[Any, ...]:
+    return (matchers.query_param_matcher({"types[]": "mention", "limit": "40", **params},
+                                         strict_match=True),)
+
+
+def test_mentions_page_forward_from_the_cursor(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    add(rsps, "GET", NOTIFICATIONS, NOTES, match=on_page({"min_id": "20"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"min_id": "21"}))
+    [m] = platform.fetch_mentions("20", None)
+    assert len(rsps.calls) == 2
+
+    status = NOTE["status"]
+    assert m.id == status["id"] == "117020577157693549"
+    assert m.cursor == m.position == "21"
+    assert m.author == "admin" and m.author_id == "117020565693913441"
+    assert m.is_html is True and m.text == status["content"]
+    assert m.visibility == "public" and m.author_is_bot is False and m.author_bio == ""
+    assert m.created_at == datetime(2026, 8, 1, 13, 51, 42, 823000, tzinfo=UTC)
+
+
+def test_mention_carries_bio_bot_flag_and_visibility(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    n = note(22, 117020577157693600, datetime(2026, 8, 1, 14, tzinfo=UTC), visibility="direct",
+             bot=True, bio="<p>I am a bot, beep</p>")
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[n], match=on_page({"min_id": "21"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"min_id": "22"}))
+    [m] = platform.fetch_mentions("21", None)
+    assert m.visibility == "direct" and m.author_is_bot is True
+    assert m.author_bio == "<p>I am a bot, beep</p>"
+    assert (m.id, m.cursor) == ("117020577157693600", "22")
+
+
+def test_a_backlog_bigger_than_a_page_is_read_in_full(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    t0 = datetime(2026, 8, 1, 12, tzinfo=UTC)
+    notes = [note(100 + i, 117020577157700000 + i, t0 + timedelta(seconds=i))
+             for i in range(1, 44)]  # notifications 101..143
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=page_of(notes[:40]),
+        match=on_page({"min_id": "100"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=page_of(notes[40:]),
+        match=on_page({"min_id": "140"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"min_id": "143"}))
+    got = platform.fetch_mentions("100", None)
+    assert len(got) == 43 and len(rsps.calls) == 3
+    assert sorted(int(m.cursor) for m in got) == list(range(101, 144))
+    assert {m.id for m in got} == {n["status"]["id"] for n in notes}
+
+
+def test_other_notification_types_and_repeats_are_dropped(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    t0 = datetime(2026, 8, 1, 12, tzinfo=UTC)
+    mention = note(31, 117020577157700031, t0)
+    favourite = {**note(32, 117020577157700032, t0), "type": "favourite"}
+    deleted = {**note(33, 117020577157700033, t0), "status": None}
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[deleted, favourite, mention, mention],
+        match=on_page({"min_id": "30"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"min_id": "33"}))
+    assert [m.cursor for m in platform.fetch_mentions("30", None)] == ["31"]
+
+
+def test_without_a_cursor_pages_back_to_the_backlog_window(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    not_before = datetime(2026, 8, 1, 12, tzinfo=UTC)
+    # notifications 330..251, one a minute back from 12:59: page 2 reaches past 12:00
+    newest = datetime(2026, 8, 1, 12, 59, tzinfo=UTC)
+    notes = [note(330 - i, 117020577157800330 - i, newest - timedelta(minutes=i))
+             for i in range(80)]
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=notes[:40],
+        match=(matchers.query_param_matcher({"types[]": "mention", "limit": "40"}),))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=notes[40:],
+        match=on_page({"max_id": "291"}))
+    got = platform.fetch_mentions(None, not_before)
+    assert len(rsps.calls) == 2  # no third page: page 2 reaches back past not_before
+    recent = {n["id"] for n in notes[:60]}  # 12:59 .. 12:00
+    assert recent <= {m.cursor for m in got}
+
+
+def test_without_a_cursor_stops_at_the_end_of_the_notifications(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    t0 = datetime(2026, 8, 1, 13, tzinfo=UTC)
+    notes = [note(12 - i, 117020577157700012 - i, t0 - timedelta(minutes=i)) for i in range(3)]
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=notes,
+        match=(matchers.query_param_matcher({"types[]": "mention", "limit": "40"}),))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"max_id": "10"}))
+    got = platform.fetch_mentions(None, datetime(2026, 8, 1, tzinfo=UTC))
+    assert sorted(m.cursor for m in got) == ["10", "11", "12"]
+
+
+# ---------------------------------------------------------------- reply
+
+
+def register_upload(rsps: responses.RequestsMock) -> None:
+    add(rsps, "GET", f"{BASE}/api/v1/instance/", MEDIA_200, body=INSTANCE_V1)
+    add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
+    add(rsps, "POST", f"{BASE}/api/v2/media", MEDIA_202)
+    add(rsps, "GET", f"{BASE}/api/v1/media/{MEDIA_ID}", MEDIA_200)
+
+
+def calls_to(rsps: responses.RequestsMock, method: str, path: str) -> list[Any]:
+    return [c.request for c in rsps.calls
+            if c.request.method == method and urlsplit(c.request.url).path == path]
+
+
+@pytest.mark.parametrize(("mention_vis", "settings_vis", "expected"), [
+    ("direct", "unlisted", "direct"),
+    ("public", "unlisted", "unlisted"),
+    ("private", "unlisted", "private"),
+    ("unlisted", "public", "unlisted"),
+    ("public", "public", "public"),
+])
+def test_reply_uploads_waits_and_replies(rsps: responses.RequestsMock, sleeps: list[float],
+                                         mention_vis: str, settings_vis: str,
+                                         expected: str) -> None:
+    p = MastodonPlatform(settings(visibility=settings_vis), wait=sleeps.append)
+    register_upload(rsps)
+    add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY,
+        body={**REPLY["body"], "visibility": expected})
+    mention = a_mention(visibility=mention_vis)
+    posted = p.reply(mention, "@mastodonpy_test_2 here is your human", PNG, ALT)
+    assert posted == Posted(id=REPLY["body"]["id"], url=REPLY["body"]["url"])
+
+    [upload] = calls_to(rsps, "POST", "/api/v2/media")
+    assert form_fields(upload)["description"] == [ALT]
+    name, content_type, data = file_parts(upload)["file"]
+    assert data == PNG and content_type == "image/png" and name == "human.png"
+    assert len(calls_to(rsps, "GET", f"/api/v1/media/{MEDIA_ID}")) == 1  # polled until a url
+    assert sleeps == [1.0]  # one pause between the 202 and the poll that has the url
+
+    [status] = calls_to(rsps, "POST", "/api/v1/statuses")
+    fields = form_fields(status)
+    assert fields["in_reply_to_id"] == [mention.id]
+    assert fields["media_ids[]"] == [MEDIA_ID]
+    assert fields["visibility"] == [expected]
+    assert fields["status"] == ["@mastodonpy_test_2 here is your human"]
+    assert header(status, "Idempotency-Key") == reply_key(mention.id)
+    assert header(status, "Authorization") == "Bearer tok"
+    order = [urlsplit(c.request.url).path for c in rsps.calls]
+    assert order.index("/api/v2/media") < order.index(f"/api/v1/media/{MEDIA_ID}") \
+        < order.index("/api/v1/statuses")
+
+
+def test_reply_key_is_stable_per_mention() -> None:
+    assert reply_key("109") == reply_key("109") != reply_key("110")
+
+
+def test_send_note_has_no_media(rsps: responses.RequestsMock,
+                                platform: MastodonPlatform) -> None:
+    add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY)
+    platform.send_note(a_mention(visibility="direct"), "Please wait a while.")
+    fields = form_fields(rsps.calls[0].request)
+    assert "media_ids[]" not in fields and fields["visibility"] == ["direct"]
+    assert header(rsps.calls[0].request, "Idempotency-Key")
+
+
+def test_post_uses_the_bot_visibility_and_key(rsps: responses.RequestsMock,
+                                              sleeps: list[float]) -> None:
+    p = MastodonPlatform(settings(visibility="unlisted"))
+    register_upload(rsps)
+    add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY)
+    p.post("Today's human.", PNG, ALT, key="daily-2026-08-01")
+    [status] = calls_to(rsps, "POST", "/api/v1/statuses")
+    fields = form_fields(status)
+    assert fields["visibility"] == ["unlisted"] and "in_reply_to_id" not in fields
+    assert header(status, "Idempotency-Key") == "human-image-bot-daily-2026-08-01"
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_429_on_notifications_is_rate_limited_until_the_reset(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    reset, at = future_reset()
+    add(rsps, "GET", NOTIFICATIONS, NOTES, status=429, body={"error": "Too many requests"},
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset, "link": ""})
+    with pytest.raises(RateLimited) as info:
+        platform.fetch_mentions("20", None)
+    assert info.value.reset_at is not None
+    assert abs((info.value.reset_at - at).total_seconds()) < 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_are_transient(rsps: responses.RequestsMock,
+                                     platform: MastodonPlatform, status: int) -> None:
+    add(rsps, "GET", NOTIFICATIONS, NOTES, status=status, body="<html>error</html>",
+        headers={"link": ""})
+    with pytest.raises(Transient):
+        platform.fetch_mentions("20", None)
+
+
+def test_401_on_notifications_is_auth_failed(rsps: responses.RequestsMock,
+                                             platform: MastodonPlatform) -> None:
+    add(rsps, "GET", NOTIFICATIONS, NOTES, status=401,
+        body={"error": "The access token is invalid"}, headers={"link": ""})
+    with pytest.raises(AuthFailed):
+        platform.fetch_mentions("20", None)
+
+
+def test_403_on_notifications_is_auth_failed(rsps: responses.RequestsMock,
+                                             platform: MastodonPlatform) -> None:
+    add(rsps, "GET", NOTIFICATIONS, NOTES, status=403,
+        body={"error": "This action is outside the authorized scopes"}, headers={"link": ""})
+    with pytest.raises(AuthFailed):
+        platform.fetch_mentions("20", None)
+
+
+def test_network_error_is_transient(rsps: responses.RequestsMock,
+                                    platform: MastodonPlatform) -> None:
+    rsps.add("GET", NOTIFICATIONS, body=requests.ConnectionError("connection refused"))
+    with pytest.raises(Transient):
+        platform.fetch_mentions("20", None)
+
+
+def test_non_json_answer_is_a_platform_error(rsps: responses.RequestsMock,
+                                             platform: MastodonPlatform) -> None:
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body="<html>maintenance</html>",
+        headers={"link": ""})
+    with pytest.raises(PlatformError) as info:
+        platform.fetch_mentions("20", None)
+    assert isinstance(info.value, Transient)  # the adapter's "malformed answer" branch
+
+
+def test_422_on_the_reply_is_rejected(rsps: responses.RequestsMock,
+                                      platform: MastodonPlatform) -> None:
+    add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY, status=422,
+        body={"error": "Validation failed: Text can't be blank"})
+    with pytest.raises(Rejected):
+        platform.send_note(a_mention(), "x")
+
+
+def test_429_on_the_media_upload_is_rate_limited(rsps: responses.RequestsMock,
+                                                 sleeps: list[float]) -> None:
+    p = MastodonPlatform(settings(), wait=sleeps.append)
+    reset, _ = future_reset(900)
+    add(rsps, "GET", f"{BASE}/api/v1/instance/", MEDIA_200, body=INSTANCE_V1)
+    add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
+    add(rsps, "POST", f"{BASE}/api/v2/media", MEDIA_202, status=429,
+        body={"error": "Too many requests"},
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset})
+    with pytest.raises(RateLimited) as info:
+        p.reply(a_mention(), "hi", PNG, ALT)
+    assert info.value.reset_at is not None
+    assert not calls_to(rsps, "POST", "/api/v1/statuses")
+
+
+def test_5xx_while_the_media_is_processed_is_transient(rsps: responses.RequestsMock,
+                                                       sleeps: list[float]) -> None:
+    p = MastodonPlatform(settings(), wait=sleeps.append)
+    add(rsps, "GET", f"{BASE}/api/v1/instance/", MEDIA_200, body=INSTANCE_V1)
+    add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
+    add(rsps, "POST", f"{BASE}/api/v2/media", MEDIA_202)
+    add(rsps, "GET", f"{BASE}/api/v1/media/{MEDIA_ID}", MEDIA_200, status=503,
+        body="<html>503 Service Unavailable</html>")
+    with pytest.raises(Transient):
+        p.reply(a_mention(), "hi", PNG, ALT)
+
+
+# ---------------------------------------------------------------- find_reply
+
+
+def context(descendants: list[dict[str, Any]]) -> dict[str, Any]:
+    """GET /api/v1/statuses/:id/context in the recorded status shape."""
+    return {"ancestors": [], "descendants": descendants}
+
+
+def someone_elses_reply(in_reply_to: str) -> dict[str, Any]:
+    status = copy.deepcopy(PARENT["body"])
+    status.update(id="117020583258299999", in_reply_to_id=in_reply_to)
+    return status
+
+
+def test_find_reply_finds_the_bot_reply(rsps: responses.RequestsMock,
+                                        platform: MastodonPlatform) -> None:
+    mention = a_mention()
+    assert REPLY["body"]["in_reply_to_id"] == mention.id
+    assert REPLY["body"]["account"]["id"] == ME_ID
+    add(rsps, "GET", f"{BASE}/api/v1/statuses/{mention.id}/context", REPLY,
+        body=context([someone_elses_reply(mention.id), REPLY["body"]]))
+    assert platform.find_reply(mention) == Posted(id=REPLY["body"]["id"],
+                                                  url=REPLY["body"]["url"])
+
+
+def test_find_reply_ignores_other_replies(rsps: responses.RequestsMock,
+                                          platform: MastodonPlatform) -> None:
+    mention = a_mention()
+    deeper = {**copy.deepcopy(REPLY["body"]), "in_reply_to_id": "117020583258299999"}
+    add(rsps, "GET", f"{BASE}/api/v1/statuses/{mention.id}/context", REPLY,
+        body=context([someone_elses_reply(mention.id), deeper]))
+    assert platform.find_reply(mention) is None
+
+
+def test_find_reply_on_a_deleted_status_is_rejected(rsps: responses.RequestsMock,
+                                                    platform: MastodonPlatform) -> None:
+    mention = a_mention()
+    add(rsps, "GET", f"{BASE}/api/v1/statuses/{mention.id}/context", REPLY, status=404,
+        body={"error": "Record not found"})
+    with pytest.raises(Rejected):
+        platform.find_reply(mention)
+
+
+def test_recordings_are_what_the_tests_assume() -> None:
+    """Guards the templates: one mention notification; a 202 upload without a url."""
+    gets = [i for i in load("mastodon-api/notifications_mentions_only.json")
+            if i["request"]["uri"].endswith("/api/v1/notifications?types%5B%5D=mention")]
+    assert len(gets) == 1 and [n["type"] for n in gets[0]["response"]["body"]] == ["mention"]
+    assert MEDIA_202["status"] == 202 and MEDIA_202["body"]["url"] is None
+    assert MEDIA_200["body"]["url"]

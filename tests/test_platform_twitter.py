@@ -1,0 +1,470 @@
+"""The X adapter against recorded X API answers (tweepy's cassettes), served by `responses`.
+
+tweepy 4.17's Client calls https://api.twitter.com (its hard-coded host); our own v2 media
+upload goes to settings.api_base (https://api.x.com by default). Variations (429, 5xx, 401,
+paging, expanded authors, broken JSON) keep the recorded shape and headers, with values changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+from pydantic import SecretStr
+
+from bot.config import TwitterSettings
+from bot.platforms.base import (
+    AuthFailed,
+    Me,
+    Mention,
+    PlatformError,
+    Posted,
+    RateLimited,
+    Rejected,
+    Transient,
+)
+from bot.platforms.twitter import TwitterPlatform
+from tests.fixtures_http import (
+    add,
+    file_parts,
+    form_fields,
+    header,
+    load,
+    recorded,
+    require_fixtures,
+)
+
+require_fixtures()
+
+TWEEPY = "https://api.twitter.com"  # tweepy.Client.request: host = "https://api.twitter.com"
+MEDIA = "https://api.x.com"  # TwitterSettings.api_base
+ME = recorded("x-api/get_me.json", "GET", "/2/users/me")["body"]["data"]
+ME_ID = ME["id"]  # 1072250532645998596, @TweepyDev
+MENTIONS_URL = f"{TWEEPY}/2/users/{ME_ID}/mentions"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+ALT = "A small generated picture of a person in a red shirt."
+
+
+def settings(**kw: Any) -> TwitterSettings:
+    keys = {"consumer_key": "ck", "consumer_secret": "cs", "access_token": "at",
+            "access_token_secret": "ats"}
+    return TwitterSettings(**{k: SecretStr(v) for k, v in keys.items()}, **kw)
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def platform(rsps: responses.RequestsMock) -> TwitterPlatform:
+    """A started adapter; the get_me call is cleared from rsps.calls."""
+    add(rsps, "GET", f"{TWEEPY}/2/users/me", recorded("x-api/get_me.json", "GET", "/2/users/me"))
+    p = TwitterPlatform(settings())
+    p.start()
+    rsps.calls.reset()
+    return p
+
+
+def query(call: Any) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(call.request.url).query)
+
+
+def mentions_template() -> dict[str, Any]:
+    return recorded("x-api/get_users_mentions.json", "GET", "/mentions")
+
+
+def mention_pages() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """Two pages built from the recorded mentions: the recorded first page (with its
+    meta.next_token) and a last page without one; tweets carry author_id and created_at and
+    the authors come expanded in includes.users (username, description)."""
+    recorded_page = mentions_template()
+    tweets = recorded_page["body"]["data"]
+    users = [{"id": str(1000 + i), "name": f"User {i}", "username": f"user{i}",
+              "description": f"bio of user {i}"} for i in range(3)]
+    base = datetime(2022, 10, 8, 0, 0, tzinfo=UTC)
+    for i, tweet in enumerate(tweets):
+        tweet["author_id"] = users[i % 3]["id"]
+        tweet["created_at"] = (base - timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    first = dict(recorded_page, body={**recorded_page["body"], "includes": {"users": users}})
+    older = []
+    for i, tweet in enumerate(tweets[:3]):
+        new_id = str(int(tweets[-1]["id"]) - 1000 - i)
+        older.append({**tweet, "id": new_id, "edit_history_tweet_ids": [new_id],
+                      "author_id": users[2 - i]["id"],
+                      "created_at": (base - timedelta(minutes=5 + i)).strftime(
+                          "%Y-%m-%dT%H:%M:%S.000Z")})
+    second_meta = {"result_count": len(older), "newest_id": older[0]["id"],
+                   "oldest_id": older[-1]["id"]}
+    second = dict(recorded_page, body={"data": older, "includes": {"users": users},
+                                       "meta": second_meta})
+    return first, second, users
+
+
+def a_mention(mention_id: str = "1578516295611748353", visibility: str = "public") -> Mention:
+    return Mention(id=mention_id, author="user0", author_id="1000", author_is_bot=False,
+                   author_bio="", text="@TweepyDev create a human image", is_html=False,
+                   visibility=visibility, created_at=datetime(2022, 10, 8, tzinfo=UTC))
+
+
+def v2_upload_answer() -> dict[str, Any]:
+    """The v2 upload answer ({data: {id, media_key, ...}}) built from the recorded v1.1 one."""
+    v1 = recorded("x-api/mediauploadpng.json", "POST", "/media/upload")
+    b = v1["body"]
+    data = {"id": b["media_id_string"], "media_key": f"3_{b['media_id_string']}",
+            "size": b["size"], "expires_after_secs": b["expires_after_secs"],
+            "image": b["image"]}
+    return dict(v1, body={"data": data})
+
+
+MEDIA_ID = recorded("x-api/mediauploadpng.json", "POST", "/media/upload")["body"][
+    "media_id_string"]
+TWEET = recorded("x-api/create_and_delete_tweet.json", "POST", "/2/tweets")
+
+
+def x_error(status: int, title: str) -> dict[str, Any]:
+    """X's problem-details error body."""
+    return {"title": title, "detail": title, "type": "about:blank", "status": status}
+
+
+# ---------------------------------------------------------------- start
+
+
+def test_start_reads_me_from_get_me(rsps: responses.RequestsMock) -> None:
+    add(rsps, "GET", f"{TWEEPY}/2/users/me", recorded("x-api/get_me.json", "GET", "/2/users/me"))
+    p = TwitterPlatform(settings())
+    assert p.start() == Me(id="1072250532645998596", handle="TweepyDev")
+    assert p.me == Me(id="1072250532645998596", handle="TweepyDev")
+    assert header(rsps.calls[0].request, "Authorization").startswith("OAuth ")
+
+
+# ---------------------------------------------------------------- mentions
+
+
+def test_mentions_follow_every_page_and_resolve_authors(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    first, second, users = mention_pages()
+    add(rsps, "GET", MENTIONS_URL, first)
+    add(rsps, "GET", MENTIONS_URL, second)
+    since = "1578516000000000000"
+    got = platform.fetch_mentions(since, datetime(2022, 10, 1, tzinfo=UTC))
+
+    assert len(rsps.calls) == 2
+    q1, q2 = query(rsps.calls[0]), query(rsps.calls[1])
+    assert q1["since_id"] == [since] and "pagination_token" not in q1
+    assert "start_time" not in q1
+    assert q2["since_id"] == [since]
+    assert q2["pagination_token"] == [first["body"]["meta"]["next_token"]]
+    assert set(q1["expansions"][0].split(",")) == {"author_id"}
+    assert {"username", "description"} <= set(q1["user.fields"][0].split(","))
+    assert {"created_at", "author_id"} <= set(q1["tweet.fields"][0].split(","))
+    assert header(rsps.calls[0].request, "Authorization").startswith("OAuth ")
+
+    tweets = first["body"]["data"] + second["body"]["data"]
+    assert [m.id for m in got] == [t["id"] for t in tweets]
+    by_id = {u["id"]: u for u in users}
+    for m, t in zip(got, tweets, strict=True):
+        user = by_id[t["author_id"]]
+        assert m.author == user["username"] and m.author_id == t["author_id"]
+        assert m.author_bio == user["description"]
+        assert m.text == t["text"]
+        assert m.visibility == "public" and m.is_html is False and m.author_is_bot is False
+        assert m.created_at == datetime.fromisoformat(t["created_at"].replace("Z", "+00:00"))
+        assert m.position == m.id
+
+
+def test_mentions_without_cursor_send_start_time(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    _, last, _ = mention_pages()
+    add(rsps, "GET", MENTIONS_URL, last)
+    tokyo = timezone(timedelta(hours=9))
+    got = platform.fetch_mentions(None, datetime(2022, 10, 8, 9, 30, 15, tzinfo=tokyo))
+    assert len(got) == 3 and len(rsps.calls) == 1
+    q = query(rsps.calls[0])
+    assert q["start_time"] == ["2022-10-08T00:30:15Z"]  # RFC 3339, UTC, Z
+    assert "since_id" not in q and "pagination_token" not in q
+
+
+def test_mention_whose_author_is_not_expanded_keeps_the_author_id(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    page = mentions_template()
+    tweet = {**page["body"]["data"][0], "author_id": "42"}
+    page["body"] = {"data": [tweet], "meta": {"result_count": 1}}
+    add(rsps, "GET", MENTIONS_URL, page)
+    [m] = platform.fetch_mentions("1", None)
+    assert m.author == "42" and m.author_id == "42" and m.author_bio == ""
+
+
+def test_no_new_mentions_is_an_empty_list(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    add(rsps, "GET", MENTIONS_URL, mentions_template(), body={"meta": {"result_count": 0}})
+    assert platform.fetch_mentions("1578516295611748353", None) == []
+
+
+# ---------------------------------------------------------------- reply
+
+
+def register_reply(rsps: responses.RequestsMock) -> None:
+    upload = v2_upload_answer()
+    add(rsps, "POST", f"{MEDIA}/2/media/upload", upload)
+    add(rsps, "POST", f"{MEDIA}/2/media/metadata", upload,
+        body={"data": {"id": MEDIA_ID, "associated_metadata": {"alt_text": {"text": ALT}}}})
+    add(rsps, "POST", f"{TWEEPY}/2/tweets", TWEET)
+
+
+def test_reply_uploads_sets_alt_text_and_replies_with_the_media(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    register_reply(rsps)
+    mention = a_mention()
+    posted = platform.reply(mention, "@user0 here is your human", PNG, ALT)
+    assert posted == Posted(id=TWEET["body"]["data"]["id"])
+
+    assert [c.request.url for c in rsps.calls] == [
+        f"{MEDIA}/2/media/upload", f"{MEDIA}/2/media/metadata", f"{TWEEPY}/2/tweets"]
+    upload, meta, tweet = (c.request for c in rsps.calls)
+
+    assert upload.method == "POST"
+    assert header(upload, "Content-Type").startswith("multipart/form-data")
+    assert form_fields(upload)["media_category"] == ["tweet_image"]
+    name, content_type, data = file_parts(upload)["media"]
+    assert data == PNG and content_type == "image/png" and name == "human.png"
+    auth = header(upload, "Authorization")
+    assert auth.startswith("OAuth ")
+    assert 'oauth_consumer_key="ck"' in auth and 'oauth_token="at"' in auth
+    assert 'oauth_signature_method="HMAC-SHA1"' in auth and "oauth_signature=" in auth
+
+    assert header(meta, "Authorization").startswith("OAuth ")
+    assert json.loads(meta.body) == {"id": MEDIA_ID, "metadata": {"alt_text": {"text": ALT}}}
+
+    body = json.loads(tweet.body)
+    assert body["reply"]["in_reply_to_tweet_id"] == mention.id
+    assert body["media"]["media_ids"] == [MEDIA_ID]
+    assert body["text"] == "@user0 here is your human"
+    assert header(tweet, "Authorization").startswith("OAuth ")
+
+
+def test_alt_text_is_cut_to_x_limit(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    register_reply(rsps)
+    platform.reply(a_mention(), "hi", PNG, "x" * 1500)
+    sent = json.loads(rsps.calls[1].request.body)["metadata"]["alt_text"]["text"]
+    assert sent == "x" * 1000
+
+
+def test_send_note_is_a_text_only_reply(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    add(rsps, "POST", f"{TWEEPY}/2/tweets", TWEET)
+    posted = platform.send_note(a_mention(), "Please wait a while.")
+    assert posted.id == TWEET["body"]["data"]["id"]
+    body = json.loads(rsps.calls[0].request.body)
+    assert body["reply"]["in_reply_to_tweet_id"] == a_mention().id and "media" not in body
+
+
+def test_post_has_media_and_no_reply(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    register_reply(rsps)
+    platform.post("Today's human.", PNG, ALT, key="daily-2022-10-08")
+    body = json.loads(rsps.calls[2].request.body)
+    assert body["media"]["media_ids"] == [MEDIA_ID] and "reply" not in body
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_429_on_mentions_is_rate_limited_until_the_reset(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    template = mentions_template()
+    reset = int(template["headers"]["x-rate-limit-reset"])
+    add(rsps, "GET", MENTIONS_URL, template, status=429,
+        body=x_error(429, "Too Many Requests"), headers={"x-rate-limit-remaining": "0"})
+    with pytest.raises(RateLimited) as info:
+        platform.fetch_mentions("1", None)
+    assert info.value.reset_at == datetime.fromtimestamp(reset, UTC)
+
+
+def test_503_is_transient_and_the_next_poll_works(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    template = mentions_template()
+    add(rsps, "GET", MENTIONS_URL, template, status=503,
+        body=x_error(503, "Service Unavailable"))
+    _, last, _ = mention_pages()
+    add(rsps, "GET", MENTIONS_URL, last)
+    with pytest.raises(Transient):
+        platform.fetch_mentions("1", None)
+    assert len(platform.fetch_mentions("1", None)) == 3
+    assert len(rsps.calls) == 2
+
+
+@pytest.mark.parametrize(("status", "kind"), [
+    (401, AuthFailed), (500, Transient), (502, Transient), (400, Rejected), (404, Rejected)])
+def test_mentions_errors_are_translated(rsps: responses.RequestsMock,
+                                        platform: TwitterPlatform, status: int,
+                                        kind: type[Exception]) -> None:
+    add(rsps, "GET", MENTIONS_URL, mentions_template(), status=status,
+        body=x_error(status, "error"))
+    with pytest.raises(kind):
+        platform.fetch_mentions("1", None)
+
+
+def test_mentions_malformed_json_and_network_errors_are_transient(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    add(rsps, "GET", MENTIONS_URL, mentions_template(), body="not json")
+    with pytest.raises(Transient):
+        platform.fetch_mentions("1", None)
+    rsps.add("GET", MENTIONS_URL, body=requests.ConnectionError("connection reset"))
+    with pytest.raises(Transient):
+        platform.fetch_mentions("1", None)
+
+
+def test_401_on_start_is_auth_failed(rsps: responses.RequestsMock) -> None:
+    add(rsps, "GET", f"{TWEEPY}/2/users/me",
+        recorded("x-api/get_me.json", "GET", "/2/users/me"), status=401,
+        body=x_error(401, "Unauthorized"))
+    with pytest.raises(AuthFailed):
+        TwitterPlatform(settings()).start()
+
+
+@pytest.mark.parametrize(("status", "kind"), [
+    (429, RateLimited), (500, Transient), (503, Transient), (401, AuthFailed),
+    (400, Rejected), (403, Rejected)])
+def test_media_upload_errors_are_translated(rsps: responses.RequestsMock,
+                                            platform: TwitterPlatform, status: int,
+                                            kind: type[Exception]) -> None:
+    upload = v2_upload_answer()
+    add(rsps, "POST", f"{MEDIA}/2/media/upload", upload, status=status,
+        body=x_error(status, "error"), headers={"x-rate-limit-remaining": "0"})
+    with pytest.raises(kind) as info:
+        platform.reply(a_mention(), "hi", PNG, ALT)
+    if kind is RateLimited:
+        reset = int(upload["headers"]["x-rate-limit-reset"])
+        assert info.value.reset_at == datetime.fromtimestamp(reset, UTC)
+    assert len(rsps.calls) == 1  # nothing posted after a failed upload
+
+
+@pytest.mark.parametrize("body", ["not json", {"errors": [{"message": "no data"}]}])
+def test_media_upload_unreadable_answer_is_transient(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, body: Any) -> None:
+    add(rsps, "POST", f"{MEDIA}/2/media/upload", v2_upload_answer(), body=body)
+    with pytest.raises(Transient):
+        platform.reply(a_mention(), "hi", PNG, ALT)
+    assert len(rsps.calls) == 1
+
+
+def test_media_upload_network_error_is_transient(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    rsps.add("POST", f"{MEDIA}/2/media/upload", body=requests.ConnectionError("timed out"))
+    with pytest.raises(Transient):
+        platform.reply(a_mention(), "hi", PNG, ALT)
+
+
+def test_alt_text_failure_stops_before_the_tweet(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    upload = v2_upload_answer()
+    add(rsps, "POST", f"{MEDIA}/2/media/upload", upload)
+    add(rsps, "POST", f"{MEDIA}/2/media/metadata", upload, status=503,
+        body=x_error(503, "Service Unavailable"))
+    with pytest.raises(Transient):
+        platform.reply(a_mention(), "hi", PNG, ALT)
+    assert len(rsps.calls) == 2
+
+
+@pytest.mark.parametrize(("status", "kind"), [
+    (429, RateLimited), (401, AuthFailed), (403, Rejected), (503, Transient)])
+def test_create_tweet_errors_are_translated(rsps: responses.RequestsMock,
+                                            platform: TwitterPlatform, status: int,
+                                            kind: type[Exception]) -> None:
+    add(rsps, "POST", f"{TWEEPY}/2/tweets", TWEET, status=status,
+        body=x_error(status, "error"))
+    with pytest.raises(kind):
+        platform.send_note(a_mention(), "hi")
+
+
+def test_403_on_mentions_is_auth_failed(rsps: responses.RequestsMock,
+                                        platform: TwitterPlatform) -> None:
+    add(rsps, "GET", MENTIONS_URL, mentions_template(), status=403,
+        body={**x_error(403, "Forbidden"), "reason": "client-not-enrolled"})
+    with pytest.raises(AuthFailed):
+        platform.fetch_mentions("1", None)
+
+
+def test_create_tweet_malformed_json_is_transient(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    add(rsps, "POST", f"{TWEEPY}/2/tweets", TWEET, body="not json")
+    with pytest.raises(Transient):
+        platform.send_note(a_mention(), "hi")
+
+
+def test_create_tweet_answer_without_data_is_a_platform_error(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    add(rsps, "POST", f"{TWEEPY}/2/tweets", TWEET,
+        body={"errors": [{"title": "Invalid Request", "detail": "One or more parameters "
+                          "to your request was invalid.", "type": "about:blank"}]})
+    with pytest.raises(PlatformError):
+        platform.send_note(a_mention(), "hi")
+
+
+# ---------------------------------------------------------------- find_reply
+
+
+def users_tweets(tweets: list[dict[str, Any]]) -> dict[str, Any]:
+    """GET /2/users/:id/tweets, in the recorded timeline shape."""
+    page = mentions_template()
+    meta = {"result_count": len(tweets)}
+    if tweets:
+        meta.update(newest_id=tweets[0]["id"], oldest_id=tweets[-1]["id"])
+    page["body"] = {"data": tweets, "meta": meta} if tweets else {"meta": meta}
+    return page
+
+
+def own_tweet(tweet_id: str, refs: list[dict[str, str]]) -> dict[str, Any]:
+    return {"edit_history_tweet_ids": [tweet_id], "id": tweet_id,
+            "text": "@user0 here is your human", "referenced_tweets": refs}
+
+
+def test_find_reply_finds_the_bot_reply_to_the_mention(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    mention = a_mention()
+    other = "1578516242867945475"
+    tweets = [own_tweet("1578600000000000003", [{"type": "replied_to", "id": other}]),
+              own_tweet("1578600000000000002", [{"type": "replied_to", "id": mention.id}]),
+              own_tweet("1578600000000000001", [])]
+    add(rsps, "GET", f"{TWEEPY}/2/users/{ME_ID}/tweets", users_tweets(tweets))
+    assert platform.find_reply(mention) == Posted(id="1578600000000000002")
+    q = query(rsps.calls[0])
+    assert q["since_id"] == [mention.id]
+    assert "referenced_tweets" in q["tweet.fields"][0].split(",")
+
+
+@pytest.mark.parametrize("tweets", [
+    [],
+    [own_tweet("1578600000000000002", [{"type": "quoted", "id": "1578516295611748353"}]),
+     own_tweet("1578600000000000001", [{"type": "replied_to", "id": "1578516242867945475"}])],
+])
+def test_find_reply_without_a_matching_reply_is_none(
+        rsps: responses.RequestsMock, platform: TwitterPlatform,
+        tweets: list[dict[str, Any]]) -> None:
+    add(rsps, "GET", f"{TWEEPY}/2/users/{ME_ID}/tweets", users_tweets(tweets))
+    assert platform.find_reply(a_mention("1578516295611748353")) is None
+
+
+def test_find_reply_errors_are_translated(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    add(rsps, "GET", f"{TWEEPY}/2/users/{ME_ID}/tweets", users_tweets([]), status=429,
+        body=x_error(429, "Too Many Requests"))
+    with pytest.raises(RateLimited):
+        platform.find_reply(a_mention())
+
+
+def test_recordings_are_what_the_tests_assume() -> None:
+    """Guards the templates: the recorded mentions page has a next_token and ten tweets."""
+    [page] = [i for i in load("x-api/get_users_mentions.json")
+              if "/mentions" in i["request"]["uri"]]
+    assert page["response"]["body"]["meta"]["next_token"]
+    assert len(page["response"]["body"]["data"]) == 10

@@ -1,0 +1,181 @@
+"""The service on the local platform: real files, a real SQLite file, a real generator."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.__main__ import make_artist
+from bot.config import load_settings
+from bot.platforms.local import LocalPlatform
+from bot.service import Clock, Service
+from bot.state import State
+from model.sampler import Seed, SeedBook, save_seeds
+from tests.conftest import TINY
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def settings(tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch):
+    for key in list(os.environ):
+        if key.startswith("BOT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    save_seeds(tiny_weights / "seeds.json",
+               SeedBook(TINY.z_dim, [Seed(1, [0.1] * TINY.z_dim, "a"),
+                                     Seed(2, [-0.2] * TINY.z_dim, "b")]))
+    return load_settings(weights_dir=tiny_weights, state_path=tmp_path / "state.db",
+                         local={"inbox": tmp_path / "inbox", "outbox": tmp_path / "outbox",
+                                "stdin": False},
+                         daily_post_enabled=False)
+
+
+def make_service(settings, clock: Clock | None = None) -> Service:
+    clock = clock or Clock()
+    platform = LocalPlatform(settings.local, wake=clock.wake, out=io.StringIO())
+    state = State(settings.state_path, clock=clock.now)
+    service = Service(settings, platform, make_artist(settings), state, clock)
+    service.start()
+    return service
+
+
+def drop(settings, name: str, text: str) -> None:
+    settings.local.inbox.mkdir(parents=True, exist_ok=True)
+    (settings.local.inbox / f"{name}.txt").write_text(text)
+
+
+def replies(settings) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(settings.local.outbox.glob("*.json"))]
+
+
+def test_an_inbox_mention_gets_one_reply_with_alt_text(settings) -> None:
+    drop(settings, "a", "@alice create a human image")
+    drop(settings, "b", "@bob what a nice day")
+    service = make_service(settings)
+    service.cycle()
+    service.cycle()  # a second poll answers nothing again
+    out = replies(settings)
+    assert len(out) == 1 and out[0]["to"] == "alice"
+    assert "seed #" in out[0]["alt_text"] and out[0]["text"].startswith("@alice ")
+    png = Image.open(settings.local.outbox / out[0]["image"])
+    assert png.size == (32 * 4, 32 * 4)  # upscaled 4x for viewing
+    counts = service.state.counts("local")
+    assert counts == {"replied": 1, "ignored": 1}
+    assert (settings.local.inbox / "answered" / "a.txt").is_file()
+
+
+def test_the_same_request_id_draws_the_same_picture(settings) -> None:
+    artist = make_artist(settings)
+    a, b = artist.draw("mastodon:1"), artist.draw("mastodon:1")
+    c = artist.draw("mastodon:2")
+    assert a.png == b.png and a.seed_id == b.seed_id in (1, 2)
+    assert a.png != c.png
+
+
+def test_per_user_limit_sends_one_note_then_silence(settings) -> None:
+    for i in range(6):
+        drop(settings, f"m{i}", "@alice create a human image")
+    drop(settings, "other", "@bob create a human image")
+    service = make_service(settings)
+    service.cycle()
+    out = replies(settings)
+    to_alice = [r for r in out if r["to"] == "alice"]
+    assert sum("image" in r for r in to_alice) == 3  # the limit
+    notes = [r for r in to_alice if "image" not in r]
+    assert len(notes) == 1 and "limit" in notes[0]["text"]
+    assert sum(r["to"] == "bob" for r in out) == 1  # others are not affected
+    assert service.state.counts("local") == {"replied": 4, "refused": 3}
+
+
+def test_a_reply_found_after_a_crash_is_not_sent_again(settings) -> None:
+    drop(settings, "a", "@alice create a human image")
+    service = make_service(settings)
+    service.cycle()
+    [record] = [service.state.get("local", r["in_reply_to"]) for r in replies(settings)]
+    # simulate a crash after posting but before the state recorded it
+    service.state.db.execute("UPDATE mentions SET status = 'replying', reply_id = NULL")
+    service.state.close()
+    restarted = make_service(settings)
+    restarted.cycle()
+    assert len(replies(settings)) == 1
+    rec = restarted.state.get("local", record.mention.id)
+    assert rec.status == "replied" and rec.reason == "recovered"
+
+
+def test_mentions_older_than_the_backlog_window_are_not_answered(settings) -> None:
+    drop(settings, "old", "@alice create a human image")
+    later = time.time() + 48 * 3600  # first start two days after the mention
+    service = make_service(settings, Clock(now=lambda: later))
+    service.cycle()
+    assert replies(settings) == []
+    [rec] = service.state.db.execute("SELECT status, reason FROM mentions").fetchall()
+    assert tuple(rec) == ("ignored", "older than the backlog window")
+
+
+def test_daily_post_once_per_day_across_restarts(settings) -> None:
+    service = make_service(settings)
+    assert service.daily_post() is not None
+    assert service.daily_post() is None
+    service.state.close()
+    assert make_service(settings).daily_post() is None
+    posts = list(settings.local.outbox.glob("post-*.png"))
+    assert len(posts) == 1
+
+
+def test_local_demo_in_a_subprocess(tmp_path: Path, tiny_weights: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-m", "bot"], input="@alice create a human image\n",
+                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    pngs = list((tmp_path / "local" / "outbox").glob("*.png"))
+    assert len(pngs) == 1 and str(pngs[0].name) in result.stdout
+    assert "no good seeds" in result.stderr  # the tiny weights have none: one warning
+
+
+def test_sigterm_finishes_and_exits_zero(tmp_path: Path, tiny_weights: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO),
+               BOT_DAILY_POST_ENABLED="false")
+    proc = subprocess.Popen([sys.executable, "-m", "bot"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path, env=env)
+    proc.stdin.write("@alice create a human image\n")
+    proc.stdin.flush()
+    line = proc.stdout.readline()  # blocks until the reply is written
+    assert line.startswith("reply to @alice")
+    proc.send_signal(signal.SIGTERM)  # stdin is still open: only the signal can stop it
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "SIGTERM" in err
+
+
+def test_bad_settings_exit_with_one_line_each(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_PLATFORM="myspace", BOT_SIGMA="x", PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-m", "bot", "check"], capture_output=True,
+                            text=True, cwd=tmp_path, env=env, timeout=60)
+    assert result.returncode == 78
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2 and "BOT_PLATFORM" in result.stderr
+
+
+def test_generate_writes_a_png(tmp_path: Path, tiny_weights: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO))
+    out = tmp_path / "x.png"
+    result = subprocess.run([sys.executable, "-m", "bot", "generate", "--out", str(out),
+                             "--request-id", "r1"], capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (128, 128)
