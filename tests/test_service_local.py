@@ -179,3 +179,24 @@ def test_generate_writes_a_png(tmp_path: Path, tiny_weights: Path) -> None:
                             cwd=tmp_path, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert Image.open(out).size == (128, 128)
+
+
+def test_daily_job_is_scheduled_at_the_local_time(settings) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    settings = settings.model_copy(update={"daily_post_time": "07:30",
+                                           "timezone": "Asia/Tokyo"})
+    service = make_service(settings)
+    service._start_scheduler()
+    try:
+        job = service._scheduler.get_job("daily-post")
+        run = job.next_run_time.astimezone(ZoneInfo("Asia/Tokyo"))
+        assert (run.hour, run.minute) == (7, 30)
+        assert 0 < (run - datetime.now(ZoneInfo("Asia/Tokyo"))).total_seconds() <= 86400
+        assert job.coalesce and job.misfire_grace_time == 3600 and job.max_instances == 1
+        job.func()  # what the trigger calls: the loop is flagged and woken, nothing posted yet
+        assert service.daily_due and service.clock.wake.is_set()
+        assert not list(settings.local.outbox.glob("post-*"))
+    finally:
+        service._scheduler.shutdown(wait=False)
