@@ -4,6 +4,8 @@
     python -m model.sample images weights --n 16 --out out/ --near-seeds --sigma 0.5
     python -m model.sample grid weights --out grid.png                  # one 8x8 sheet
     python -m model.sample sheet weights --n 256 --out sheet.png        # numbered candidates
+    python -m model.sample interpolate weights 3 7 --out 3-7.gif        # slerp between seeds
+    python -m model.sample neighbours weights 3 --out n3.png            # as the bot draws #3
 
 ``sheet`` writes the candidates' latents beside the PNG (sheet.json) so that the numbers a
 curator picks can be turned into good seeds.
@@ -28,6 +30,8 @@ from model.sampler import (
     make_grid,
     near_seed,
     plain_latents,
+    slerp,
+    to_gif,
     to_pil,
 )
 
@@ -89,12 +93,45 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--scale", type=int, default=1, help="upscale factor (nearest)")
     sheet = sub.add_parser("sheet", help="numbered candidates, latents saved beside")
     common(sheet, 256)
+    interp = sub.add_parser("interpolate", help="a slerp GIF between two good seeds")
+    common(interp, 16)
+    interp.add_argument("a", type=int, help="seed id")
+    interp.add_argument("b", type=int, help="seed id")
+    neigh = sub.add_parser("neighbours", help="a sheet of sigma-noise neighbours of a seed")
+    common(neigh, 16)
+    neigh.add_argument("seed_id", type=int)
+    neigh.add_argument("--sigma", type=float, default=0.5)
+    for p in (interp, neigh):
+        p.add_argument("--seeds", type=Path, default=None,
+                       help=f"good seeds (default WEIGHTS/{SEEDS_FILE})")
     args = ap.parse_args(argv)
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     sampler = Sampler.load(args.weights, args.device)
     rng = torch.Generator().manual_seed(args.seed)
+
+    if args.command in ("interpolate", "neighbours"):
+        seeds_path = args.seeds or args.weights / SEEDS_FILE
+        book = load_seeds(seeds_path, sampler.z_dim)
+        wanted = [args.a, args.b] if args.command == "interpolate" else [args.seed_id]
+        missing = [i for i in wanted if book.get(i) is None]
+        if missing:
+            known = ", ".join(str(s.id) for s in book.seeds) or "none"
+            raise UserError(f"no seed {', '.join(f'#{i}' for i in missing)} in {seeds_path} "
+                            f"(known: {known})")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        if args.command == "interpolate":
+            zs = slerp(book.get(args.a).tensor(), book.get(args.b).tensor(),
+                       torch.linspace(0, 1, max(2, args.n)))
+            args.out.write_bytes(to_gif(sampler.generate(zs)))
+            print(f"wrote {args.out}: {max(2, args.n)} steps from seed #{args.a} to #{args.b}")
+        else:
+            zs = near_seed(book.get(args.seed_id).tensor(), args.n, args.sigma, rng)
+            Image.fromarray(make_grid(sampler.generate(zs))).save(args.out)
+            print(f"wrote {args.out}: {args.n} neighbours of seed #{args.seed_id} "
+                  f"(sigma {args.sigma})")
+        return 0
 
     if args.command == "sheet":
         z = plain_latents(args.n, sampler.z_dim, rng)

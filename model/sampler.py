@@ -78,7 +78,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Te
     a, b = a.reshape(1, -1).float(), b.reshape(1, -1).float()
     cos = (a / a.norm()).mul(b / b.norm()).sum().clamp(-1.0, 1.0)
     omega = torch.arccos(cos)
-    if omega.abs() < 1e-4:  # nearly parallel: the linear mix is the same and stable
+    if torch.sin(omega).abs() < 1e-4:  # parallel or opposite: no unique great circle
         return (1 - t) * a + t * b
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
@@ -159,6 +159,19 @@ def to_pil(image: torch.Tensor, scale: int = 1,
     if scale > 1:
         pil = pil.resize((pil.width * scale, pil.height * scale), resample)
     return pil
+
+
+def to_gif(images: torch.Tensor, scale: int = 4, ms: int = 120, bounce: bool = True) -> bytes:
+    """uint8 (B, C, H, W) frames -> a looping GIF (there and back when bounce)."""
+    import io
+
+    frames = [to_pil(img, scale) for img in images]
+    if bounce and len(frames) > 2:
+        frames = frames + frames[-2:0:-1]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=ms,
+                   loop=0, disposal=2)
+    return buf.getvalue()
 
 
 def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> np.ndarray:

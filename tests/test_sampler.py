@@ -97,3 +97,9 @@ def test_malformed_seeds_file_is_a_one_line_error(tmp_path: Path) -> None:
         load_seeds(path, 3)
     assert "\n" not in str(err.value)
     assert load_seeds(tmp_path / "absent.json", 3).seeds == []
+
+
+def test_slerp_between_opposite_latents_stays_finite() -> None:
+    a = torch.ones(8)
+    path = slerp(a, -a, torch.linspace(0, 1, 5))
+    assert torch.isfinite(path).all() and torch.allclose(path[-1], -a)
