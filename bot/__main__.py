@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bot.artist import Artist, ArtistOptions
 from bot.config import Settings, SettingsError, load_settings
+from bot.observe import Metrics, ObserveServer, setup_logging
 from bot.platforms.base import Platform
 from bot.service import Clock, Fatal, Service
 from bot.state import State, StateError
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    setup_logging(settings.log_format, settings.secrets())
     try:
         return dispatch(args, settings)
     except (UserError, StateError, ValueError) as exc:
@@ -117,7 +119,16 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     artist = make_artist(settings)
     state = State(settings.state_path, clock=clock.now)
-    service = Service(settings, platform, artist, state, clock)
+    metrics = Metrics()
+    service = Service(settings, platform, artist, state, clock, metrics=metrics,
+                      load_artist=lambda: make_artist(settings))
+    observer = None
+    if settings.metrics_port and args.command == "run":
+        observer = ObserveServer(metrics, lambda: service.stats.last_poll,
+                                 settings.poll_seconds, settings.state_path,
+                                 settings.metrics_port).start()
+        log.info("health and metrics on http://127.0.0.1:%d/healthz and /metrics",
+                 observer.port)
     try:
         if args.command == "once":
             service.start()
@@ -130,6 +141,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             _install_signals(service)
             service.run()
     finally:
+        if observer is not None:
+            observer.stop()
         state.close()
     return 0
 
@@ -140,8 +153,13 @@ def _install_signals(service: Service) -> None:
                  signal.Signals(signum).name)
         service.request_stop()
 
+    def reload(signum: int, frame: object) -> None:
+        log.info("SIGHUP: reloading weights and seeds before the next mention")
+        service.request_reload()
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
 
 
 def _any_bot_setting() -> bool:

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     backlog_hours: float = Field(24.0, ge=0)
     max_attempts: int = Field(5, ge=1)
 
+    metrics_port: int | None = Field(None, ge=1, le=65535)  # /healthz and /metrics on loopback
+    log_format: Literal["text", "json"] = "text"
+
     daily_post_enabled: bool = True
     daily_post_time: str = "09:00"
     timezone: str = "UTC"
@@ -184,7 +187,9 @@ class Settings(BaseSettings):
                      f"{self.backlog_hours:g}h")
         daily = (f"daily post at {self.daily_post_time} {self.timezone}"
                  if self.daily_post_enabled else "daily post off")
-        lines.append(daily)
+        metrics = (f"metrics and health on 127.0.0.1:{self.metrics_port}"
+                   if self.metrics_port else "metrics off")
+        lines.append(f"{daily}; {metrics}; logs as {self.log_format}")
         return "\n".join(lines)
 
 

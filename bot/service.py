@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from bot import commands
 from bot.artist import Artist
 from bot.config import Settings
+from bot.observe import Metrics
 from bot.platforms.base import (
     AuthFailed,
     Me,
@@ -99,7 +100,9 @@ class Stats:
 
 class Service:
     def __init__(self, settings: Settings, platform: Platform, artist: Artist, state: State,
-                 clock: Clock | None = None, rng: random.Random | None = None):
+                 clock: Clock | None = None, rng: random.Random | None = None,
+                 metrics: Metrics | None = None,
+                 load_artist: Callable[[], Artist] | None = None):
         self.settings = settings
         self.platform = platform
         self.artist = artist
@@ -114,6 +117,9 @@ class Service:
         self._fetched_at: dict[str, float] = {}
         self._fetch_fail_count = 0
         self._daily_retry_at: float | None = None
+        self.metrics = metrics or Metrics()
+        self.load_artist = load_artist  # SIGHUP: weights and seeds read again
+        self._reload_asked = False
 
     @property
     def name(self) -> str:
@@ -130,6 +136,26 @@ class Service:
         log.info("signed in to %s as @%s", self.name, self.me.handle)
         return self.me
 
+    def request_reload(self) -> None:
+        """From a signal handler (SIGHUP): reload weights and seeds between mentions."""
+        self._reload_asked = True
+        self.clock.wake.set()
+
+    def reload(self) -> bool:
+        """Load the weights and seeds again; a bad file is refused and the old ones stay."""
+        self._reload_asked = False
+        if self.load_artist is None:
+            return False
+        try:
+            artist = self.load_artist()
+        except Exception as exc:
+            log.error("reload refused, keeping the weights and seeds in use: %s", exc)
+            return False
+        self.artist = artist
+        log.info("reloaded weights from %s and %d seeds from %s", artist.weights_dir,
+                 len(artist.seeds.seeds), artist.seeds_path)
+        return True
+
     def request_stop(self) -> None:
         """From a signal handler: finish the reply in flight, then leave the loop."""
         self.stopping = True
@@ -144,6 +170,8 @@ class Service:
             self._catch_up_daily()
         try:
             while not self.stopping:
+                if self._reload_asked:
+                    self.reload()
                 delay = self.cycle()
                 if (self._daily_retry_at is not None
                         and self.clock.now() >= self._daily_retry_at):
@@ -154,7 +182,7 @@ class Service:
                 if self.platform.finished and not self.state.pending(self.name):
                     log.info("input ended and every mention is answered; stopping")
                     break
-                if not self.stopping:
+                if not self.stopping and not self._reload_asked:
                     self.clock.wait(delay)
         finally:
             if self._scheduler is not None:
@@ -173,7 +201,7 @@ class Service:
         try:
             mentions = self.platform.fetch_mentions(cursor, not_before)
         except RateLimited as exc:
-            self.stats.rate_waits += 1
+            self._rate_wait()
             wait = self._until(exc.reset_at)
             log.warning("fetching mentions is rate limited; waiting %.0fs for the reset", wait)
             return wait
@@ -187,9 +215,14 @@ class Service:
                         "python -m bot check") from None
         self._fetch_fail_count = 0
         self.stats.last_poll = self.clock.now()
+        self.metrics.last_poll.set(self.stats.last_poll)
         mentions.sort(key=lambda m: id_key(m.position))
         for m in mentions:
             record = self.state.record(self.name, m)
+            if record.new:
+                self.metrics.mentions.labels("seen").inc()
+                log.info("mention %s from @%s seen", m.id, m.author,
+                         extra={"mention_id": m.id, "platform": self.name, "status": "seen"})
             if record.status in ("seen", "replying"):
                 self._fetched_at.setdefault(m.id, self.clock.now())
         self.stats.fetched += len(mentions)
@@ -209,6 +242,10 @@ class Service:
                 break
         self._advance_cursor(mentions)
         return max(0.0, next_due)
+
+    def _rate_wait(self) -> None:
+        self.stats.rate_waits += 1
+        self.metrics.rate_waits.inc()
 
     def _fetch_failures(self) -> int:
         self._fetch_fail_count += 1
@@ -261,14 +298,15 @@ class Service:
 
         wait = self._pace()
         if wait > 0:
-            self.stats.rate_waits += 1
+            self._rate_wait()
             log.info("media limit of %s reached; waiting %.0fs", self.name, wait)
             self.clock.wait(wait)
             if self.stopping:
                 return None
 
         try:
-            drawing = self.artist.draw(f"{self.name}:{m.id}")
+            with self.metrics.generation.time():
+                drawing = self.artist.draw(f"{self.name}:{m.id}")
         except Exception as exc:  # a broken generator must not crash-loop the service
             log.exception("mention %s: drawing failed", m.id)
             self._settle(m, "failed", f"drawing failed: {exc}")
@@ -284,8 +322,10 @@ class Service:
         started = self._fetched_at.pop(m.id, None)
         if started is not None:
             self.stats.latencies.append(self.clock.now() - started)
+            self.metrics.reply_latency.observe(self.clock.now() - started)
         log.info("mention %s from @%s: replied %s (seed %s)", m.id, m.author, posted.id,
-                 drawing.seed_id)
+                 drawing.seed_id, extra={"mention_id": m.id, "platform": self.name,
+                                         "status": "replied"})
         return None
 
     def _reason_to_ignore(self, m: Mention, not_before: datetime | None) -> str | None:
@@ -341,7 +381,7 @@ class Service:
             self._settle(m, "failed", f"rejected: {exc}")
             return None
         if isinstance(exc, RateLimited):
-            self.stats.rate_waits += 1
+            self._rate_wait()
             wait = self._until(exc.reset_at)
             self.state.retry_later(self.name, m.id, wait, f"rate limited: {exc}")
             log.warning("mention %s: rate limited; waiting %.0fs for the reset", m.id, wait)
@@ -361,10 +401,12 @@ class Service:
     def _settle(self, m: Mention, status: str, reason: str | None,
                 reply_id: str | None = None, seed_id: int | None = None) -> None:
         self.state.settle(self.name, m.id, status, reason, reply_id, seed_id)
+        self.metrics.mentions.labels(status).inc()
         if status != "replied":
             self._fetched_at.pop(m.id, None)
             self.platform.settle(m)
-            log.info("mention %s from @%s: %s (%s)", m.id, m.author, status, reason)
+            log.info("mention %s from @%s: %s (%s)", m.id, m.author, status, reason,
+                     extra={"mention_id": m.id, "platform": self.name, "status": status})
         counter = {"replied": "replied", "ignored": "ignored", "refused": "refused",
                    "failed": "failed"}[status]
         setattr(self.stats, counter, getattr(self.stats, counter) + 1)

@@ -15,7 +15,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -92,6 +92,7 @@ class Record:
     next_attempt_at: float
     reply_id: str | None
     reason: str | None
+    new: bool = False  # recorded by this call (first time seen)
 
 
 def _mention_json(m: Mention) -> str:
@@ -165,13 +166,13 @@ class State:
     def record(self, platform: str, m: Mention) -> Record:
         """Insert the mention as seen unless it is known; return its record either way."""
         now = self.clock()
-        self.db.execute(
+        cur = self.db.execute(
             "INSERT OR IGNORE INTO mentions (platform, id, author, author_id, status, payload, "
             "seen_at, updated_at) VALUES (?, ?, ?, ?, 'seen', ?, ?, ?)",
             (platform, m.id, m.author, m.author_id, _mention_json(m), now, now))
         record = self.get(platform, m.id)
         assert record is not None
-        return record
+        return replace(record, new=cur.rowcount == 1)
 
     def get(self, platform: str, mention_id: str) -> Record | None:
         row = self.db.execute("SELECT * FROM mentions WHERE platform = ? AND id = ?",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -76,3 +77,26 @@ def test_torchrun_two_ranks_only_rank_zero_writes(people_dir: Path, tmp_path: Pa
     assert result.stdout.count("exported") == 1
     state = torch.load(out / "ckpt.pt", weights_only=True)
     assert len(state["rng"]) == 2 and state["step"] == 3
+
+
+def test_a_run_resumes_with_another_number_of_ranks(people_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    common = ["-m", "model.train", "--data", str(people_dir), "--out", str(out),
+              "--cache-dir", str(tmp_path / "cache"), "--image-size", "32", "--width", "8",
+              "--batch", "8"]
+    single = subprocess.run([sys.executable, *common, "--kimg", "0.016"], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-2000:]
+    first = torch.load(out / "ckpt.pt", weights_only=True)
+    assert first["step"] == 2 and len(first["rng"]) == 1
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
+                          "2", "--master_port", str(free_port()), *common, "--resume",
+                          "--kimg", "0.032"], env=env, cwd=REPO, capture_output=True,
+                         text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    state = torch.load(out / "ckpt.pt", weights_only=True)
+    assert state["step"] == 4 and state["images_seen"] == 32 and len(state["rng"]) == 2
+    assert not torch.equal(state["G"]["main.0.weight"], first["G"]["main.0.weight"])
+    lines = (out / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]  # one writer

@@ -1,0 +1,177 @@
+"""What operators see: log lines (text or JSON, secrets scrubbed), Prometheus metrics, health.
+
+With BOT_METRICS_PORT set, a small HTTP server on loopback answers
+    /healthz   200 "ok" when the poll loop ran within three intervals and the state file is
+               writable; 503 with the reason otherwise
+    /metrics   the Prometheus text format (prometheus-client)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# ---------------------------------------------------------------- logs
+
+
+class ScrubSecrets(logging.Filter):
+    """Replace every configured secret in the final message (arguments included)."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+            if record.exc_info:  # tracebacks too: format now, scrub, drop the raw info
+                text = logging.Formatter().formatException(record.exc_info)
+                for secret in self.secrets:
+                    text = text.replace(secret, "***")
+                record.exc_text, record.exc_info = text, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                   timespec="milliseconds"),
+               "level": record.levelname.lower(), "logger": record.name,
+               "message": record.getMessage()}
+        for key in ("mention_id", "platform", "status"):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        if record.exc_info:
+            out["error"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            out["error"] = record.exc_text
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(fmt: str = "text", secrets: list[str] | None = None) -> None:
+    """One line per event on stderr; JSON when asked; secrets never written."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ScrubSecrets(secrets or []))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for noisy in ("apscheduler", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.mentions = Counter("bot_mentions_total", "Mentions, by what became of them",
+                                ["status"], registry=r)
+        for status in ("seen", "replied", "ignored", "refused", "failed"):
+            self.mentions.labels(status)  # exported at 0 before the first one
+        self.reply_latency = Histogram(
+            "bot_reply_latency_seconds", "From a mention fetched to its reply posted",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800), registry=r)
+        self.generation = Histogram(
+            "bot_generation_seconds", "Drawing one picture (latent to PNG bytes)",
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5), registry=r)
+        self.rate_waits = Counter("bot_rate_limit_waits_total",
+                                  "Waits for a platform rate limit or the media pacing",
+                                  registry=r)
+        self.last_poll = Gauge("bot_last_successful_poll_timestamp_seconds",
+                               "Unix time of the last poll that fetched mentions", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+# ---------------------------------------------------------------- health
+
+
+def state_writable(path: Path) -> str | None:
+    """None when a write transaction can be opened on the state file, else the reason."""
+    try:
+        db = sqlite3.connect(path, timeout=2)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"state file {path} is not writable: {exc}"
+    return None
+
+
+def health(last_poll: float, poll_seconds: float, state_path: Path,
+           now: Callable[[], float] = time.time) -> tuple[bool, str]:
+    if last_poll <= 0:
+        return False, "the poll loop has not completed a poll yet"
+    age = now() - last_poll
+    if age > 3 * poll_seconds:
+        return False, f"last successful poll {age:.0f}s ago (more than 3 x {poll_seconds:g}s)"
+    reason = state_writable(state_path)
+    if reason:
+        return False, reason
+    return True, "ok"
+
+
+class ObserveServer:
+    """/healthz and /metrics on a loopback port, in a daemon thread."""
+
+    def __init__(self, metrics: Metrics, last_poll: Callable[[], float], poll_seconds: float,
+                 state_path: Path, port: int, host: str = "127.0.0.1"):
+        observer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    self._send(200, metrics.render(), CONTENT_TYPE_LATEST)
+                elif self.path == "/healthz":
+                    ok, reason = health(last_poll(), poll_seconds, state_path)
+                    self._send(200 if ok else 503, (reason + "\n").encode(), "text/plain")
+                else:
+                    self._send(404, b"not found: try /healthz or /metrics\n", "text/plain")
+
+            def _send(self, code: int, body: bytes, ctype: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:  # scrapes are not events
+                pass
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, name="observe",
+                                        daemon=True)
+        self.observer = observer
+
+    def start(self) -> ObserveServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
