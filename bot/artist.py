@@ -8,15 +8,21 @@ generator seeded by the request id, so a reply can be reproduced from its id.
 
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
 
-from model.sampler import Sampler, SeedBook, load_seeds, near_seed, plain_latents, request_rng
+from model.sampler import (
+    Sampler,
+    SeedBook,
+    load_seeds,
+    near_seed,
+    plain_latents,
+    render_png,
+    request_rng,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +75,9 @@ class Artist:
     def draw(self, request_id: str, seed_id: int | None = None) -> Drawing:
         z, used = self.latent(request_id, seed_id)
         image = self.sampler.generate(z)[0]  # (3, S, S) uint8
-        pil = Image.fromarray(image.permute(1, 2, 0).numpy())
-        scale = self.options.upscale
-        if scale > 1:
-            method = (Image.Resampling.NEAREST if self.options.resample == "nearest"
-                      else Image.Resampling.LANCZOS)
-            pil = pil.resize((pil.width * scale, pil.height * scale), method)
-        buf = io.BytesIO()
-        pil.save(buf, format="PNG", optimize=True)
-        return Drawing(buf.getvalue(), alt_text(used, self.options.sigma), used, pil.width)
+        png = render_png(image, self.options.upscale, self.options.resample)
+        size = image.shape[-1] * self.options.upscale
+        return Drawing(png, alt_text(used, self.options.sigma), used, size)
 
 
 def alt_text(seed_id: int | None, sigma: float) -> str:

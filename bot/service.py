@@ -214,6 +214,8 @@ class Service:
             raise Fatal(f"{self.name} refused the credentials ({exc}); check the tokens with "
                         "python -m bot check") from None
         self._fetch_fail_count = 0
+        if not self.stats.last_poll:
+            log.info("first poll: %d mentions from %s", len(mentions), self.name)
         self.stats.last_poll = self.clock.now()
         self.metrics.last_poll.set(self.stats.last_poll)
         mentions.sort(key=lambda m: id_key(m.position))

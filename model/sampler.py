@@ -161,6 +161,19 @@ def to_pil(image: torch.Tensor, scale: int = 1,
     return pil
 
 
+def render_png(image: torch.Tensor, scale: int = 4, resample: str = "lanczos") -> bytes:
+    """One uint8 (C, H, W) picture -> PNG bytes, upscaled for viewing: the bot's reply image.
+
+    Not optimize=True: it costs ~3x the encoding time for a file ~1.5 % smaller.
+    """
+    import io
+
+    method = Image.Resampling.NEAREST if resample == "nearest" else Image.Resampling.LANCZOS
+    buf = io.BytesIO()
+    to_pil(image, scale, method).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def to_gif(images: torch.Tensor, scale: int = 4, ms: int = 120, bounce: bool = True) -> bytes:
     """uint8 (B, C, H, W) frames -> a looping GIF (there and back when bounce)."""
     import io
