@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -31,6 +32,7 @@ from model.errors import UserError
 log = logging.getLogger("bot")
 
 EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps it from crash-looping
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: try again later (the state file is locked or the disk full)
 
 
 def make_platform(settings: Settings, wake: threading.Event) -> Platform:
@@ -89,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     except Fatal as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except sqlite3.Error as exc:
+        print(f"error: state file {settings.state_path} cannot be used ({exc}); free disk "
+              "space or stop the other process using it, then run again", file=sys.stderr)
+        return EXIT_TEMPFAIL
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +59,20 @@ def backoff(attempt: int, rng: random.Random) -> float:
 
 def has_nobot(bio: str) -> bool:
     return bool(_NOBOT.search(commands.normalise(commands.strip_html(bio))))
+
+
+def round_robin(records: list[Record]) -> list[Record]:
+    """Oldest first within each author, authors taking turns: a burst from one account does
+    not make everyone else wait behind it."""
+    by_author: dict[str, list[Record]] = {}
+    for r in sorted(records, key=lambda r: id_key(r.mention.position)):
+        by_author.setdefault(r.mention.author_id, []).append(r)
+    queues = list(by_author.values())  # in order of each author's oldest pending mention
+    out: list[Record] = []
+    while queues:
+        out += [q.pop(0) for q in queues]
+        queues = [q for q in queues if q]
+    return out
 
 
 def reply_text(mention: Mention, seed_id: int | None, trigger: str) -> str:
@@ -116,6 +131,7 @@ class Service:
         self._scheduler = None
         self._fetched_at: dict[str, float] = {}
         self._fetch_fail_count = 0
+        self._state_failures = 0
         self._daily_retry_at: float | None = None
         self.metrics = metrics or Metrics()
         self.load_artist = load_artist  # SIGHUP: weights and seeds read again
@@ -172,7 +188,17 @@ class Service:
             while not self.stopping:
                 if self._reload_asked:
                     self.reload()
-                delay = self.cycle()
+                try:
+                    delay = self.cycle()
+                    self._state_failures = 0
+                except sqlite3.Error as exc:
+                    # Locked by another process, disk full, I/O error: nothing can be recorded,
+                    # so nothing is answered; a reply that went out is found again later.
+                    self._state_failures += 1
+                    delay = backoff(self._state_failures, self.rng)
+                    log.error("state file %s cannot be written (%s): not answering until it "
+                              "can; free disk space or stop the other process using it; "
+                              "retrying in %.0fs", self.state.path, exc, delay)
                 if (self._daily_retry_at is not None
                         and self.clock.now() >= self._daily_retry_at):
                     self._daily_retry_at, self.daily_due = None, True
@@ -230,8 +256,7 @@ class Service:
         self.stats.fetched += len(mentions)
 
         next_due = poll
-        for record in sorted(self.state.pending(self.name),
-                             key=lambda r: id_key(r.mention.position)):
+        for record in round_robin(self.state.pending(self.name)):
             if self.stopping:
                 break
             due_in = record.next_attempt_at - self.clock.now()

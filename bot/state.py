@@ -108,13 +108,14 @@ def _mention_from_json(text: str) -> Mention:
 
 
 class State:
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time):
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time,
+                 busy_timeout: float = 30.0):
         self.path = Path(path)
         self.clock = clock
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # autocommit mode: each statement commits unless inside an explicit BEGIN
-            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")  # a recorded reply survives power loss

@@ -200,3 +200,15 @@ def test_daily_job_is_scheduled_at_the_local_time(settings) -> None:
         assert not list(settings.local.outbox.glob("post-*"))
     finally:
         service._scheduler.shutdown(wait=False)
+
+
+def test_authors_take_turns_in_a_burst(settings) -> None:
+    from bot.service import round_robin
+    from bot.state import Record
+    from tests.test_state import mention
+
+    records = [Record(mention(i, author), "seen", 0, 0.0, None, None)
+               for i, author in enumerate(["a", "a", "a", "b", "c", "c", "b"])]
+    order = [(r.mention.author, r.mention.id) for r in round_robin(records)]
+    assert order == [("a", "0"), ("b", "3"), ("c", "4"), ("a", "1"), ("b", "6"), ("c", "5"),
+                     ("a", "2")]

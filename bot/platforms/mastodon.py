@@ -12,6 +12,7 @@ find_reply, through the status context, covers it).
 from __future__ import annotations
 
 import io
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ from bot.platforms.base import (
     Transient,
     more_private,
 )
+
+log = logging.getLogger(__name__)
 
 PAGE = 40  # Mastodon's largest page of notifications
 PROCESSING_POLLS = 30  # an image is processed in a second or two; give up (and retry) after
@@ -184,6 +187,7 @@ class MastodonPlatform:
 
     def reply(self, mention: Mention, text: str, png: bytes, alt_text: str) -> Posted:
         media = self._upload(png, alt_text)
+        log.info("mention %s: media %s uploaded, posting the reply", mention.id, media["id"])
         status = self._call(
             self.client.status_post, text, in_reply_to_id=mention.id, media_ids=[media],
             visibility=more_private(mention.visibility, self.settings.visibility),
