@@ -259,3 +259,30 @@ def test_media_uploads_are_paced(srv, make) -> None:
     assert service.state.counts("mastodon") == {"replied": 3}
     assert len(clock.waits) >= 1 and 1700 <= max(clock.waits) <= 1800  # waited for the window
     assert service.stats.rate_waits == 1
+
+
+def test_a_timeout_is_retried_not_lost(srv, make) -> None:
+    mention = client(srv, "alice").status_post("@bot create a human image")
+    fault(srv, match={"methods": ["GET"], "path": "/api/v1/notifications"},
+          effect={"type": "latency", "delay_ms": 3000}, count=1)
+    service = make(mastodon={"request_timeout": 1})
+    assert service.cycle() > 0  # the read timed out: backing off
+    assert replies_to(srv, mention["id"]) == []
+    service.cycle()
+    assert len(replies_to(srv, mention["id"])) == 1
+
+
+def test_media_not_processed_yet_is_retried(srv, make) -> None:
+    mention = client(srv, "alice").status_post("@bot create a human image")
+    fault(srv, match={"methods": ["POST"], "path": "/api/v1/statuses"},
+          effect={"type": "status", "status": 422,
+                  "body": {"error": "Cannot attach files that have not finished processing. "
+                                    "Try again in a moment!"}}, count=1)
+    clock = FakeClock()
+    service = make(clock)
+    service.cycle()
+    record = service.state.get("mastodon", str(mention["id"]))
+    assert record.status == "replying" and "processing" in record.reason  # not given up
+    clock.offset += 60
+    service.cycle()
+    assert len(replies_to(srv, mention["id"])) == 1

@@ -92,6 +92,9 @@ class MastodonPlatform:
         if isinstance(exc, MastodonNotFoundError):
             return Rejected(f"not found: {_short(exc)}")
         if isinstance(exc, MastodonAPIError):
+            if _status(exc) == 422 and "process" in str(exc).lower():
+                # "Cannot attach files that have not finished processing": try again soon
+                return Transient(f"media still processing: {_short(exc)}")
             if "parse" in str(exc).lower() or "json" in str(exc).lower():
                 return Transient(f"Mastodon sent a malformed answer: {_short(exc)}")
             return Rejected(f"Mastodon refused: {_short(exc)}")
