@@ -299,8 +299,9 @@ class Service:
     def handle(self, record: Record, not_before: datetime | None) -> float | None:
         """Answer one pending mention. Returns a wait in seconds when rate limited."""
         m = record.mention
-        if record.status == "replying":
-            # A reply may have gone out before a crash or a timeout: look before trying again.
+        if record.status == "replying" or self.platform.look_before_reply:
+            # A reply may have gone out before a crash or a timeout, or before the state file
+            # was restored from a backup: look before replying (again).
             try:
                 found = self.platform.find_reply(m)
             except PlatformError as exc:

@@ -286,3 +286,23 @@ def test_media_not_processed_yet_is_retried(srv, make) -> None:
     clock.offset += 60
     service.cycle()
     assert len(replies_to(srv, mention["id"])) == 1
+
+
+def test_a_state_file_restored_from_an_old_backup_repeats_nothing(srv, make, tmp_path) -> None:
+    import shutil
+
+    first = client(srv, "alice").status_post("@bot create a human image")
+    service = make()
+    service.cycle()
+    service.state.close()
+    shutil.copy(tmp_path / "state.db", tmp_path / "backup.db")  # the nightly backup
+    second = client(srv, "bob").status_post("@bot create a human image")
+    service = make()
+    service.cycle()  # answers bob after the backup was taken
+    service.state.close()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"state.db{suffix}").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "backup.db", tmp_path / "state.db")  # disk lost: restore
+    make().cycle()
+    assert len(replies_to(srv, first["id"])) == 1
+    assert len(replies_to(srv, second["id"])) == 1

@@ -73,6 +73,8 @@ class Platform(Protocol):
     media_limit: tuple[int, float]
     # True when post() with the same key cannot publish twice (Mastodon's Idempotency-Key)
     idempotent_posts: bool
+    # True: find_reply before every reply, not only after an interrupted attempt
+    look_before_reply: bool
 
     def start(self) -> Me: ...
 

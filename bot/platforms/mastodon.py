@@ -56,6 +56,8 @@ def reply_key(mention_id: str) -> str:
 class MastodonPlatform:
     name = "mastodon"
     idempotent_posts = True
+    # one GET of the status context per reply; also covers a state file restored from a backup
+    look_before_reply = True
 
     def __init__(self, settings: MastodonSettings, client: Mastodon | None = None,
                  wait: Callable[[float], None] = time.sleep):
@@ -92,7 +94,7 @@ class MastodonPlatform:
         if isinstance(exc, MastodonNotFoundError):
             return Rejected(f"not found: {_short(exc)}")
         if isinstance(exc, MastodonAPIError):
-            if _status(exc) == 422 and "process" in str(exc).lower():
+            if _status(exc) == 422 and "processing" in str(exc.args[-1]).lower():
                 # "Cannot attach files that have not finished processing": try again soon
                 return Transient(f"media still processing: {_short(exc)}")
             if "parse" in str(exc).lower() or "json" in str(exc).lower():

@@ -65,6 +65,7 @@ def translate(exc: Exception, own_account: bool = False) -> PlatformError:
 class TwitterPlatform:
     name = "twitter"
     idempotent_posts = False
+    look_before_reply = False  # X's read limits are tight: only after an interrupted attempt
 
     def __init__(self, settings: TwitterSettings):
         self.settings = settings
