@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 .PHONY: run test lint bench clean
 
 run: $(VENV)/.installed-run
-	$(PY) -m model.train --data emoji-people --out runs/smoke --dry-run
+	$(PY) -m bot
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest
