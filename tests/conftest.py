@@ -49,3 +49,15 @@ def tiny_weights(tmp_path: Path) -> Path:
     folder = tmp_path / "weights"
     save_generator(folder, g, TINY, {"images_seen": 0, "note": "random test generator"})
     return folder
+
+
+@pytest.fixture
+def bot_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No BOT_* variables from the outer environment, and a fresh working directory."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("BOT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -70,11 +70,8 @@ def test_env_example_lists_every_setting() -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch):
-    for key in list(os.environ):
-        if key.startswith("BOT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+def settings(bot_env: Path, tiny_weights: Path):
+    tmp_path = bot_env
     save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [Seed(1, [0.1] * TINY.z_dim)]))
     return load_settings(weights_dir=tiny_weights, state_path=tmp_path / "state.db",
                          local={"inbox": tmp_path / "in", "outbox": tmp_path / "out",
