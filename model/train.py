@@ -44,10 +44,10 @@ from model.checkpoint import (
 from model.data import Dataset, epoch_permutation, load_dataset, random_flip, to_float
 from model.ema import make_ema, reestimate_batchnorm, update_ema
 from model.errors import UserError, run_cli
+from model.evaluate import evaluate
 from model.losses import d_loss_fn, g_loss_fn, gradient_penalty
-from model.metrics import memorisation_share, sliced_wasserstein
 from model.networks import Discriminator, GANConfig, Generator
-from model.sampler import make_grid, pick_device, to_uint8
+from model.sampler import Sampler, make_grid, pick_device, to_uint8
 
 log = logging.getLogger("model.train")
 
@@ -268,14 +268,13 @@ def plot_losses(log_path: Path, out: Path) -> None:
 def score(generator: torch.nn.Module, data: Dataset, n: int, device: torch.device,
           seed: int) -> dict[str, Any]:
     """SWD and memorisation share of n eval-mode samples against (up to n) training images."""
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, generator.config.z_dim, generator=gen)
-    fakes = torch.cat([draw(generator, chunk, device) for chunk in z.split(250)])
-    real = data.images.cpu()
-    if len(real) > n:
-        real = real[torch.randperm(len(real), generator=gen)[:n]]
-    swd = sliced_wasserstein(real, fakes, seed=seed)
-    return {"swd": swd.to_dict(), "memorisation_share": memorisation_share(fakes, real)}
+    was_training = generator.training
+    generator.eval()
+    try:
+        result = evaluate(Sampler(generator, {}, device), data.images.cpu(), n, seed)
+    finally:
+        generator.train(was_training)
+    return {"swd": result["swd"], "memorisation_share": result["memorisation_share"]}
 
 
 def machine_description(device: torch.device) -> str:
