@@ -50,7 +50,9 @@ def translation(x: torch.Tensor, ratio: float = 0.125, fill: float = 1.0) -> tor
     gy = (gy + ty + 1).clamp(0, h + 1)
     gx = (gx + tx + 1).clamp(0, w + 1)
     padded = F.pad(x, [1, 1, 1, 1], value=fill)  # (B, C, H+2, W+2)
-    return padded.permute(0, 2, 3, 1)[gb, gy, gx].permute(0, 3, 1, 2).contiguous()
+    # The gather yields (B, H, W, C) memory; its (B, C, H, W) view is channels_last, which is
+    # the layout D's convolutions want, so no copy back to NCHW.
+    return padded.permute(0, 2, 3, 1)[gb, gy, gx].permute(0, 3, 1, 2)
 
 
 def cutout(x: torch.Tensor, ratio: float = 0.5, fill: float = 0.0) -> torch.Tensor:

@@ -1,22 +1,26 @@
 """Throughput on this machine: training, a reply image, batch generation, bot start-up.
 
-    python -m model.bench                       # the full table, fp32 and bf16
+    python -m model.bench                       # the table: training, serving, start-up
+    python -m model.bench --levers              # plus each speed lever flipped on its own
+    python -m model.bench --quality 20          # plus SWD after 20k images: trainer vs plain
     python -m model.bench --quick               # seconds (CI): same code, tiny windows
     python -m model.bench --json bench.json
 
 Training: images/s of full D + G steps (batch 64, 64x64), the median of several timed windows
-after warm-up, for `classic-dcgan` and `default`, beside a plain baseline: the same classic
-networks trained the way pytorch/examples/dcgan does (a folder read through a DataLoader that
-decodes and resizes every image with PIL every step, fp32, separate real and fake passes).
-The FLOPs of one step (counted by torch's FlopCounterMode) over its time give the achieved
-rate, compared with this machine's measured matmul peak. Serving: one reply image end to end
-(latent, generator, 4x Lanczos upscale, PNG encode) p50 and p95; generation in batches of 64;
-`python -m bot` from process start to its first poll.
+after warm-up, for `classic-dcgan` and `default` as `python -m model.train` runs them, beside
+the plain baseline (model.baseline: pytorch/examples/dcgan's DataLoader + PIL loop). The FLOPs
+of one step (torch's FlopCounterMode) over its time give the achieved rate, set against this
+machine's matmul peak measured in the same run. bf16 rows are measured only where bf16 is
+native (CUDA, AVX512-BF16, AMX); elsewhere its emulation is ~100x slower than fp32 and the row
+says so. Serving: one reply image end to end (bot.artist: seed, noise, generator, 4x Lanczos,
+PNG) p50 and p95; generation in batches of 64; `python -m bot` from process start to its first
+poll. The issue's targets are checked and printed; nothing here asserts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -25,8 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +38,17 @@ import numpy as np
 import torch
 from PIL import Image
 
+from model.baseline import plain_dcgan
 from model.checkpoint import atomic_write_text
 from model.distributed import SINGLE
 from model.errors import UserError, run_cli
-from model.networks import GANConfig, Generator
-from model.sampler import pick_device, render_png
+from model.sampler import Sampler, pick_device, render_png, to_uint8
 from model.train import Batches, Models, build_models, preset_config, train_step
 
 REPO = Path(__file__).resolve().parent.parent
+PRESETS = ("classic-dcgan", "default")
+TARGETS = {"classic_vs_baseline": 2.0, "default_vs_classic": 0.75, "reply_p50_ms": 15.0,
+           "startup_s": 3.0}
 
 
 def _sync(device: torch.device) -> None:
@@ -49,184 +56,300 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 10
-                ) -> float:
-    """GFLOP/s of an n x n matmul in dtype: the ceiling the training step is measured against."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    a @ b
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(reps):
+@contextlib.contextmanager
+def num_threads(n: int | None) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, budget_s: float = 0.5) -> float:
+    """GFLOP/s of a square matmul in dtype: the ceiling the training step is measured against.
+
+    Sized by a first 256 x 256 probe so that an emulated dtype (bf16 on an AVX2 CPU runs at
+    ~1 GFLOP/s) costs a fraction of a second, not minutes; 2048 x 2048 where it is fast.
+    """
+    def rate(n: int, reps: int) -> tuple[float, float]:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
         a @ b
-    _sync(device)
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
-
-
-def windows(step: Any, device: torch.device, warmup: int, n_windows: int,
-            steps_per_window: int, images_per_step: int) -> float:
-    """Median images/s over timed windows of several steps, after warm-up."""
-    for _ in range(warmup):
-        step()
-    rates = []
-    for _ in range(n_windows):
         _sync(device)
         t0 = time.perf_counter()
-        for _ in range(steps_per_window):
+        for _ in range(reps):
+            a @ b
+        _sync(device)
+        dt = time.perf_counter() - t0
+        return 2 * n**3 * reps / dt / 1e9, dt / reps
+
+    gflops, per = rate(256, 1)
+    n = 2048
+    while n > 256 and per * (n / 256) ** 3 > budget_s / 4:
+        n //= 2
+    reps = max(1, min(10, int(budget_s / max(per * (n / 256) ** 3, 1e-6))))
+    return rate(n, reps)[0] if n > 256 else gflops
+
+
+def windows(step: Callable[[], object], device: torch.device, w: dict[str, int],
+            images_per_step: int) -> float:
+    """Median images/s over timed windows of several steps, after warm-up."""
+    for _ in range(w["warmup"]):
+        step()
+    rates = []
+    for _ in range(w["windows"]):
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(w["steps"]):
             step()
         _sync(device)
-        rates.append(steps_per_window * images_per_step / (time.perf_counter() - t0))
+        rates.append(w["steps"] * images_per_step / (time.perf_counter() - t0))
     return statistics.median(rates)
 
 
-def apply_levers(m: Models, channels_last: bool, fused_adam: bool) -> None:
-    if channels_last:
-        m.G.to(memory_format=torch.channels_last)
-        m.D.to(memory_format=torch.channels_last)
-    if fused_adam:
+def percentiles(times: list[float]) -> dict[str, float]:
+    times = sorted(times)
+    return {"p50_ms": statistics.median(times) * 1000,
+            "p95_ms": times[int(0.95 * (len(times) - 1))] * 1000}
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class Setup:
+    """How one training measurement differs from `python -m model.train`'s defaults."""
+
+    amp: bool = False
+    channels_last: bool = True  # the trainer's default
+    adam: str = "foreach"  # torch's default; "fused" or "for-loop"
+    set_to_none: bool = True  # the trainer's zero_grad
+    threads: int | None = None  # None: torch's default (one per core)
+    split_d: bool = False  # D on real and fake in two passes instead of one
+    augment: bool = True
+    ema: bool = True
+    compiled: bool = False  # torch.compile on G and D
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TwoPasses(torch.nn.Module):
+    """D run separately on the real and the fake half of a (2B, ...) batch, as with BatchNorm."""
+
+    def __init__(self, d: torch.nn.Module, half: int):
+        super().__init__()
+        self.d, self.half = d, half
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] <= self.half:
+            return self.d(x)
+        return torch.cat([self.d(x[:self.half]), self.d(x[self.half:])])
+
+
+def prepared_models(preset: str, device: torch.device, batch: int, s: Setup
+                    ) -> tuple[Models, Any]:
+    cfg = replace(preset_config(preset, "bench"), batch=batch)
+    if not s.augment:
+        cfg = replace(cfg, augment=())
+    if not s.ema:
+        cfg = replace(cfg, ema_beta=0.0)
+    m = build_models(cfg, device, channels_last=s.channels_last)
+    if s.adam != "foreach":
+        kw = {"fused": True} if s.adam == "fused" else {"foreach": False}
         for name in ("opt_g", "opt_d"):
-            old = getattr(m, name)
-            group = old.param_groups[0]
+            group = getattr(m, name).param_groups[0]
             setattr(m, name, torch.optim.Adam(group["params"], lr=group["lr"],
-                                              betas=group["betas"], fused=True))
+                                              betas=group["betas"], **kw))
+    if not s.set_to_none:
+        for opt in (m.opt_g, m.opt_d):
+            keep = opt.zero_grad
+            opt.zero_grad = lambda set_to_none=True, keep=keep: keep(set_to_none=False)
+    if s.split_d:
+        m.D = TwoPasses(m.D, batch)  # type: ignore[assignment]
+    if s.compiled:
+        m.G, m.D = torch.compile(m.G), torch.compile(m.D)  # type: ignore[assignment]
+    return m, cfg
+
+
+def train_rate(preset: str, device: torch.device, batch: int, w: dict[str, int],
+               s: Setup = Setup()) -> dict[str, float]:
+    """images/s of the trainer's step under setup s, and the seconds its warm-up took."""
+    with num_threads(s.threads):
+        m, cfg = prepared_models(preset, device, batch, s)
+        images = torch.randint(0, 256, (batch * 4, 3, 64, 64), dtype=torch.uint8, device=device)
+        batches = Batches(images, batch, 0, SINGLE)
+        counter = iter(range(10**9))
+
+        def step() -> None:
+            train_step(m, cfg, batches, next(counter), device, amp=s.amp)
+
+        t0 = time.perf_counter()
+        step()  # the first step alone: where torch.compile compiles
+        first = time.perf_counter() - t0
+        ips = windows(step, device, w, batch * cfg.n_critic)
+    return {"images_per_s": ips, "first_step_s": first}
 
 
 def step_flops(preset: str, device: torch.device, batch: int) -> float:
     """FLOPs of one training step (forward and backward of G and D), counted by torch."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    cfg = replace(preset_config(preset, "bench"), batch=batch)
-    m = build_models(cfg, device)
+    m, cfg = prepared_models(preset, device, batch, Setup())
     images = torch.randint(0, 256, (batch * 2, 3, 64, 64), dtype=torch.uint8, device=device)
-    batches = Batches(images, batch, 0, SINGLE)
     with FlopCounterMode(display=False) as counter:
-        train_step(m, cfg, batches, 0, device)
+        train_step(m, cfg, Batches(images, batch, 0, SINGLE), 0, device)
     return float(counter.get_total_flops())
 
 
-def bench_training(preset: str, device: torch.device, batch: int, amp: bool, w: dict[str, int],
-                   channels_last: bool = False, fused_adam: bool = False) -> float:
-    cfg = replace(preset_config(preset, "bench"), batch=batch)
-    m = build_models(cfg, device)
-    apply_levers(m, channels_last, fused_adam)
-    images = torch.randint(0, 256, (batch * 4, 3, 64, 64), dtype=torch.uint8, device=device)
-    batches = Batches(images, batch, 0, SINGLE)
-    counter = iter(range(10**9))
-    return windows(lambda: train_step(m, cfg, batches, next(counter), device, amp=amp),
-                   device, w["warmup"], w["windows"], w["steps"], batch * cfg.n_critic)
+def baseline_rate(folder: Path, device: torch.device, batch: int, w: dict[str, int],
+                  workers: int) -> float:
+    plain = plain_dcgan(folder, device, batch, workers)
+    return windows(plain.step, device, w, batch)
 
 
-# ---------------------------------------------------------------- the plain baseline
+@contextlib.contextmanager
+def baseline_folder(quick: bool) -> Iterator[Path]:
+    """The emoji people as the PNG files the baseline reads (random PNGs in quick mode)."""
+    from model.data import BUILTIN, default_cache_dir, ensure_emoji_people
+
+    if not quick:
+        try:
+            yield ensure_emoji_people(default_cache_dir() / BUILTIN)
+            return
+        except UserError as exc:  # no emoji font here: say so, measure on random pictures
+            print(f"baseline on random PNGs: {exc}", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        rng = np.random.default_rng(0)
+        for i in range(256):
+            Image.fromarray(rng.integers(0, 255, (136, 136, 3), dtype=np.uint8)).save(
+                Path(tmp) / f"{i}.png")
+        yield Path(tmp)
 
 
-class FolderDataset(torch.utils.data.Dataset):
-    """pytorch/examples' ImageFolder + Resize + CenterCrop + ToTensor + Normalize, in PIL."""
-
-    def __init__(self, folder: Path, size: int = 64):
-        self.paths = sorted(p for p in folder.rglob("*.png"))
-        self.size = size
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        with Image.open(self.paths[i]) as img:
-            img = img.convert("RGB")
-            w, h = img.size
-            scale = self.size / min(w, h)
-            img = img.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))),
-                             Image.Resampling.BILINEAR)
-            left, top = (img.width - self.size) // 2, (img.height - self.size) // 2
-            img = img.crop((left, top, left + self.size, top + self.size))
-            x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
-        return (x - 0.5) / 0.5
+def lever_setups(native_bf16: bool, quick: bool) -> list[tuple[str, str, Setup]]:
+    """(preset, label, setup): each lever flipped on its own against the trainer's defaults."""
+    rows: list[tuple[str, str, Setup]] = []
+    for preset in PRESETS:
+        rows += [(preset, "as model.train runs it", Setup()),
+                 (preset, "channels_last off (NCHW)", Setup(channels_last=False)),
+                 (preset, "Adam fused", Setup(adam="fused")),
+                 (preset, "Adam for-loop (not foreach)", Setup(adam="for-loop")),
+                 (preset, "zero_grad(set_to_none=False)", Setup(set_to_none=False)),
+                 (preset, "1 thread instead of one per core", Setup(threads=1))]
+        if native_bf16:
+            rows.append((preset, "bf16 autocast", Setup(amp=True)))
+        if not quick:  # compiling takes minutes: not in CI's quick mode
+            rows.append((preset, "torch.compile (G and D)", Setup(compiled=True)))
+    rows += [("default", "D in two passes (real, fake)", Setup(split_d=True)),
+             ("default", "no DiffAugment (its cost)", Setup(augment=False)),
+             ("default", "no EMA update (its cost)", Setup(ema=False))]
+    return rows
 
 
-def bench_baseline(folder: Path, device: torch.device, batch: int, w: dict[str, int],
-                   workers: int) -> float:
-    """pytorch/examples/dcgan's loop: three D passes, PIL decoding every step, fp32."""
-    config = GANConfig(z_dim=100, d_norm="batch", spectral_norm=False)
-    torch.manual_seed(0)
-    from model.networks import Discriminator
-
-    netG, netD = Generator(config).to(device), Discriminator(config).to(device)
-    criterion = torch.nn.BCEWithLogitsLoss()
-    optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    loader = torch.utils.data.DataLoader(FolderDataset(folder), batch_size=batch, shuffle=True,
-                                         num_workers=workers, drop_last=True,
-                                         persistent_workers=workers > 0)
-
-    def batches():
-        while True:
-            yield from loader
-
-    it = batches()
-
-    def step() -> None:
-        real = next(it).to(device)
-        b = real.shape[0]
-        netD.zero_grad()
-        err_real = criterion(netD(real), torch.ones(b, device=device))
-        err_real.backward()
-        fake = netG(torch.randn(b, config.z_dim, device=device))
-        err_fake = criterion(netD(fake.detach()), torch.zeros(b, device=device))
-        err_fake.backward()
-        optD.step()
-        netG.zero_grad()
-        criterion(netD(fake), torch.ones(b, device=device)).backward()
-        optG.step()
-
-    return windows(step, device, w["warmup"], w["windows"], w["steps"], batch)
-
-
-def baseline_folder(quick: bool) -> tuple[Path, Any]:
-    """The emoji people as PNG files (as the baseline reads them), or random PNGs."""
-    from model.data import BUILTIN, default_cache_dir
-
-    built = default_cache_dir() / BUILTIN
-    if (built / "COMPLETE").is_file() and not quick:
-        return built, nullcontext()
-    tmp = tempfile.TemporaryDirectory()
-    rng = np.random.default_rng(0)
-    for i in range(256):
-        Image.fromarray(rng.integers(0, 255, (136, 136, 3), dtype=np.uint8)).save(
-            Path(tmp.name) / f"{i}.png")
-    return Path(tmp.name), tmp
+def bench_levers(device: torch.device, batch: int, w: dict[str, int], native_bf16: bool,
+                 quick: bool) -> list[dict[str, Any]]:
+    rows, shipped = [], {}
+    for preset, label, setup in lever_setups(native_bf16, quick):
+        try:
+            r = train_rate(preset, device, batch, w, setup)
+        except Exception as exc:  # a lever that does not run here is a finding, not a crash
+            rows.append({"preset": preset, "lever": label, "error": f"{type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:120] if str(exc) else ''}"})
+            print(f"  {preset:14s} {label:34s} failed: {rows[-1]['error']}")
+            continue
+        shipped.setdefault(preset, r["images_per_s"])
+        effect = r["images_per_s"] / shipped[preset] - 1
+        rows.append({"preset": preset, "lever": label, **r, "effect": effect})
+        print(f"  {preset:14s} {label:34s} {r['images_per_s']:6.1f} images/s  {effect:+6.1%}"
+              f"  (first step {r['first_step_s']:.1f} s)")
+    return rows
 
 
 # ---------------------------------------------------------------- serving
 
 
-def bench_reply(device: torch.device, repeats: int) -> dict[str, float]:
-    """Latent -> generator -> 4x Lanczos -> PNG bytes, as bot.artist does, p50 / p95 in ms."""
-    g = Generator(GANConfig()).to(device).eval()
-    gen = torch.Generator().manual_seed(0)
+def serving_sampler(weights: Path, device: torch.device) -> Sampler:
+    """The shipped generator when there is one (PNG size depends on the picture), else random."""
+    if (weights / "generator.safetensors").is_file():
+        return Sampler.load(weights, str(device))
+    from model.networks import GANConfig, Generator
+
+    g = Generator(GANConfig()).to(device, memory_format=torch.channels_last).eval()
+    return Sampler(g, {}, device)
+
+
+def bench_reply(sampler: Sampler, repeats: int, level: int | None = None,
+                resample: str = "lanczos") -> dict[str, float]:
+    """bot.artist's path (seed + noise, G, 4x upscale, PNG bytes), p50 / p95 in ms."""
+    from model.sampler import PNG_LEVEL, near_seed, request_rng
+
+    seed = torch.randn(sampler.z_dim)
     times = []
-    with torch.inference_mode():
+    for i in range(repeats + 3):
+        t0 = time.perf_counter()
+        z = near_seed(seed, 1, 0.5, request_rng(f"bench:{i}"))
+        image = sampler.generate(z)[0]
+        render_png(image, 4, resample, PNG_LEVEL if level is None else level)
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    return percentiles(times)
+
+
+def bench_generator(g: torch.nn.Module, device: torch.device, z_dim: int, repeats: int,
+                    mode: str) -> dict[str, float]:
+    """One (1, z_dim) latent through G under grad, no_grad or inference_mode."""
+    ctx = {"grad": contextlib.nullcontext, "no_grad": torch.no_grad,
+           "inference_mode": torch.inference_mode}[mode]
+    z = torch.randn(1, z_dim, device=device)
+    times = []
+    with ctx():
         for i in range(repeats + 3):
+            _sync(device)
             t0 = time.perf_counter()
-            z = torch.randn(1, 40, generator=gen).to(device)
-            image = g(z).float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
-            render_png(image[0], 4, "lanczos")
+            to_uint8(g(z))
+            _sync(device)
             if i >= 3:
                 times.append(time.perf_counter() - t0)
-    times.sort()
-    return {"p50_ms": statistics.median(times) * 1000,
-            "p95_ms": times[int(0.95 * (len(times) - 1))] * 1000}
+    return percentiles(times)
 
 
-def bench_batch_generation(device: torch.device, repeats: int) -> float:
-    g = Generator(GANConfig()).to(device).eval()
-    z = torch.randn(64, 40, device=device)
+def serving_levers(sampler: Sampler, device: torch.device, repeats: int) -> list[dict[str, Any]]:
+    import copy
+
+    g = sampler.generator
+    nchw = copy.deepcopy(g).to(memory_format=torch.contiguous_format)
+    rows = [{"lever": f"generator alone, {mode}", **bench_generator(g, device, sampler.z_dim,
+                                                                     repeats, mode)}
+            for mode in ("inference_mode", "no_grad", "grad")]
+    rows.append({"lever": "generator alone, inference_mode, NCHW",
+                 **bench_generator(nchw, device, sampler.z_dim, repeats, "inference_mode")})
+    rows.append({"lever": "reply, PNG zlib level 6 (PIL default)",
+                 **bench_reply(sampler, repeats, level=6)})
+    rows.append({"lever": "reply, nearest upscale", **bench_reply(sampler, repeats,
+                                                                  resample="nearest")})
+    for r in rows:
+        print(f"  {r['lever']:44s} p50 {r['p50_ms']:6.2f} ms  p95 {r['p95_ms']:6.2f} ms")
+    return rows
+
+
+def bench_batch_generation(sampler: Sampler, device: torch.device, repeats: int) -> float:
+    z = torch.randn(64, sampler.z_dim, device=device)
     with torch.inference_mode():
-        g(z)
+        sampler.generator(z)
         _sync(device)
         t0 = time.perf_counter()
         for _ in range(repeats):
-            g(z)
+            sampler.generator(z)
         _sync(device)
     return 64 * repeats / (time.perf_counter() - t0)
+
+
+def bot_env(weights: Path, tmp: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_WEIGHTS_DIR=str(weights.resolve()), BOT_LOCAL__STDIN="false",
+               BOT_STATE_PATH=str(Path(tmp) / "s.db"), PYTHONPATH=str(REPO))
+    return env
 
 
 def bench_bot_startup(weights: Path) -> float | None:
@@ -234,24 +357,88 @@ def bench_bot_startup(weights: Path) -> float | None:
     if not (weights / "generator.safetensors").is_file():
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-        env.update(BOT_WEIGHTS_DIR=str(weights.resolve()), BOT_LOCAL__STDIN="false",
-                   BOT_STATE_PATH=str(Path(tmp) / "s.db"), PYTHONPATH=str(REPO))
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "once"], cwd=tmp, env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "once"], cwd=tmp,
+                                env=bot_env(weights, tmp), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         assert proc.stderr is not None
         elapsed = None
         for line in proc.stderr:
             if "first poll" in line:
                 elapsed = time.perf_counter() - t0
                 break
+        proc.stderr.read()
         proc.wait(timeout=120)
     return elapsed
 
 
+def lazy_import_savings() -> dict[str, float]:
+    """Seconds of imports the local platform's start never pays: what lazy imports save."""
+    code = ("import time, bot.__main__\n"
+            "for name in ('mastodon', 'tweepy', 'fastapi', 'uvicorn', 'apscheduler.schedulers."
+            "background'):\n"
+            "    t = time.perf_counter(); __import__(name)\n"
+            "    print(name, time.perf_counter() - t)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120, check=True)
+    return {line.split()[0]: float(line.split()[1]) for line in out.stdout.splitlines()}
+
+
+# ---------------------------------------------------------------- quality at equal images
+
+
+def bench_quality(kimg: float, data: str, device: torch.device, workers: int, n: int
+                  ) -> dict[str, Any]:
+    """SWD of the plain baseline and of `model.train --preset classic-dcgan` after the same
+    number of real images: the trainer's speed must cost nothing in quality."""
+    from model.data import BUILTIN, default_cache_dir, ensure_emoji_people, load_dataset
+    from model.evaluate import evaluate
+    from model.train import RunLimits, train
+
+    folder = ensure_emoji_people(default_cache_dir() / BUILTIN) if data == BUILTIN else Path(data)
+    dataset = load_dataset(data, 64)
+    batch = 64 if len(dataset) >= 64 else 8
+    steps = max(1, round(kimg * 1000 / batch))
+    plain = plain_dcgan(folder, device, batch, workers)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        plain.step()
+    plain_s = time.perf_counter() - t0
+    plain_score = evaluate(Sampler(plain.netG.eval(), {}, device), dataset.images, n)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = replace(preset_config("classic-dcgan", data), batch=batch)
+        card = train(cfg, Path(tmp) / "run", RunLimits(kimg=steps * batch / 1000, eval_n=n,
+                                                       ckpt_minutes=1e9),
+                     device=device, show_progress=False)
+    assert card is not None
+    return {"kimg": steps * batch / 1000, "data": data, "samples": n,
+            "plain": {"swd": plain_score["swd"], "train_seconds": plain_s},
+            "trainer": {"swd": card["swd"], "train_seconds": card["train_seconds"]}}
+
+
 # ---------------------------------------------------------------- CLI
+
+
+def native_bf16(device: torch.device, peak: dict[str, float]) -> bool:
+    return peak["bfloat16"] > peak["float32"]
+
+
+def check_targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The issue's targets against this run's figures (best precision this machine runs)."""
+    def best(preset: str) -> float:
+        return max(r[f"train_{preset}_{p}"].get("images_per_s", 0.0) for p in ("fp32", "bf16"))
+
+    figures = {"classic_vs_baseline": best("classic-dcgan") / r["train_baseline_images_per_s"],
+               "default_vs_classic": best("default") / best("classic-dcgan"),
+               "reply_p50_ms": r["reply_image_ms"]["p50_ms"],
+               "startup_s": r["bot_startup_to_first_poll_s"]}
+    out = {}
+    for key, target in TARGETS.items():
+        value = figures[key]
+        lower_is_better = key.endswith(("_ms", "_s"))
+        met = None if value is None else (value <= target if lower_is_better else value >= target)
+        out[key] = {"value": value, "target": target, "met": met}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,7 +448,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--levers", action="store_true",
-                    help="also measure channels_last and fused Adam on the default preset")
+                    help="also flip each speed lever on its own (training and serving)")
+    ap.add_argument("--quality", type=float, default=None, metavar="KIMG",
+                    help="also train the plain baseline and classic-dcgan for KIMG thousand "
+                    "images each and compare their SWD")
+    ap.add_argument("--quality-data", default="emoji-people",
+                    help="an image folder, or emoji-people (the default)")
+    ap.add_argument("--quality-n", type=int, default=1000, help="samples for the SWD")
     ap.add_argument("--workers", type=int, default=2, help="baseline DataLoader workers "
                     "(pytorch/examples' default is 2)")
     ap.add_argument("--weights", type=Path, default=REPO / "weights")
@@ -269,57 +462,83 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.batch < 1:
         raise UserError("--batch must be at least 1")
+    if args.quality is not None and args.quality <= 0:
+        raise UserError(f"--quality must be a positive number of kimg, got {args.quality}")
     device = pick_device(args.device)
     w = ({"warmup": 1, "windows": 1, "steps": 1} if args.quick
          else {"warmup": 3, "windows": 3, "steps": 8})
+    lw = ({"warmup": 0, "windows": 1, "steps": 1} if args.quick
+          else {"warmup": 2, "windows": 3, "steps": 5})
     machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
-               else f"{_cpu_name()}, {torch.get_num_threads()} threads")
+               else f"{_cpu_name()}, {torch.get_num_threads()} threads, "
+               f"{torch.backends.cpu.get_cpu_capability()}")
     r: dict[str, Any] = {"device": str(device), "machine": machine, "torch": torch.__version__,
                          "batch": args.batch, "quick": args.quick}
     print(f"{machine}, torch {torch.__version__}, batch {args.batch}"
           f"{' (quick mode: not for quoting)' if args.quick else ''}")
 
-    peak = {d: matmul_peak(device, getattr(torch, d), 512 if args.quick else 2048)
+    peak = {d: matmul_peak(device, getattr(torch, d), 0.1 if args.quick else 0.5)
             for d in ("float32", "bfloat16")}
     r["matmul_gflops"] = peak
-    print(f"matmul peak: fp32 {peak['float32']:.0f} GFLOP/s, bf16 {peak['bfloat16']:.0f}")
+    bf16 = native_bf16(device, peak)
+    print(f"matmul peak: fp32 {peak['float32']:.0f} GFLOP/s, bf16 {peak['bfloat16']:.1f}"
+          f"{'' if bf16 else ' (emulated: bf16 rows skipped)'}")
 
-    folder, holder = baseline_folder(args.quick)
-    with holder:
-        base = bench_baseline(folder, device, args.batch, w, args.workers)
+    with baseline_folder(args.quick) as folder:
+        base = baseline_rate(folder, device, args.batch, w, args.workers)
     r["train_baseline_images_per_s"] = base
     print(f"{'plain baseline (DataLoader + PIL, fp32)':44s} {base:7.1f} images/s  1.00x")
-    for preset in ("classic-dcgan", "default"):
+    for preset in PRESETS:
         flops = step_flops(preset, device, args.batch)
+        r[f"step_gflop_{preset}"] = flops / 1e9
         for amp in (False, True):
-            ips = bench_training(preset, device, args.batch, amp, w)
+            key, name = f"train_{preset}_{'bf16' if amp else 'fp32'}", "bf16" if amp else "fp32"
+            if amp and not bf16:
+                r[key] = {"skipped": f"no native bf16 on {device.type} here: matmul "
+                          f"{peak['bfloat16']:.1f} GFLOP/s against {peak['float32']:.0f} fp32"}
+                continue
+            ips = train_rate(preset, device, args.batch, w, Setup(amp=amp))["images_per_s"]
             achieved = flops * ips / args.batch / 1e9
             ref = peak["bfloat16" if amp else "float32"]
-            key = f"train_{preset}_{'bf16' if amp else 'fp32'}"
             r[key] = {"images_per_s": ips, "gflops": achieved, "of_peak": achieved / ref,
                       "vs_baseline": ips / base}
-            print(f"{preset + (' bf16' if amp else ' fp32'):44s} {ips:7.1f} images/s "
-                  f"{ips / base:5.2f}x  {achieved:5.0f} GFLOP/s = {achieved / ref:4.0%} of "
-                  f"{'bf16' if amp else 'fp32'} peak")
-        r[f"step_gflop_{preset}"] = flops / 1e9
-    if args.levers:
-        for name, kw in (("channels_last", {"channels_last": True}),
-                         ("fused Adam", {"fused_adam": True})):
-            ips = bench_training("default", device, args.batch, False, w, **kw)
-            r[f"lever_{name.replace(' ', '_')}"] = ips
-            print(f"{'default fp32 + ' + name:44s} {ips:7.1f} images/s")
+            print(f"{preset + ' ' + name:44s} {ips:7.1f} images/s {ips / base:5.2f}x  "
+                  f"{achieved:5.0f} GFLOP/s = {achieved / ref:4.0%} of {name} peak")
 
-    reply = bench_reply(device, 10 if args.quick else 100)
+    sampler = serving_sampler(args.weights, device)
+    reply = bench_reply(sampler, 10 if args.quick else 200)
     r["reply_image_ms"] = reply
-    gen = bench_batch_generation(device, 2 if args.quick else 20)
+    gen = bench_batch_generation(sampler, device, 2 if args.quick else 20)
     r["generate_batch64_images_per_s"] = gen
     startup = bench_bot_startup(args.weights)
     r["bot_startup_to_first_poll_s"] = startup
-    print(f"one reply image (latent, G, 4x Lanczos, PNG): p50 {reply['p50_ms']:.1f} ms, "
+    print(f"one reply image (seed + noise, G, 4x Lanczos, PNG): p50 {reply['p50_ms']:.1f} ms, "
           f"p95 {reply['p95_ms']:.1f} ms")
     print(f"generation in batches of 64: {gen:.0f} images/s")
     shown = f"{startup:.2f} s" if startup is not None else f"skipped (no {args.weights})"
     print(f"python -m bot start-up to first poll: {shown}")
+
+    if args.levers:
+        print("levers, each flipped on its own (effect against the first row of its preset):")
+        r["levers"] = bench_levers(device, args.batch, lw, bf16, args.quick)
+        r["serving_levers"] = serving_levers(sampler, device, 10 if args.quick else 200)
+        r["lazy_imports_s"] = lazy_import_savings()
+        print("  imports the local platform's start skips: " + ", ".join(
+            f"{k.split('.')[0]} {v:.2f} s" for k, v in r["lazy_imports_s"].items()))
+
+    if args.quality is not None:
+        q = bench_quality(args.quality, args.quality_data, device, args.workers, args.quality_n)
+        r["quality"] = q
+        print(f"SWD x1e3 after {q['kimg']:.1f} kimg on {q['data']}: plain baseline "
+              f"{q['plain']['swd']['mean']:.1f} ({q['plain']['train_seconds'] / 60:.1f} min), "
+              f"model.train classic-dcgan {q['trainer']['swd']['mean']:.1f} "
+              f"({q['trainer']['train_seconds'] / 60:.1f} min)")
+
+    r["targets"] = check_targets(r)
+    for key, t in r["targets"].items():
+        state = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        value = "-" if t["value"] is None else f"{t['value']:.2f}"
+        print(f"target {key:22s} {value:>7s} (target {t['target']:g}): {state}")
     if args.json:
         atomic_write_text(args.json, json.dumps(r, indent=2) + "\n")
     return 0

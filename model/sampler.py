@@ -28,6 +28,7 @@ from model.errors import UserError
 from model.networks import Generator
 
 SEEDS_FILE = "seeds.json"
+PNG_LEVEL = 1  # zlib level of reply PNGs: see render_png
 SEEDS_VERSION = 1
 
 
@@ -161,16 +162,19 @@ def to_pil(image: torch.Tensor, scale: int = 1,
     return pil
 
 
-def render_png(image: torch.Tensor, scale: int = 4, resample: str = "lanczos") -> bytes:
+def render_png(image: torch.Tensor, scale: int = 4, resample: str = "lanczos",
+               compress_level: int = PNG_LEVEL) -> bytes:
     """One uint8 (C, H, W) picture -> PNG bytes, upscaled for viewing: the bot's reply image.
 
-    Not optimize=True: it costs ~3x the encoding time for a file ~1.5 % smaller.
+    zlib level 1: a 256 px Lanczos picture encodes in 3.7 ms at 60 KiB instead of 12.4 ms at
+    51 KiB (level 6, PIL's default), far below any platform's upload limit; optimize=True
+    would cost another 3x for 1.5 % (`python -m model.bench --levers`).
     """
     import io
 
     method = Image.Resampling.NEAREST if resample == "nearest" else Image.Resampling.LANCZOS
     buf = io.BytesIO()
-    to_pil(image, scale, method).save(buf, format="PNG")
+    to_pil(image, scale, method).save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 
@@ -213,7 +217,8 @@ class Sampler:
     def load(cls, weights_dir: Path | str, device: str = "auto") -> Sampler:
         dev = pick_device(device)
         generator, card = load_generator(weights_dir, dev)
-        return cls(generator, card, dev)
+        # NHWC convolutions: one 64 px picture in 2.9 ms instead of 4.4 ms on 2 AVX2 cores.
+        return cls(generator.to(memory_format=torch.channels_last), card, dev)
 
     @property
     def z_dim(self) -> int:

@@ -133,10 +133,19 @@ class Models:
     opt_d: torch.optim.Optimizer
 
 
-def build_models(cfg: TrainConfig, device: torch.device, d: ddp.Dist = ddp.SINGLE) -> Models:
+def build_models(cfg: TrainConfig, device: torch.device, d: ddp.Dist = ddp.SINGLE,
+                 channels_last: bool = True) -> Models:
+    """G, D, the EMA copy and their optimisers, identical on every rank.
+
+    channels_last (NHWC) weights make every convolution's activations NHWC too, which oneDNN
+    and cuDNN run without layout reorders: +9 % (classic-dcgan) and +19 % (default) images/s
+    on a 2-core AVX2 CPU (`python -m model.bench --levers`). It changes no maths beyond
+    rounding; checkpoints and exports are layout-free.
+    """
     torch.manual_seed(cfg.seed)  # identical init on every rank
-    G = Generator(cfg.gan).to(device)
-    D = Discriminator(cfg.gan).to(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    G = Generator(cfg.gan).to(device, memory_format=fmt)
+    D = Discriminator(cfg.gan).to(device, memory_format=fmt)
     ddp.broadcast_module(G, d)
     ddp.broadcast_module(D, d)
     ema = make_ema(G) if cfg.ema_beta > 0 else None
@@ -277,6 +286,12 @@ def score(generator: torch.nn.Module, data: Dataset, n: int, device: torch.devic
     return {"swd": result["swd"], "memorisation_share": result["memorisation_share"]}
 
 
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: without either, bf16 matmuls are emulated (~1 GFLOP/s vs ~150 fp32)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
 def machine_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
@@ -365,7 +380,7 @@ def config_differences(saved: dict[str, Any], now: dict[str, Any], prefix: str =
 
 
 def train(cfg: TrainConfig, out: Path, limits: RunLimits, *, resume: bool = False,
-          device: torch.device | None = None, amp: bool = False,
+          device: torch.device | None = None, amp: bool = False, channels_last: bool = True,
           cache_dir: Path | None = None, show_progress: bool = True) -> dict[str, Any] | None:
     """Run (or continue) training into `out`; returns the exported card on rank 0."""
     device = device or pick_device("auto")
@@ -375,14 +390,15 @@ def train(cfg: TrainConfig, out: Path, limits: RunLimits, *, resume: bool = Fals
     if cfg.batch % d.world:
         raise UserError(f"--batch {cfg.batch} must be a multiple of the {d.world} ranks")
     try:
-        return _train(cfg, out, limits, resume, device, amp, cache_dir, show_progress, d)
+        return _train(cfg, out, limits, resume, device, amp, channels_last, cache_dir,
+                      show_progress, d)
     finally:
         ddp.shutdown(d)
 
 
 def _train(cfg: TrainConfig, out: Path, limits: RunLimits, resume: bool, device: torch.device,
-           amp: bool, cache_dir: Path | None, show_progress: bool, d: ddp.Dist
-           ) -> dict[str, Any] | None:
+           amp: bool, channels_last: bool, cache_dir: Path | None, show_progress: bool,
+           d: ddp.Dist) -> dict[str, Any] | None:
     from tqdm import tqdm
 
     data = load_dataset(cfg.data, cfg.gan.image_size, cache_dir, min_images=cfg.batch)
@@ -402,7 +418,7 @@ def _train(cfg: TrainConfig, out: Path, limits: RunLimits, resume: bool, device:
         raise UserError(f"{out} already holds a run; add --resume to continue it or choose "
                         "another --out")
 
-    m = build_models(cfg, device, d)
+    m = build_models(cfg, device, d, channels_last)
     p = Progress()
     batches = Batches(data.images.to(device), cfg.batch, cfg.seed, d)
     if state is not None:
@@ -430,7 +446,8 @@ def _train(cfg: TrainConfig, out: Path, limits: RunLimits, resume: bool, device:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "options.json", json.dumps(
             {"config": cfg.to_dict(), "limits": asdict(limits), "resume": resume, "amp": amp,
-             "device": str(device), "world": d.world, "data_hash": data.data_hash,
+             "channels_last": channels_last, "device": str(device), "world": d.world,
+             "data_hash": data.data_hash,
              "images": len(data), "version": __version__}, indent=2) + "\n")
         log.info("training %s on %d images (%s) on %s, world %d; G %.2fM params, D %.2fM",
                  cfg.preset, len(data), data.source, device, d.world,
@@ -566,6 +583,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--amp", choices=("none", "bf16"), default="none",
                     help="bf16 autocast (CUDA; CPUs with AVX512-BF16 or AMX)")
+    ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                    help="NHWC memory format (default on: faster on CPU and GPU)")
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--dry-run", action="store_true",
                     help="a few steps on a handful of images, every output written")
@@ -614,9 +633,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     device = pick_device(args.device)
-    if args.amp == "bf16" and device.type == "cpu":
-        log.warning("bf16 autocast on CPU is fast only with AVX512-BF16 or AMX; "
-                    "see python -m model.bench")
+    if args.amp == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        raise UserError("--amp bf16: this CPU has no native bf16 (AVX512-BF16 or AMX) and "
+                        "would run bf16 about 100x slower than fp32; leave --amp at none")
     if args.dry_run:
         kimg: float | None = cfg.batch * 4 / 1000  # four steps
     elif args.kimg is None and args.minutes is not None:
@@ -627,7 +646,8 @@ def main(argv: list[str] | None = None) -> int:
                        dry_run=args.dry_run)
     try:
         card = train(cfg, args.out, limits, resume=args.resume, device=device,
-                     amp=args.amp == "bf16", cache_dir=args.cache_dir)
+                     amp=args.amp == "bf16", channels_last=args.channels_last,
+                     cache_dir=args.cache_dir)
     except KeyboardInterrupt:
         return 130
     if card is not None:
