@@ -12,6 +12,8 @@ from PIL import Image, ImageDraw
 from model.checkpoint import save_generator
 from model.networks import GANConfig, Generator
 
+pytest_plugins = ["tests.secret_audit", "pytester"]  # the audit: no secret in any output
+
 
 def draw_people(folder: Path, n: int, size: int = 48, seed: int = 0) -> list[Path]:
     """n simple stick-figure pictures on white: a head and a body in random colours."""

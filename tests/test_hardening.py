@@ -216,6 +216,44 @@ def test_a_pickle_posing_as_weights_is_refused(tiny_weights: Path) -> None:
         load_generator(tiny_weights)
 
 
+def test_sql_is_parameterised_everywhere_in_the_bot() -> None:
+    """No SQL text built from values: f-strings, % or + or .format() in an execute() call are
+    refused, but for PRAGMA user_version, whose value is the bot's own schema number."""
+    import ast
+
+    built = []
+    for path in sorted((REPO / "bot").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("execute", "executemany", "executescript")
+                    and node.args):
+                continue
+            sql = node.args[0]
+            formatted = isinstance(sql, ast.JoinedStr | ast.BinOp) or (
+                isinstance(sql, ast.Call) and isinstance(sql.func, ast.Attribute)
+                and sql.func.attr == "format")
+            pragma = isinstance(sql, ast.JoinedStr) and isinstance(sql.values[0], ast.Constant) \
+                and str(sql.values[0].value).startswith("PRAGMA user_version = ")
+            if formatted and not pragma:
+                built.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert built == []
+
+
+def test_a_giant_or_negative_seed_id_is_one_line(bot_env: Path, tiny_weights: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.__main__ import main
+
+    monkeypatch.setenv("BOT_WEIGHTS_DIR", str(tiny_weights))
+    save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [Seed(1, [0.0] * TINY.z_dim)]))
+    for seed_id in ("9" * 40, "-5"):
+        code = main(["generate", "--out", str(bot_env / "x.png"), "--seed-id", seed_id])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code != 0 and err[-1] == f"error: no seed #{int(seed_id)} in " \
+            f"{tiny_weights / 'seeds.json'} (known: 1)"
+    assert not (bot_env / "x.png").exists()
+
+
 def test_the_explorer_binds_to_loopback_by_default() -> None:
     from model import explore
 

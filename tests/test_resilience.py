@@ -28,6 +28,7 @@ from mastodon_mock.testing import MockServer
 
 from model.sampler import Seed, SeedBook, save_seeds
 from tests.conftest import TINY
+from tests.secret_audit import record_output
 
 REPO = Path(__file__).resolve().parent.parent
 USERS = [f"user{i}" for i in range(6)]
@@ -110,6 +111,7 @@ def start_bot(base_url: str, tmp: Path, weights: Path, command: str = "run"
 
     def pump() -> None:
         for line in proc.stderr:
+            record_output("bot stderr", line)  # the secret audit reads the bot's log too
             lines.put(line)
         lines.put(None)
 
