@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,15 @@ from model.baseline import plain_dcgan
 from model.checkpoint import atomic_write_text
 from model.distributed import SINGLE
 from model.errors import UserError, run_cli
-from model.sampler import Sampler, pick_device, render_png, to_uint8
+from model.sampler import (
+    PNG_LEVEL,
+    Sampler,
+    near_seed,
+    pick_device,
+    render_png,
+    request_rng,
+    to_uint8,
+)
 from model.train import Batches, Models, build_models, preset_config, train_step
 
 REPO = Path(__file__).resolve().parent.parent
@@ -131,7 +139,6 @@ class Setup:
     augment: bool = True
     ema: bool = True
     compiled: bool = False  # torch.compile on G and D
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class TwoPasses(torch.nn.Module):
@@ -279,18 +286,16 @@ def serving_sampler(weights: Path, device: torch.device) -> Sampler:
     return Sampler(g, {}, device)
 
 
-def bench_reply(sampler: Sampler, repeats: int, level: int | None = None,
+def bench_reply(sampler: Sampler, repeats: int, level: int = PNG_LEVEL,
                 resample: str = "lanczos") -> dict[str, float]:
     """bot.artist's path (seed + noise, G, 4x upscale, PNG bytes), p50 / p95 in ms."""
-    from model.sampler import PNG_LEVEL, near_seed, request_rng
-
     seed = torch.randn(sampler.z_dim)
     times = []
     for i in range(repeats + 3):
         t0 = time.perf_counter()
         z = near_seed(seed, 1, 0.5, request_rng(f"bench:{i}"))
         image = sampler.generate(z)[0]
-        render_png(image, 4, resample, PNG_LEVEL if level is None else level)
+        render_png(image, 4, resample, level)
         if i >= 3:
             times.append(time.perf_counter() - t0)
     return percentiles(times)
@@ -419,7 +424,7 @@ def bench_quality(kimg: float, data: str, device: torch.device, workers: int, n:
 # ---------------------------------------------------------------- CLI
 
 
-def native_bf16(device: torch.device, peak: dict[str, float]) -> bool:
+def native_bf16(peak: dict[str, float]) -> bool:
     return peak["bfloat16"] > peak["float32"]
 
 
@@ -480,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = {d: matmul_peak(device, getattr(torch, d), 0.1 if args.quick else 0.5)
             for d in ("float32", "bfloat16")}
     r["matmul_gflops"] = peak
-    bf16 = native_bf16(device, peak)
+    bf16 = native_bf16(peak)
     print(f"matmul peak: fp32 {peak['float32']:.0f} GFLOP/s, bf16 {peak['bfloat16']:.1f}"
           f"{'' if bf16 else ' (emulated: bf16 rows skipped)'}")
 

@@ -138,7 +138,7 @@ def build_models(cfg: TrainConfig, device: torch.device, d: ddp.Dist = ddp.SINGL
     """G, D, the EMA copy and their optimisers, identical on every rank.
 
     channels_last (NHWC) weights make every convolution's activations NHWC too, which oneDNN
-    and cuDNN run without layout reorders: +9 % (classic-dcgan) and +19 % (default) images/s
+    and cuDNN run without layout reorders: +13 % (classic-dcgan) and +8 % (default) images/s
     on a 2-core AVX2 CPU (`python -m model.bench --levers`). It changes no maths beyond
     rounding; checkpoints and exports are layout-free.
     """

@@ -81,7 +81,7 @@ def burst(tmp_path: Path, weights: Path, accounts: int, per_account: int, limit:
     images = [owner[str(st["in_reply_to_id"])] for st in statuses if st["media_attachments"]]
     notes = [owner[str(st["in_reply_to_id"])] for st in statuses if not st["media_attachments"]]
     return {"posted": posted, "by_mention": by_mention, "images": images, "notes": notes,
-            "uploads": uploads, "counts": counts, "total": accounts * per_account,
+            "uploads": uploads, "counts": counts, "total": total,
             "retried": svc.stats.retried, "cycles": cycles}
 
 
