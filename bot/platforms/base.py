@@ -46,7 +46,10 @@ class Me:
 
 
 class PlatformError(Exception):
-    pass
+    """Base of the four kinds. `mentions_read`: what a failed fetch had read before it failed
+    (a 429 on page two of three): the service records them, but keeps its cursor."""
+
+    mentions_read: list[Mention] = []  # noqa: RUF012 (set per instance, never mutated)
 
 
 class RateLimited(PlatformError):
@@ -69,8 +72,11 @@ class Rejected(PlatformError):
 
 class Platform(Protocol):
     name: str
-    # (uploads, seconds): at most this many images per window, paced by the service
+    # (posts, seconds): at most this many counted posts per window, paced by the service
+    # (Mastodon: media uploads per 30 min; X: POST /2/tweets per 24 h)
     media_limit: tuple[int, float]
+    # True when a text-only note counts against media_limit too (X counts every tweet)
+    notes_count_against_limit: bool
     # True when post() with the same key cannot publish twice (Mastodon's Idempotency-Key)
     idempotent_posts: bool
     # True: find_reply before every reply, not only after an interrupted attempt

@@ -34,6 +34,7 @@ class LocalPlatform:
     name = "local"
     media_limit = (1_000_000, 1.0)  # nothing to respect locally
     idempotent_posts = True
+    notes_count_against_limit = False
     look_before_reply = True  # reading the outbox costs nothing
 
     def __init__(self, settings: LocalSettings, stdin: TextIO | None = None,

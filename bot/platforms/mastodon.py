@@ -56,6 +56,7 @@ def reply_key(mention_id: str) -> str:
 class MastodonPlatform:
     name = "mastodon"
     idempotent_posts = True
+    notes_count_against_limit = False
     # one GET of the status context per reply; also covers a state file restored from a backup
     look_before_reply = True
 

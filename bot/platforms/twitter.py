@@ -65,6 +65,7 @@ def translate(exc: Exception, own_account: bool = False) -> PlatformError:
 class TwitterPlatform:
     name = "twitter"
     idempotent_posts = False
+    notes_count_against_limit = True  # X counts every POST /2/tweets, notes included
     look_before_reply = False  # X's read limits are tight: only after an interrupted attempt
 
     def __init__(self, settings: TwitterSettings):
