@@ -20,19 +20,40 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
+from typing import NoReturn
 
 from bot.artist import Artist, ArtistOptions
 from bot.config import Settings, SettingsError, load_settings
 from bot.observe import Metrics, ObserveServer, setup_logging
 from bot.platforms.base import Platform
-from bot.service import Clock, Fatal, Service
+from bot.service import Clock, Fatal, Service, Unavailable
 from bot.state import State, StateError
 from model.errors import UserError
 
 log = logging.getLogger("bot")
 
-EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps it from crash-looping
+# sysexits.h. Only 78 keeps systemd from restarting (RestartPreventExitStatus): it is given
+# for configuration found bad before the loop starts, never for an error while running.
+EXIT_UNEXPECTED = 1  # a bug or an answer nobody foresaw: logged with its traceback; restart
+EXIT_USAGE = 64  # EX_USAGE: the command line is wrong (an unknown seed id, a bad --out)
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: once/post/check could not reach the server
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: try again later (the state file is locked or the disk full)
+EXIT_CONFIG = 78  # EX_CONFIG: settings, credentials, weights or seeds are bad
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+class ConfigProblem(Exception):
+    """Found bad before the loop starts: weights, seeds or the state file."""
+
+
+class UsageProblem(Exception):
+    """The command line asks for something that cannot be: exit 64."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse's own exit status is 2
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def make_platform(settings: Settings, wake: threading.Event) -> Platform:
@@ -50,20 +71,22 @@ def make_platform(settings: Settings, wake: threading.Event) -> Platform:
 
 
 def make_artist(settings: Settings) -> Artist:
+    """The generator and seeds (UserError, ValueError or OSError when they cannot be used)."""
     return Artist(settings.weights_dir, settings.seeds_file, ArtistOptions(
         sigma=settings.sigma, preserve_norm=settings.preserve_norm, upscale=settings.upscale,
         resample=settings.resample, device=settings.device))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m bot", description=__doc__,
+    ap = ArgumentParser(prog="python -m bot", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command")
     sub.add_parser("run", help="poll and reply until stopped (default)")
     sub.add_parser("once", help="one poll cycle, then exit")
     sub.add_parser("post", help="make today's daily post now")
     gen = sub.add_parser("generate", help="draw one picture to a file")
-    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--out", type=Path, required=True,
+                     help="a file (.png, .jpg, .webp) or an existing folder")
     gen.add_argument("--seed-id", type=int, default=None)
     gen.add_argument("--request-id", default=None, help="the same id gives the same picture")
     sub.add_parser("check", help="validate settings and credentials")
@@ -85,28 +108,93 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_format, settings.secrets())
     try:
         return dispatch(args, settings)
-    except (UserError, StateError, ValueError) as exc:
+    except (Fatal, ConfigProblem) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except Fatal as exc:
+    except UsageProblem as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
+    except Unavailable as exc:
+        print(f"error: cannot reach {settings.platform} at {_server(settings)}: {exc}",
+              file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except sqlite3.Error as exc:
         print(f"error: state file {settings.state_path} cannot be used ({exc}); free disk "
               "space or stop the other process using it, then run again", file=sys.stderr)
         return EXIT_TEMPFAIL
+    except Exception as exc:
+        log.exception("stopped by an unexpected error")
+        print(f"error: stopped by an unexpected error ({exc!r}); the traceback is in the log",
+              file=sys.stderr)
+        return EXIT_UNEXPECTED
+
+
+def _server(settings: Settings) -> str:
+    if settings.platform == "mastodon":
+        return settings.mastodon.base_url
+    if settings.platform == "twitter":
+        return settings.twitter.api_base
+    return str(settings.local.inbox)
+
+
+def load_artist(settings: Settings) -> Artist:
+    try:
+        return make_artist(settings)
+    except (UserError, ValueError, OSError) as exc:
+        raise ConfigProblem(str(exc)) from None
+
+
+def open_state(settings: Settings, clock: Clock | None = None) -> State:
+    try:
+        return State(settings.state_path, clock=clock.now) if clock else State(
+            settings.state_path)
+    except StateError as exc:
+        raise ConfigProblem(str(exc)) from None
+
+
+def output_path(out: Path, request_id: str) -> tuple[Path, str]:
+    """Where `generate` writes and in which format: a folder gets human-<id>.png; a file's
+    suffix picks the format; a missing folder is refused rather than created."""
+    if out.is_dir():
+        return out / f"human-{request_id}.png", "PNG"
+    fmt = IMAGE_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise UsageProblem(f"--out {out}: unknown image type {out.suffix or '(none)'!r}; use "
+                           f"{', '.join(IMAGE_FORMATS)} or an existing folder")
+    if not out.parent.is_dir():
+        raise UsageProblem(f"--out {out}: the folder {out.parent} does not exist; create it "
+                           "first")
+    return out, fmt
+
+
+def generate(args: argparse.Namespace, settings: Settings) -> int:
+    import io
+    import secrets
+
+    from PIL import Image
+
+    request_id = args.request_id or secrets.token_hex(8)
+    out, fmt = output_path(args.out, request_id)
+    artist = load_artist(settings)
+    try:
+        drawing = artist.draw(request_id, args.seed_id)
+    except ValueError as exc:  # an unknown seed id
+        raise UsageProblem(str(exc)) from None
+    data = drawing.png
+    if fmt != "PNG":
+        buf = io.BytesIO()
+        Image.open(io.BytesIO(drawing.png)).convert("RGB").save(buf, fmt, quality=95)
+        data = buf.getvalue()
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    print(f"wrote {out} ({drawing.size}x{drawing.size}): {drawing.alt_text}")
+    return 0
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "generate":
-        import secrets
-
-        drawing = make_artist(settings).draw(args.request_id or secrets.token_hex(8),
-                                             args.seed_id)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_bytes(drawing.png)
-        print(f"wrote {args.out} ({drawing.size}x{drawing.size}): {drawing.alt_text}")
-        return 0
+        return generate(args, settings)
 
     if settings.platform == "local" and not _any_bot_setting():
         log.info("no BOT_* settings found: running the local platform (mentions on stdin "
@@ -115,16 +203,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         log.info("%s", line)
     clock = Clock()
     platform = make_platform(settings, clock.wake)
-
-    if args.command == "check":
-        me = platform.start()
-        make_artist(settings)
-        State(settings.state_path).close()
-        print(f"ok: {settings.platform} as @{me.handle}; weights, seeds and state usable")
-        return 0
-
-    artist = make_artist(settings)
-    state = State(settings.state_path, clock=clock.now)
+    # Weights, seeds and the state file before the network: a bad file is a configuration
+    # problem (78) whether or not the server answers.
+    artist = load_artist(settings)
+    state = open_state(settings, clock)
     metrics = Metrics()
     service = Service(settings, platform, artist, state, clock, metrics=metrics,
                       load_artist=lambda: make_artist(settings))
@@ -132,11 +214,14 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if settings.metrics_port and args.command == "run":
         observer = ObserveServer(metrics, lambda: service.stats.last_poll,
                                  settings.poll_seconds, settings.state_path,
-                                 settings.metrics_port).start()
+                                 settings.metrics_port, problem=lambda: service.problem).start()
         log.info("health and metrics on http://127.0.0.1:%d/healthz and /metrics",
                  observer.port)
     try:
-        if args.command == "once":
+        if args.command == "check":
+            me = service.start()
+            print(f"ok: {settings.platform} as @{me.handle}; weights, seeds and state usable")
+        elif args.command == "once":
             service.start()
             service.cycle()
         elif args.command == "post":
@@ -150,6 +235,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if observer is not None:
             observer.stop()
         state.close()
+        if args.command != "run":
+            platform.stop()
     return 0
 
 

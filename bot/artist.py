@@ -3,7 +3,9 @@
 Loads the generator once. Each request picks one of the curated good seeds and adds
 N(0, sigma^2) noise, so every reply is new but stays near a picture somebody liked; with no seeds
 it falls back to the plain N(0, I) prior (with one warning). Everything random is drawn from a
-generator seeded by the request id, so a reply can be reproduced from its id.
+generator seeded by the request id, so a reply can be reproduced from its id. Weights whose
+model card says they are a dry run, or records the SWD of noise, are refused at load
+(model.checkpoint.unservable_reason): a UserError, one line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from model.checkpoint import unservable_reason
+from model.errors import UserError
 from model.sampler import (
     Sampler,
     SeedBook,
@@ -48,6 +52,9 @@ class Artist:
     def __init__(self, weights_dir: Path, seeds_path: Path, options: ArtistOptions):
         self.options = options
         self.sampler = Sampler.load(weights_dir, options.device)
+        reason = unservable_reason(self.sampler.card)
+        if reason is not None:
+            raise UserError(f"weights in {weights_dir} cannot be served: {reason}")
         self.seeds: SeedBook = load_seeds(seeds_path, self.sampler.z_dim)
         self.weights_dir, self.seeds_path = weights_dir, seeds_path
         if not self.seeds.seeds:

@@ -7,18 +7,26 @@ revealed only where a client is built. A bad value stops the start with one line
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import json
+import logging
 import os
 import re
+from collections.abc import Mapping
 from datetime import time as dtime
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+log = logging.getLogger("bot.config")
+
 REPO = Path(__file__).resolve().parent.parent
+PREFIX = "BOT_"
 DEFAULT_TRIGGERS = ["create a human image", "human image please", "人間の画像を作って"]
 Visibility = Literal["public", "unlisted", "private", "direct"]
 
@@ -38,8 +46,12 @@ class TwitterSettings(BaseModel):
     access_token: SecretStr = SecretStr("")
     access_token_secret: SecretStr = SecretStr("")
     bearer_token: SecretStr = SecretStr("")
-    api_base: str = "https://api.x.com"
-    posts_per_day: int = Field(17, ge=1)  # the free tier's POST /2/tweets limit per user
+    api_base: str = "https://api.x.com"  # every X call goes here (tweepy's and the upload)
+    # A bot that reads mentions needs pay-per-use or Basic (or higher) access: the free tier is
+    # write-only. Basic's documented POST /2/tweets limit is 100 per 24 h per user (1,667 per
+    # app); replies, notes and the daily post all count. Lower it for a smaller budget.
+    posts_per_day: int = Field(100, ge=1)
+    request_timeout: float = Field(30.0, gt=0)  # seconds to connect, and between bytes read
 
 
 class LocalSettings(BaseModel):
@@ -128,6 +140,21 @@ class Settings(BaseSettings):
                              ) from None
         return v
 
+    @field_validator("seeds_path", mode="before")
+    @classmethod
+    def _empty_is_default(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("seeds_path")
+    @classmethod
+    def _seeds_exist(cls, v: Path | None) -> Path | None:
+        # Set on purpose, so a missing file is a typo, not "no seeds yet": refuse rather than
+        # serve from the plain prior. The default WEIGHTS_DIR/seeds.json may be missing.
+        if v is not None and not v.is_file():
+            raise ValueError(f"no seeds file at {v}; fix the path, or unset it to use "
+                             "WEIGHTS_DIR/seeds.json")
+        return v
+
     @model_validator(mode="after")
     def _credentials_for_platform(self) -> Settings:
         missing = []
@@ -146,6 +173,13 @@ class Settings(BaseSettings):
         if self.platform == "mastodon" and not re.match(r"https?://", self.mastodon.base_url):
             raise ValueError("BOT_MASTODON__BASE_URL must start with https:// (or http:// "
                              "for a server on loopback)")
+        if self.platform == "mastodon" and self.mastodon.base_url.startswith("http://"):
+            host = _host(self.mastodon.base_url)
+            if not _is_loopback(host):
+                # the access token would cross the network in clear text
+                raise ValueError(f"BOT_MASTODON__BASE_URL: plain http:// is only for a server "
+                                 f"on loopback (127.0.0.1, ::1, localhost), not {host or '?'}; "
+                                 f"use https://{host or 'your.server'}")
         return self
 
     @property
@@ -193,6 +227,22 @@ class Settings(BaseSettings):
         return "\n".join(lines)
 
 
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # a broken [IPv6] literal
+        return ""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":  # urlsplit lower-cases it
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8 and ::1
+    except ValueError:
+        return False
+
+
 def _set(secret: SecretStr) -> str:
     return "set" if secret.get_secret_value() else "missing"
 
@@ -209,8 +259,61 @@ def _env_name(loc: tuple[object, ...]) -> str:
     return "BOT_" + "__".join(str(p).upper() for p in loc if not isinstance(p, int))
 
 
+def known_names() -> list[str]:
+    """Every setting's name without the prefix: SIGMA, MASTODON (a whole group, as JSON),
+    MASTODON__ACCESS_TOKEN, ..."""
+    names = []
+    for name, info in Settings.model_fields.items():
+        names.append(name.upper())
+        group = info.annotation
+        if isinstance(group, type) and issubclass(group, BaseModel):
+            names += [f"{name}__{sub}".upper() for sub in group.model_fields]
+    return names
+
+
+def unknown_settings(environ: Mapping[str, str] | None = None,
+                     env_file: Path | None = None) -> list[str]:
+    """One warning per BOT_* variable or .env key that no setting reads (a typo, most likely),
+    with the closest known name. Names only: a value might be a secret."""
+    environ = os.environ if environ is None else environ
+    env_file = Path(str(Settings.model_config.get("env_file") or ".env")
+                    ) if env_file is None else env_file
+    known = known_names()
+    messages = [_unknown(key, "in the environment", known) for key in sorted(environ)
+                if key.upper().startswith(PREFIX) and key.upper()[len(PREFIX):] not in known]
+    for key in _dotenv_keys(env_file):
+        name = key.upper()
+        if name.startswith(PREFIX) and name[len(PREFIX):] not in known:
+            messages.append(_unknown(key, f"in {env_file}", known))
+        elif name in known:  # written without the prefix
+            messages.append(f"{key} in {env_file} is ignored: settings need the prefix, "
+                            f"{PREFIX}{name}")
+    return messages
+
+
+def _unknown(key: str, where: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key.upper()[len(PREFIX):], known, n=1)
+    hint = (f"did you mean {PREFIX}{close[0]}?" if close else
+            "the settings are listed in README.md")
+    return f"{key} {where} is not a setting and is ignored; {hint}"
+
+
+def _dotenv_keys(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    from dotenv import dotenv_values  # pydantic-settings' own .env reader
+
+    try:
+        return list(dotenv_values(path))
+    except (OSError, UnicodeDecodeError):
+        return []  # pydantic-settings reports an unreadable .env itself
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings; a SettingsError lists every problem, one line each."""
+    """Read the settings; a SettingsError lists every problem, one line each. Names that no
+    setting reads are logged as warnings first: a typo may be why a setting is missing."""
+    for message in unknown_settings():
+        log.warning("%s", message)
     try:
         return Settings(_secrets_dir=_secrets_dir(), **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:

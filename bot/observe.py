@@ -97,6 +97,12 @@ class Metrics:
         self.rate_waits = Counter("bot_rate_limit_waits_total",
                                   "Waits for a platform rate limit or the media pacing",
                                   registry=r)
+        self.pending = Gauge("bot_pending_mentions",
+                             "Mentions recorded and not yet settled", registry=r)
+        self.budget_wait = Gauge(
+            "bot_media_budget_wait_seconds",
+            "Seconds until the platform's post/media budget lets the next waiting reply go "
+            "(0: none waiting)", registry=r)
         self.last_poll = Gauge("bot_last_successful_poll_timestamp_seconds",
                                "Unix time of the last poll that fetched mentions", registry=r)
 
@@ -122,7 +128,12 @@ def state_writable(path: Path) -> str | None:
 
 
 def health(last_poll: float, poll_seconds: float, state_path: Path,
-           now: Callable[[], float] = time.time) -> tuple[bool, str]:
+           now: Callable[[], float] = time.time, problem: str | None = None
+           ) -> tuple[bool, str]:
+    """Healthy while the loop polls and the state file takes writes. Waiting for the media
+    budget is healthy: the loop still polls meanwhile."""
+    if problem:
+        return False, problem
     if last_poll <= 0:
         return False, "the poll loop has not completed a poll yet"
     age = now() - last_poll
@@ -138,7 +149,8 @@ class ObserveServer:
     """/healthz and /metrics on a loopback port, in a daemon thread."""
 
     def __init__(self, metrics: Metrics, last_poll: Callable[[], float], poll_seconds: float,
-                 state_path: Path, port: int, host: str = "127.0.0.1"):
+                 state_path: Path, port: int, host: str = "127.0.0.1",
+                 problem: Callable[[], str | None] = lambda: None):
         observer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -146,7 +158,8 @@ class ObserveServer:
                 if self.path == "/metrics":
                     self._send(200, metrics.render(), CONTENT_TYPE_LATEST)
                 elif self.path == "/healthz":
-                    ok, reason = health(last_poll(), poll_seconds, state_path)
+                    ok, reason = health(last_poll(), poll_seconds, state_path,
+                                        problem=problem())
                     self._send(200 if ok else 503, (reason + "\n").encode(), "text/plain")
                 else:
                     self._send(404, b"not found: try /healthz or /metrics\n", "text/plain")

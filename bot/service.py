@@ -1,12 +1,19 @@
 """The poll loop: mentions in, pictures out, nothing lost, nothing twice.
 
-One cycle: fetch the mentions since the cursor, record each one before doing anything, answer
-those that are due (oldest first), then move the cursor past the settled prefix. Errors are
-sorted by kind: a 429 is waited out until its reset, 5xx and network errors back off
-exponentially with jitter, a 401 stops the bot with a message, and a refusal for one mention
-settles that mention as failed. SIGTERM or SIGINT lets the reply in flight finish, then the
-loop exits. The daily post is scheduled by APScheduler and runs on the loop's thread, so the
-platform client and the database are only ever used from one thread.
+Two halves. `decide` is a pure function: given one mention, what the state store says about
+its author and the platform's budget, the settings and the time, it answers ignore, refuse,
+note, reply or wait-until-T. `Service` is the executor: it polls, records each mention before
+doing anything, asks `decide`, and does the I/O. Handling a mention never sleeps: a mention
+that must wait (for the media budget, a rate-limit reset, a retry after a 5xx) stays pending
+in the state file with its due time, and the loop goes on polling, serving health, reloading
+and posting. The loop sleeps in one place, until the earliest of the next poll, the next due
+mention and the daily post.
+
+Errors are sorted by kind: a 429 is waited out until its reset, 5xx and network errors back
+off exponentially with jitter, a 401 (or a token without the scope to post) stops the bot
+with a message, and a refusal for one mention settles that mention as failed. An exception
+nobody expected while answering one mention counts as a failed attempt of that mention.
+SIGTERM or SIGINT lets the reply in flight finish, then the loop exits.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot import commands
@@ -46,10 +54,16 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 15 * 60.0
 MAX_RATE_WAIT = 20 * 60.0  # a reset further away than this is re-checked after this long
 DAILY_GRACE = 3600  # a daily post missed by less than this (restart, downtime) still goes out
+DAILY_RETRY = 600.0  # a daily post that failed is tried again this much later
+HOUR = 3600.0
 
 
 class Fatal(Exception):
-    """Stop the bot: retrying cannot help (bad credentials)."""
+    """Stop the bot: retrying cannot help (credentials refused, a scope missing)."""
+
+
+class Unavailable(Exception):
+    """The platform could not be reached at start (network, 5xx, rate limit)."""
 
 
 def backoff(attempt: int, rng: random.Random) -> float:
@@ -86,6 +100,107 @@ def note_text(mention: Mention, limit: int, minutes: int) -> str:
             f"per person. Please ask again in about {minutes} minutes.")
 
 
+# ---------------------------------------------------------------- the decision
+
+
+@dataclass(frozen=True)
+class Quota:
+    """What the state store says about one author's last hour."""
+
+    replies: int  # pictures sent to this author within the hour
+    oldest_reply: float | None  # when the oldest of them was sent
+    last_note: float | None  # when this author was last told about the limit
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["ignore", "refuse", "note", "reply", "wait"]
+    reason: str = ""
+    until: float = 0.0  # wait: the time at which to decide again
+    trigger: str = ""  # reply: the phrase that asked for it
+    text: str = ""  # note: what to say
+
+
+def reason_to_ignore(m: Mention, me: Me | None, not_before: datetime | None) -> str | None:
+    if me is not None and (m.author_id == me.id or m.author.casefold() == me.handle.casefold()):
+        return "my own post"
+    if m.author_is_bot:
+        return "author is a bot"
+    if has_nobot(m.author_bio):
+        return "author's bio has #nobot"
+    if not_before is not None and m.created_at < not_before:
+        return "older than the backlog window"
+    return None
+
+
+def decide(m: Mention, *, me: Me | None, settings: Settings, now: float,
+           not_before: datetime | None, quota: Quota, budget_free_at: float,
+           notes_use_budget: bool) -> Decision:
+    """What to do with one pending mention now. Pure: no I/O, no clock, no randomness.
+
+    budget_free_at: the time from which one more post fits the platform's limit (<= now: now).
+    """
+    reason = reason_to_ignore(m, me, not_before)
+    if reason is not None:
+        return Decision("ignore", reason)
+    request = commands.parse(m.text, settings.triggers, m.is_html)
+    if request is None:
+        return Decision("ignore", "no trigger phrase")
+    limit = settings.user_limit_per_hour
+    if limit > 0 and quota.replies >= limit:
+        refused = f"over {limit} per hour"
+        if quota.last_note is not None and quota.last_note >= now - HOUR:
+            return Decision("refuse", refused)  # one polite note per window, then silence
+        if notes_use_budget and budget_free_at > now:
+            return Decision("wait", "the note waits for the post budget", until=budget_free_at)
+        oldest = quota.oldest_reply if quota.oldest_reply is not None else now - HOUR
+        minutes = max(1, round((oldest + HOUR - now) / 60))
+        return Decision("note", refused, text=note_text(m, limit, minutes))
+    if budget_free_at > now:
+        return Decision("wait", "waiting for the media budget", until=budget_free_at)
+    return Decision("reply", trigger=request.trigger)
+
+
+def budget_free_at(uploads: list[float], limit: tuple[int, float], now: float,
+                   blocked_until: float = 0.0) -> float:
+    """When one more post fits (0.0: now): at most `count` in any `window` seconds (uploads:
+    times, oldest first, those within the window), and never before a rate limit's reset."""
+    count, window = limit
+    free = 0.0 if len(uploads) < count else uploads[len(uploads) - count] + window
+    return max(free, blocked_until)
+
+
+def daily_due_at(now: float, settings: Settings, posted: Callable[[str], bool],
+                 not_before: float = 0.0) -> tuple[float, str] | None:
+    """When the next daily post is due (<= now: now) and the local day it is for, or None
+    when none is due within the next three days.
+
+    The planned times come from APScheduler's cron trigger (time zones, DST). A time that a
+    restart or an outage missed by less than the grace still counts (coalesced: one post),
+    and a day whose post was made (or is in doubt) is skipped. The loop's own timer runs it:
+    one mechanism, never two posts on one day."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    if not settings.daily_post_enabled:
+        return None
+    zone = ZoneInfo(settings.timezone)
+    t = settings.daily_time
+    trigger = CronTrigger(hour=t.hour, minute=t.minute, timezone=zone)
+    fire = trigger.get_next_fire_time(None, datetime.fromtimestamp(now - DAILY_GRACE, zone))
+    for _ in range(3):
+        if fire is None:
+            return None
+        if not posted(fire.date().isoformat()):
+            due = max(fire.timestamp(), not_before)
+            if due - fire.timestamp() <= DAILY_GRACE:
+                return due, fire.date().isoformat()
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return None
+
+
+# ---------------------------------------------------------------- the executor
+
+
 @dataclass
 class Clock:
     """Wall time and an interruptible wait, injectable for tests."""
@@ -93,11 +208,11 @@ class Clock:
     now: Callable[[], float] = time.time
     wake: threading.Event = field(default_factory=threading.Event)
 
-    def wait(self, seconds: float) -> None:
-        """Sleep up to `seconds`, returning early when woken (signal, new input, daily post)."""
-        if seconds > 0:
-            self.wake.wait(seconds)
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, returning early (True) when woken by a signal or input."""
+        woken = self.wake.wait(seconds) if seconds > 0 else self.wake.is_set()
         self.wake.clear()
+        return woken
 
 
 @dataclass
@@ -126,16 +241,19 @@ class Service:
         self.rng = rng or random.Random()
         self.stats = Stats()
         self.stopping = False
-        self.daily_due = False
         self.me: Me | None = None
-        self._scheduler = None
-        self._fetched_at: dict[str, float] = {}
-        self._fetch_fail_count = 0
-        self._state_failures = 0
-        self._daily_retry_at: float | None = None
+        self.problem: str | None = None  # why the bot cannot work right now (for /healthz)
         self.metrics = metrics or Metrics()
         self.load_artist = load_artist  # SIGHUP: weights and seeds read again
         self._reload_asked = False
+        self._fetched_at: dict[str, float] = {}
+        self._fetch_fail_count = 0
+        self._state_failures = 0
+        self._next_poll_at = 0.0  # the next regular poll (0: now)
+        self._fetch_blocked_until = 0.0  # a 429's reset or a backoff: no fetch before it
+        self._fetched: list[Mention] = []  # the last poll's mentions, for the cursor
+        self._posts_blocked_until = 0.0  # a 429 on posting: no upload before its reset
+        self._daily_not_before = 0.0  # a failed daily post is tried again from here
 
     @property
     def name(self) -> str:
@@ -144,13 +262,33 @@ class Service:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> Me:
+        """Sign in once. Fatal: credentials refused; Unavailable: not reachable now."""
         try:
             self.me = self.platform.start()
         except AuthFailed as exc:
             raise Fatal(f"{self.name} refused the credentials ({exc}); check the tokens with "
                         "python -m bot check") from None
+        except (Transient, RateLimited, Rejected) as exc:
+            raise Unavailable(str(exc)) from None
+        self.problem = None
         log.info("signed in to %s as @%s", self.name, self.me.handle)
         return self.me
+
+    def start_with_retry(self) -> Me | None:
+        """Sign in, retrying an unreachable server with the same backoff as any transient
+        failure, until it answers or the bot is stopped (then None)."""
+        attempt = 0
+        while not self.stopping:
+            try:
+                return self.start()
+            except Unavailable as exc:
+                attempt += 1
+                wait = backoff(attempt, self.rng)
+                self.problem = f"cannot reach {self.name} ({exc}); retrying"
+                log.warning("start attempt %d: %s is unreachable or failing (%s); retrying "
+                            "in %.0fs", attempt, self.name, exc, wait)
+                self.clock.wait(wait)
+        return None
 
     def request_reload(self) -> None:
         """From a signal handler (SIGHUP): reload weights and seeds between mentions."""
@@ -179,73 +317,100 @@ class Service:
 
     def run(self) -> None:
         """Poll until stopped (or until the local platform's input ends)."""
-        if self.me is None:
-            self.start()
-        if self.settings.daily_post_enabled:
-            self._start_scheduler()
-            self._catch_up_daily()
         try:
+            if self.me is None and self.start_with_retry() is None:
+                return
+            if self.settings.daily_post_enabled:
+                log.info("daily post at %s %s", self.settings.daily_post_time,
+                         self.settings.timezone)
             while not self.stopping:
                 if self._reload_asked:
                     self.reload()
                 try:
-                    delay = self.cycle()
-                    self._state_failures = 0
+                    wake_at = self.step()
+                    if self._state_failures:
+                        self._state_failures, self.problem = 0, None
                 except sqlite3.Error as exc:
                     # Locked by another process, disk full, I/O error: nothing can be recorded,
                     # so nothing is answered; a reply that went out is found again later.
                     self._state_failures += 1
-                    delay = backoff(self._state_failures, self.rng)
+                    wait = backoff(self._state_failures, self.rng)
+                    wake_at = self.clock.now() + wait
+                    self.problem = f"state file {self.state.path} cannot be written: {exc}"
                     log.error("state file %s cannot be written (%s): not answering until it "
                               "can; free disk space or stop the other process using it; "
-                              "retrying in %.0fs", self.state.path, exc, delay)
-                if (self._daily_retry_at is not None
-                        and self.clock.now() >= self._daily_retry_at):
-                    self._daily_retry_at, self.daily_due = None, True
-                if self.daily_due and not self.stopping:
-                    self.daily_due = False
-                    self.daily_post()
+                              "retrying in %.0fs", self.state.path, exc, wait)
                 if self.platform.finished and not self.state.pending(self.name):
                     log.info("input ended and every mention is answered; stopping")
                     break
-                if not self.stopping and not self._reload_asked:
-                    self.clock.wait(delay)
+                if self.stopping or self._reload_asked:
+                    continue
+                if self.clock.wait(max(0.0, wake_at - self.clock.now())):
+                    self._next_poll_at = 0.0  # woken by input: look now (a backoff still holds)
         finally:
-            if self._scheduler is not None:
-                self._scheduler.shutdown(wait=False)
             self.platform.stop()
 
-    # ------------------------------------------------------------ one cycle
+    def step(self) -> float:
+        """Poll if it is time, answer what is due, post the daily picture if due. Returns the
+        time of the next thing to do."""
+        if self.clock.now() >= max(self._next_poll_at, self._fetch_blocked_until):
+            self.poll()
+        next_due = self.work()
+        daily = self.daily_due()
+        if daily is not None and daily[0] <= self.clock.now() and not self.stopping:
+            self.daily_post(day=daily[1])
+            daily = self.daily_due()
+        times = [max(self._next_poll_at, self._fetch_blocked_until)]
+        times += [next_due] if next_due else []
+        times += [daily[0]] if daily is not None else []
+        return min(times)
 
     def cycle(self) -> float:
-        """Fetch, answer what is due, move the cursor. Returns the seconds until the next one."""
-        poll = self.settings.poll_seconds
+        """One poll and everything due (python -m bot once). Returns the seconds until the next
+        thing to do."""
+        self.poll()
+        next_due = self.work()
+        times = [max(self._next_poll_at, self._fetch_blocked_until)]
+        times += [next_due] if next_due else []
+        return max(0.0, min(times) - self.clock.now())
+
+    # ------------------------------------------------------------ polling
+
+    def _not_before(self) -> datetime:
+        """Mentions older than the first start minus the backlog window are never answered."""
+        first = self.state.first_start(self.clock.now())
+        return datetime.fromtimestamp(first, UTC) - timedelta(hours=self.settings.backlog_hours)
+
+    def poll(self) -> None:
+        """Fetch the mentions since the cursor and record each one; move the cursor past the
+        settled ones. A failed fetch keeps what it read, but not the cursor's move."""
+        now = self.clock.now()
+        self._next_poll_at = now + self.settings.poll_seconds
         cursor = self.state.cursor(self.name)
-        # Mentions older than the first start minus the backlog window are never answered.
-        not_before = datetime.fromtimestamp(self.state.first_start(self.clock.now()), UTC
-                                            ) - timedelta(hours=self.settings.backlog_hours)
         try:
-            mentions = self.platform.fetch_mentions(cursor, not_before)
-        except RateLimited as exc:
-            self._rate_wait()
-            wait = self._until(exc.reset_at)
-            log.warning("fetching mentions is rate limited; waiting %.0fs for the reset", wait)
-            return wait
-        except (Transient, Rejected) as exc:
-            self.stats.retried += 1
-            wait = backoff(self._fetch_failures(), self.rng)
-            log.warning("fetching mentions failed (%s); retrying in %.0fs", exc, wait)
-            return wait
-        except AuthFailed as exc:
-            raise Fatal(f"{self.name} refused the credentials ({exc}); check the tokens with "
-                        "python -m bot check") from None
+            mentions = self.platform.fetch_mentions(cursor, self._not_before())
+        except PlatformError as exc:
+            self._record(exc.mentions_read)  # answered, but the cursor stays: a gap before them
+            self._fetched = []
+            self._fetch_failed(exc)
+            return
+        except Exception as exc:  # an answer nobody foresaw: log it whole, back off, go on
+            log.exception("fetching mentions failed unexpectedly")
+            self._fetch_failed(Transient(f"unexpected error: {exc!r}"))
+            return
         self._fetch_fail_count = 0
+        self._fetch_blocked_until = 0.0
         if not self.stats.last_poll:
             log.info("first poll: %d mentions from %s", len(mentions), self.name)
         self.stats.last_poll = self.clock.now()
         self.metrics.last_poll.set(self.stats.last_poll)
-        mentions.sort(key=lambda m: id_key(m.position))
-        for m in mentions:
+        if self.problem and self.problem.startswith("cannot reach"):
+            self.problem = None
+        self._record(mentions)
+        self._fetched = mentions
+
+    def _record(self, mentions: list[Mention]) -> None:
+        for m in sorted(mentions, key=lambda m: id_key(m.position)):
             record = self.state.record(self.name, m)
             if record.new:
                 self.metrics.mentions.labels("seen").inc()
@@ -255,28 +420,25 @@ class Service:
                 self._fetched_at.setdefault(m.id, self.clock.now())
         self.stats.fetched += len(mentions)
 
-        next_due = poll
-        for record in round_robin(self.state.pending(self.name)):
-            if self.stopping:
-                break
-            due_in = record.next_attempt_at - self.clock.now()
-            if due_in > 0:
-                next_due = min(next_due, due_in)
-                continue
-            wait = self.handle(record, not_before)
-            if wait is not None:  # rate limited: stop this cycle and come back after the reset
-                next_due = wait
-                break
-        self._advance_cursor(mentions)
-        return max(0.0, next_due)
+    def _fetch_failed(self, exc: PlatformError) -> None:
+        if isinstance(exc, AuthFailed):
+            raise Fatal(f"{self.name} refused the credentials ({exc}); check the tokens with "
+                        "python -m bot check") from None
+        if isinstance(exc, RateLimited):
+            self._rate_wait()
+            wait = self._until(exc.reset_at)
+            log.warning("fetching mentions is rate limited; waiting %.0fs for the reset", wait)
+        else:
+            self.stats.retried += 1
+            self._fetch_fail_count += 1
+            wait = backoff(self._fetch_fail_count, self.rng)
+            log.warning("fetching mentions failed (%s); retrying in %.0fs", exc, wait)
+        self._fetch_blocked_until = self._next_poll_at = self.clock.now() + wait
+
 
     def _rate_wait(self) -> None:
         self.stats.rate_waits += 1
         self.metrics.rate_waits.inc()
-
-    def _fetch_failures(self) -> int:
-        self._fetch_fail_count += 1
-        return self._fetch_fail_count
 
     def _until(self, reset_at: datetime | None) -> float:
         if reset_at is None:
@@ -286,7 +448,7 @@ class Service:
     def _advance_cursor(self, mentions: list[Mention]) -> None:
         """Move the cursor to the newest mention before the first one still pending."""
         newest = None
-        for m in mentions:  # oldest first
+        for m in sorted(mentions, key=lambda m: id_key(m.position)):
             record = self.state.get(self.name, m.id)
             if record is None or record.status in ("seen", "replying"):
                 break
@@ -294,57 +456,134 @@ class Service:
         if newest is not None:
             self.state.set_cursor(self.name, newest)
 
-    # ------------------------------------------------------------ one mention
+    # ------------------------------------------------------------ answering
 
-    def handle(self, record: Record, not_before: datetime | None) -> float | None:
-        """Answer one pending mention. Returns a wait in seconds when rate limited."""
-        m = record.mention
-        if record.status == "replying" or self.platform.look_before_reply:
-            # A reply may have gone out before a crash or a timeout, or before the state file
-            # was restored from a backup: look before replying (again).
-            try:
-                found = self.platform.find_reply(m)
-            except PlatformError as exc:
-                return self._failed_attempt(record, exc)
-            if found is not None:
-                log.info("mention %s: found my earlier reply %s; not replying twice", m.id,
-                         found.id)
-                self._settle(m, "replied", "recovered", reply_id=found.id)
-                return None
-
-        reason = self._reason_to_ignore(m, not_before)
-        if reason is not None:
-            self._settle(m, "ignored", reason)
-            return None
-        request = commands.parse(m.text, self.settings.triggers, m.is_html)
-        if request is None:
-            self._settle(m, "ignored", "no trigger phrase")
-            return None
-
-        if self._user_limited(m):
-            return None
-
-        wait = self._pace()
-        if wait > 0:
-            self._rate_wait()
-            log.info("media limit of %s reached; waiting %.0fs", self.name, wait)
-            self.clock.wait(wait)
+    def work(self) -> float:
+        """Answer every pending mention that is due, authors taking turns, then move the cursor
+        past what the last poll brought and is settled. Returns the time the next pending one
+        is due (0: none pending)."""
+        not_before = self._not_before()
+        for record in round_robin(self.state.pending(self.name)):
             if self.stopping:
-                return None
+                break
+            if record.next_attempt_at <= self.clock.now():
+                self.handle(record, not_before)
+        self._advance_cursor(self._fetched)
+        pending = self.state.pending(self.name)
+        self.metrics.pending.set(len(pending))
+        wait = max(0.0, self._budget_free_at() - self.clock.now())
+        waiting = any(r.reason and r.reason.startswith("waiting for") for r in pending)
+        self.metrics.budget_wait.set(wait if waiting else 0.0)
+        return min((r.next_attempt_at for r in pending), default=0.0)
 
+    def _budget_free_at(self) -> float:
+        count, window = self.platform.media_limit
+        now = self.clock.now()
+        return budget_free_at(self.state.uploads_since(self.name, now - window),
+                              (count, window), now, self._posts_blocked_until)
+
+    def _quota(self, author_id: str) -> Quota:
+        hour_ago = self.clock.now() - HOUR
+        return Quota(self.state.replies_since(self.name, author_id, hour_ago),
+                     self.state.oldest_reply_since(self.name, author_id, hour_ago),
+                     self.state.last_note(self.name, author_id))
+
+    def handle(self, record: Record, not_before: datetime | None) -> None:
+        """Answer one pending mention now, or leave it pending with its due time. Never
+        sleeps; an unexpected exception counts as a failed attempt of this mention."""
         try:
-            with self.metrics.generation.time():
+            self._handle(record, not_before)
+        except (Fatal, sqlite3.Error):
+            raise
+        except Exception as exc:
+            log.exception("mention %s: answering failed unexpectedly", record.mention.id)
+            current = self.state.get(self.name, record.mention.id) or record
+            self._failed_attempt(current, Transient(f"unexpected error: {exc!r}"),
+                                 count_attempt=current.status != "replying")
+
+    def _handle(self, record: Record, not_before: datetime | None) -> None:
+        m = record.mention
+        if record.status == "replying" and self._found_earlier_reply(record):
+            return  # a reply went out before a crash or a lost answer
+        decision = decide(m, me=self.me, settings=self.settings, now=self.clock.now(),
+                          not_before=not_before, quota=self._quota(m.author_id),
+                          budget_free_at=self._budget_free_at(),
+                          notes_use_budget=self.platform.notes_count_against_limit)
+        if decision.action == "ignore":
+            self._settle(m, "ignored", decision.reason)
+        elif decision.action == "refuse":
+            self._settle(m, "refused", decision.reason)
+        elif decision.action == "wait":
+            self._wait(record, decision)
+        else:
+            # Before posting anything: a reply may exist already (a state file restored from
+            # a backup). Only for mentions that will be answered: "thanks!" costs nothing.
+            if (record.status != "replying" and self.platform.look_before_reply
+                    and self._found_earlier_reply(record)):
+                return
+            if decision.action == "note":
+                self._note(record, decision)
+            else:
+                self._reply(record, decision)
+
+    def _wait(self, record: Record, decision: Decision) -> None:
+        m = record.mention
+        if record.reason != decision.reason or record.next_attempt_at < decision.until:
+            self._rate_wait()
+            log.info("mention %s: %s of %s; due in %.0fs", m.id, decision.reason, self.name,
+                     decision.until - self.clock.now())
+        self.state.retry_later(self.name, m.id, decision.until - self.clock.now(),
+                               decision.reason)
+
+    def _found_earlier_reply(self, record: Record) -> bool:
+        m = record.mention
+        try:
+            found = self.platform.find_reply(m)
+        except PlatformError as exc:
+            self._failed_attempt(record, exc)
+            return True  # not settled, but nothing more to do with it now
+        if found is None:
+            return False
+        log.info("mention %s: found my earlier reply %s; not replying twice", m.id, found.id)
+        self._settle(m, "replied", "recovered", reply_id=found.id)
+        return True
+
+    def _note(self, record: Record, decision: Decision) -> None:
+        m = record.mention
+        try:
+            self.platform.send_note(m, decision.text)
+        except AuthFailed as exc:
+            raise Fatal(f"{self.name} refused to post ({exc})") from None
+        except PlatformError as exc:
+            log.warning("mention %s: the limit note failed (%s); staying silent", m.id, exc)
+        else:
+            self.state.record_note(self.name, m.author_id)
+            if self.platform.notes_count_against_limit:
+                self.state.record_upload(self.name)
+        self._settle(m, "refused", decision.reason)
+
+    def _reply(self, record: Record, decision: Decision) -> None:
+        m = record.mention
+        with self.metrics.generation.time():
+            try:
                 drawing = self.artist.draw(f"{self.name}:{m.id}")
-        except Exception as exc:  # a broken generator must not crash-loop the service
-            log.exception("mention %s: drawing failed", m.id)
-            self._settle(m, "failed", f"drawing failed: {exc}")
-            return None
+            except Exception as exc:  # a broken generator must not crash-loop the service
+                log.exception("mention %s: drawing failed", m.id)
+                self._settle(m, "failed", f"drawing failed: {exc}")
+                return
+        # The budget again, at the moment of the upload: the decision was taken before the
+        # look for an earlier reply, and nothing may go past the platform's limit.
+        free_at = self._budget_free_at()
+        if free_at > self.clock.now():
+            self._wait(record, Decision("wait", "waiting for the media budget", until=free_at))
+            return
         self.state.start_reply(self.name, m.id)
         try:
-            posted = self.platform.reply(m, reply_text(m, drawing.seed_id, request.trigger),
+            posted = self.platform.reply(m, reply_text(m, drawing.seed_id, decision.trigger),
                                          drawing.png, drawing.alt_text)
         except PlatformError as exc:
-            return self._failed_attempt(self.state.get(self.name, m.id) or record, exc)
+            self._failed_attempt(self.state.get(self.name, m.id) or record, exc)
+            return
         self.state.record_upload(self.name)
         self._settle(m, "replied", None, reply_id=posted.id, seed_id=drawing.seed_id)
         started = self._fetched_at.pop(m.id, None)
@@ -354,52 +593,9 @@ class Service:
         log.info("mention %s from @%s: replied %s (seed %s)", m.id, m.author, posted.id,
                  drawing.seed_id, extra={"mention_id": m.id, "platform": self.name,
                                          "status": "replied"})
-        return None
 
-    def _reason_to_ignore(self, m: Mention, not_before: datetime | None) -> str | None:
-        if self.me is not None and (m.author_id == self.me.id or
-                                    m.author.casefold() == self.me.handle.casefold()):
-            return "my own post"
-        if m.author_is_bot:
-            return "author is a bot"
-        if has_nobot(m.author_bio):
-            return "author's bio has #nobot"
-        if not_before is not None and m.created_at < not_before:
-            return "older than the backlog window"
-        return None
-
-    def _user_limited(self, m: Mention) -> bool:
-        """True (and the mention settled as refused) when the author is over the limit."""
-        limit = self.settings.user_limit_per_hour
-        if limit <= 0:
-            return False
-        hour_ago = self.clock.now() - 3600
-        if self.state.replies_since(self.name, m.author_id, hour_ago) < limit:
-            return False
-        noted = self.state.last_note(self.name, m.author_id)
-        if noted is None or noted < hour_ago:  # one polite note per window, then silence
-            oldest = self.state.oldest_reply_since(self.name, m.author_id, hour_ago) or hour_ago
-            minutes = max(1, round((oldest + 3600 - self.clock.now()) / 60))
-            try:
-                self.platform.send_note(m, note_text(m, limit, minutes))
-            except (RateLimited, Transient) as exc:
-                log.warning("mention %s: the limit note failed (%s); staying silent", m.id, exc)
-            except Rejected as exc:
-                log.warning("mention %s: the limit note was refused (%s)", m.id, exc)
-            else:
-                self.state.record_note(self.name, m.author_id)
-        self._settle(m, "refused", f"over {limit} per hour")
-        return True
-
-    def _pace(self) -> float:
-        """Seconds to wait so that uploads stay within the platform's media limit."""
-        count, window = self.platform.media_limit
-        recent = self.state.uploads_since(self.name, self.clock.now() - window)
-        if len(recent) < count:
-            return 0.0
-        return recent[len(recent) - count] + window - self.clock.now()
-
-    def _failed_attempt(self, record: Record, exc: PlatformError) -> float | None:
+    def _failed_attempt(self, record: Record, exc: PlatformError,
+                        count_attempt: bool = False) -> None:
         m = record.mention
         if isinstance(exc, AuthFailed):
             raise Fatal(f"{self.name} refused the credentials ({exc}); check the tokens with "
@@ -407,24 +603,29 @@ class Service:
         if isinstance(exc, Rejected):
             log.warning("mention %s: %s refused the reply (%s)", m.id, self.name, exc)
             self._settle(m, "failed", f"rejected: {exc}")
-            return None
+            return
         if isinstance(exc, RateLimited):
+            # No post at all before the reset: another mention would only meet the same 429,
+            # after uploading its image for nothing.
             self._rate_wait()
             wait = self._until(exc.reset_at)
+            self._posts_blocked_until = max(self._posts_blocked_until,
+                                            self.clock.now() + wait)
             self.state.retry_later(self.name, m.id, wait, f"rate limited: {exc}")
             log.warning("mention %s: rate limited; waiting %.0fs for the reset", m.id, wait)
-            return wait
-        attempts = max(1, record.attempts)
+            return
+        if count_attempt:
+            self.state.count_attempt(self.name, m.id)
+        attempts = max(1, record.attempts + int(count_attempt))
         if attempts >= self.settings.max_attempts:
             log.error("mention %s: giving up after %d attempts (%s)", m.id, attempts, exc)
             self._settle(m, "failed", f"{attempts} attempts: {exc}")
-            return None
+            return
         wait = backoff(attempts, self.rng)
         self.stats.retried += 1
         self.state.retry_later(self.name, m.id, wait, str(exc))
         log.warning("mention %s: attempt %d failed (%s); retrying in %.0fs", m.id, attempts,
                     exc, wait)
-        return None
 
     def _settle(self, m: Mention, status: str, reason: str | None,
                 reply_id: str | None = None, seed_id: int | None = None) -> None:
@@ -435,45 +636,23 @@ class Service:
             self.platform.settle(m)
             log.info("mention %s from @%s: %s (%s)", m.id, m.author, status, reason,
                      extra={"mention_id": m.id, "platform": self.name, "status": status})
-        counter = {"replied": "replied", "ignored": "ignored", "refused": "refused",
-                   "failed": "failed"}[status]
-        setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+        setattr(self.stats, status, getattr(self.stats, status) + 1)
 
     # ------------------------------------------------------------ the daily post
 
     def _zone(self) -> ZoneInfo:
         return ZoneInfo(self.settings.timezone)
 
-    def _start_scheduler(self) -> None:
-        from apscheduler.schedulers.background import BackgroundScheduler
-        from apscheduler.triggers.cron import CronTrigger
+    def daily_due(self) -> tuple[float, str] | None:
+        """When today's (or the next) daily post is due; the state file says what was made."""
+        return daily_due_at(self.clock.now(), self.settings,
+                            lambda day: self.state.daily(self.name, day) is not None,
+                            max(self._daily_not_before, self._budget_free_at()))
 
-        t = self.settings.daily_time
-        scheduler = BackgroundScheduler(timezone=self._zone())
-        scheduler.add_job(self._daily_due, CronTrigger(hour=t.hour, minute=t.minute,
-                                                       timezone=self._zone()),
-                          id="daily-post", name="daily post", coalesce=True,
-                          misfire_grace_time=DAILY_GRACE, max_instances=1)
-        scheduler.start()
-        self._scheduler = scheduler
-        log.info("daily post scheduled at %s %s", self.settings.daily_post_time,
-                 self.settings.timezone)
-
-    def _daily_due(self) -> None:  # on the scheduler's thread: only flag and wake the loop
-        self.daily_due = True
-        self.clock.wake.set()
-
-    def _catch_up_daily(self) -> None:
-        """A restart just after the post time (within the grace) still posts today's."""
-        now = datetime.fromtimestamp(self.clock.now(), self._zone())
-        t = self.settings.daily_time
-        planned = now.replace(hour=t.hour, minute=t.minute, second=0, microsecond=0)
-        if timedelta(0) <= now - planned <= timedelta(seconds=DAILY_GRACE):
-            self.daily_due = True
-
-    def daily_post(self, force: bool = False) -> str | None:
-        """Post today's picture unless it was posted already. Returns the post id."""
-        day = datetime.fromtimestamp(self.clock.now(), self._zone()).date().isoformat()
+    def daily_post(self, force: bool = False, day: str | None = None) -> str | None:
+        """Post the day's picture (default: today's) unless it was posted already. Returns the
+        post id."""
+        day = day or datetime.fromtimestamp(self.clock.now(), self._zone()).date().isoformat()
         key = f"daily-{day}"
         if not self.state.claim_daily(self.name, day):
             if not force:
@@ -487,13 +666,13 @@ class Service:
                 else "Today's human.", drawing.png, drawing.alt_text, key)
         except (Rejected, RateLimited) as exc:  # certainly not posted: allow a later retry
             self.state.release_daily(self.name, day)
-            self._daily_retry_at = self.clock.now() + 600
+            self._daily_not_before = self.clock.now() + DAILY_RETRY
             log.warning("daily post for %s not made (%s); trying again in 10 min", day, exc)
             return None
         except Transient as exc:
             if self.platform.idempotent_posts:  # a retry with the same key cannot duplicate
                 self.state.release_daily(self.name, day)
-                self._daily_retry_at = self.clock.now() + 600
+                self._daily_not_before = self.clock.now() + DAILY_RETRY
             log.warning("daily post for %s failed (%s)", day, exc)
             return None
         except AuthFailed as exc:

@@ -209,6 +209,11 @@ class State:
                         "updated_at = ? WHERE platform = ? AND id = ?",
                         (self.clock(), platform, mention_id))
 
+    def count_attempt(self, platform: str, mention_id: str) -> None:
+        """An attempt that failed before anything reached the platform."""
+        self.db.execute("UPDATE mentions SET attempts = attempts + 1, updated_at = ? "
+                        "WHERE platform = ? AND id = ?", (self.clock(), platform, mention_id))
+
     def retry_later(self, platform: str, mention_id: str, delay: float, reason: str) -> None:
         self.db.execute("UPDATE mentions SET next_attempt_at = ?, reason = ?, updated_at = ? "
                         "WHERE platform = ? AND id = ?",

@@ -129,9 +129,14 @@ def load_seeds(path: Path | str, z_dim: int) -> SeedBook:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"seeds file {path} is malformed ({exc}); fix it or restore "
                         f"{path.name}.bak") from None
-    if file_dim != z_dim or any(len(s.z) != z_dim for s in seeds):
+    if file_dim != z_dim:
         raise UserError(f"seeds file {path} is for z_dim {file_dim} but the generator has "
                         f"z_dim {z_dim}; curate seeds for these weights or point at their file")
+    wrong = next((s for s in seeds if len(s.z) != z_dim), None)
+    if wrong is not None:
+        raise UserError(f"seed #{wrong.id} in {path} has {len(wrong.z)} numbers but the "
+                        f"generator has z_dim {z_dim}; fix or remove that seed, or restore "
+                        f"{path.name}.bak")
     if len({s.id for s in seeds}) != len(seeds):
         raise UserError(f"seeds file {path} has duplicate ids; give each seed its own id")
     return SeedBook(z_dim, seeds)

@@ -4,11 +4,13 @@
     python -m model.train --data ~/pictures --out runs/mine --kimg 500
     python -m model.train --data emoji-people --out runs/emoji --resume   # continue exactly
     python -m model.train --data emoji-people --out runs/smoke --dry-run  # every output, seconds
+    python -m model.train --data emoji-people --out runs/emoji --force    # start over there
     torchrun --nproc_per_node 4 -m model.train --data DIR --out runs/big  # data parallel
 
 A run folder holds options.json, log.jsonl (one line per step), grids/ (fixed-noise samples at
 each epoch), grid_final.png, losses.png, ckpt.pt (resume) and the export the bot loads:
-generator.safetensors + generator.json.
+generator.safetensors + generator.json. A folder that already holds a checkpoint or an export
+is refused unless --resume (continue it) or --force (start over, overwriting it) is given.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from model import distributed as ddp
 from model.augment import diff_augment, parse_policy
 from model.checkpoint import (
     CKPT_FILE,
+    WEIGHTS_FILE,
     atomic_write_text,
     load_training_state,
     save_generator,
@@ -379,10 +382,29 @@ def config_differences(saved: dict[str, Any], now: dict[str, Any], prefix: str =
     return out
 
 
+def refuse_finished_work(out: Path) -> None:
+    """A new run in a folder with a checkpoint or an export would overwrite it: a UserError
+    naming the file and the flag, before anything is read or written."""
+    if (out / CKPT_FILE).is_file():
+        raise UserError(f"{out} already holds a run ({out / CKPT_FILE}); add --resume to "
+                        "continue it, or --force to start over and overwrite it, or choose "
+                        "another --out")
+    if (out / WEIGHTS_FILE).is_file():
+        raise UserError(f"{out} already holds exported weights ({out / WEIGHTS_FILE}); add "
+                        "--force to overwrite them, or choose another --out")
+
+
 def train(cfg: TrainConfig, out: Path, limits: RunLimits, *, resume: bool = False,
-          device: torch.device | None = None, amp: bool = False, channels_last: bool = True,
-          cache_dir: Path | None = None, show_progress: bool = True) -> dict[str, Any] | None:
-    """Run (or continue) training into `out`; returns the exported card on rank 0."""
+          force: bool = False, device: torch.device | None = None, amp: bool = False,
+          channels_last: bool = True, cache_dir: Path | None = None,
+          show_progress: bool = True) -> dict[str, Any] | None:
+    """Run (or continue) training into `out`; returns the exported card on rank 0.
+
+    A new run (not resume) into a folder holding ckpt.pt or generator.safetensors is refused
+    unless force: a dry run once replaced the shipped generator with noise.
+    """
+    if not resume and not force:
+        refuse_finished_work(out)  # every rank sees the same folder: all refuse together
     device = device or pick_device("auto")
     d = ddp.from_env(device.type)
     if d.enabled and device.type == "cuda":
@@ -414,9 +436,6 @@ def _train(cfg: TrainConfig, out: Path, limits: RunLimits, resume: bool, device:
         if state.get("data_hash") not in (None, data.data_hash):
             raise UserError(f"the training data changed since {ckpt_path} was written; resume "
                             "with the same images or start a new run with another --out")
-    elif d.is_main and ckpt_path.is_file() and not limits.dry_run:
-        raise UserError(f"{out} already holds a run; add --resume to continue it or choose "
-                        "another --out")
 
     m = build_models(cfg, device, d, channels_last)
     p = Progress()
@@ -444,6 +463,8 @@ def _train(cfg: TrainConfig, out: Path, limits: RunLimits, resume: bool, device:
     deadline = math.inf if limits.minutes is None else time.monotonic() + limits.minutes * 60
     if d.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        if state is None:  # a new run (--force over an old one): not the old run's log lines
+            (out / "log.jsonl").unlink(missing_ok=True)
         atomic_write_text(out / "options.json", json.dumps(
             {"config": cfg.to_dict(), "limits": asdict(limits), "resume": resume, "amp": amp,
              "channels_last": channels_last, "device": str(device), "world": d.world,
@@ -549,6 +570,8 @@ def export(m: Models, cfg: TrainConfig, p: Progress, data: Dataset, out: Path,
         "memorisation_share": scores[best]["memorisation_share"],
         "scores": scores,
         "eval_samples": n,
+        # four steps on a handful of images: the bot refuses to serve it (unservable_reason)
+        "dry_run": limits.dry_run,
         "version": __version__,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -580,6 +603,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--minutes", type=float, default=None, help="stop after this wall time")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--resume", action="store_true", help="continue the run in --out")
+    ap.add_argument("--force", action="store_true",
+                    help="start a new run in --out even if it holds a checkpoint or exported "
+                    "weights, overwriting them")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--amp", choices=("none", "bf16"), default="none",
                     help="bf16 autocast (CUDA; CPUs with AVX512-BF16 or AMX)")
@@ -623,6 +649,11 @@ def config_from_args(args: argparse.Namespace, saved: dict[str, Any] | None) -> 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.resume and args.force:
+        raise UserError("--resume continues the run in --out and --force starts it over; "
+                        "give one of them")
+    if not args.resume and not args.force:
+        refuse_finished_work(args.out)
     for name in ("batch", "kimg", "minutes", "z_dim", "width"):
         value = getattr(args, name)
         if value is not None and value <= 0:
@@ -645,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     limits = RunLimits(kimg=kimg, minutes=args.minutes, ckpt_minutes=args.ckpt_minutes,
                        dry_run=args.dry_run)
     try:
-        card = train(cfg, args.out, limits, resume=args.resume, device=device,
+        card = train(cfg, args.out, limits, resume=args.resume, force=args.force, device=device,
                      amp=args.amp == "bf16", channels_last=args.channels_last,
                      cache_dir=args.cache_dir)
     except KeyboardInterrupt:

@@ -20,7 +20,7 @@ from bot.config import load_settings
 from bot.platforms.mastodon import MastodonPlatform
 from bot.service import Service
 from bot.state import State
-from tests.test_hardening import FakeClock
+from tests.helpers import FakeClock
 
 
 def burst(tmp_path: Path, weights: Path, accounts: int, per_account: int, limit: int,

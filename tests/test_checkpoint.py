@@ -90,3 +90,19 @@ def test_atomic_save_leaves_the_old_file_when_writing_fails(tiny_weights: Path) 
     assert (tiny_weights / WEIGHTS_FILE).read_bytes() == before
     assert not list(tiny_weights.glob(".*.tmp"))
     json.loads((tiny_weights / CARD_FILE).read_text())  # the old card is intact
+
+
+def test_unservable_cards_are_named_and_good_ones_pass() -> None:
+    from model.checkpoint import NOISE_SWD, unservable_reason
+
+    shipped = json.loads((Path(__file__).parent.parent / "weights" / CARD_FILE).read_text())
+    assert unservable_reason(shipped) is None  # SWD 20.3
+    assert unservable_reason({"images_seen": 0, "note": "a test card"}) is None  # no metrics
+    assert unservable_reason({**shipped, "dry_run": False}) is None
+    assert unservable_reason({"swd": {"mean": 138.5}}) is None  # a weak but real 20-min run
+    dry = unservable_reason({**shipped, "dry_run": True})
+    assert dry is not None and "dry run" in dry and "\n" not in dry
+    for swd in (NOISE_SWD, 176.0, 545.6):  # a 2k-image run; an untrained generator
+        noise = unservable_reason({**shipped, "swd": {**shipped["swd"], "mean": swd}})
+        assert noise is not None and f"{swd:.1f}" in noise and "noise" in noise
+    assert unservable_reason({"swd": {"mean": float("nan")}}) is not None

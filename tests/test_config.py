@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_TRIGGERS, SettingsError, load_settings
+from bot.config import DEFAULT_TRIGGERS, SettingsError, load_settings, unknown_settings
 
 
 @pytest.fixture(autouse=True)
@@ -79,3 +80,77 @@ def test_dotenv_and_secrets_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert s.platform == "mastodon"
     assert s.mastodon.access_token.get_secret_value() == "from-secret-file"
     assert s.secrets() == ["from-secret-file"]
+
+
+@pytest.mark.parametrize("url", ["http://example.com", "http://10.0.0.5:3000",
+                                 "http://localhost.example.com", "http://127.0.0.1.nip.io",
+                                 "http://[2001:db8::1]"])
+def test_plain_http_is_refused_off_loopback(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("BOT_PLATFORM", "mastodon")
+    monkeypatch.setenv("BOT_MASTODON__ACCESS_TOKEN", "tok")
+    monkeypatch.setenv("BOT_MASTODON__BASE_URL", url)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    [problem] = err.value.problems
+    assert "BOT_MASTODON__BASE_URL" in problem and "https://" in problem
+    assert "\n" not in problem
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:3000", "http://127.8.9.10",
+                                 "http://[::1]:8080", "http://localhost:3000",
+                                 "http://LOCALHOST", "https://example.com"])
+def test_plain_http_is_allowed_on_loopback(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("BOT_PLATFORM", "mastodon")
+    monkeypatch.setenv("BOT_MASTODON__ACCESS_TOKEN", "tok")
+    monkeypatch.setenv("BOT_MASTODON__BASE_URL", url)
+    assert load_settings().mastodon.base_url == url
+
+
+def test_a_misspelt_name_is_warned_with_the_closest_known_one(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("BOT_SIGAM", "0.3")
+    monkeypatch.setenv("BOT_MASTODON__ACESS_TOKEN", "hunter2-value")
+    monkeypatch.setenv("BOT_SIGMA", "0.25")  # known names, any case, are not warned about
+    monkeypatch.setenv("bot_local__inbox", "/tmp/in")
+    monkeypatch.setenv("BOT_TWITTER", '{"api_base": "https://api.x.com"}')  # a whole group
+    (tmp_path / ".env").write_text("BOT_POLL_SECOND=5\nBOT_ZZZQQQ=qqq-value\n"
+                                   "UPSCALE=2\nCOMPOSE_PROJECT_NAME=bot\n")
+    with caplog.at_level(logging.WARNING, logger="bot.config"):
+        s = load_settings()
+    assert s.sigma == 0.25 and s.poll_seconds == 60  # the misspelt ones changed nothing
+    warned = [r.getMessage() for r in caplog.records if r.name == "bot.config"]
+    assert warned == unknown_settings()
+    assert len(warned) == 5 and all("\n" not in m for m in warned)
+    by_name = {m.split()[0]: m for m in warned}
+    assert "did you mean BOT_SIGMA?" in by_name["BOT_SIGAM"]
+    assert "did you mean BOT_MASTODON__ACCESS_TOKEN?" in by_name["BOT_MASTODON__ACESS_TOKEN"]
+    assert ".env" in by_name["BOT_POLL_SECOND"]
+    assert "BOT_POLL_SECONDS" in by_name["BOT_POLL_SECOND"]
+    assert "did you mean" not in by_name["BOT_ZZZQQQ"]
+    assert "BOT_UPSCALE" in by_name["UPSCALE"]  # a setting's name without the prefix
+    for value in ("0.3", "hunter2", "qqq-value", "=5", "=2"):  # values are never shown
+        assert not any(value in m for m in warned), value
+
+
+def test_known_names_are_not_warned_about(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BOT_PLATFORM", "BOT_MASTODON__MEDIA_PER_30MIN", "BOT_TWITTER__BEARER_TOKEN",
+                 "BOT_LOCAL__STDIN", "BOT_DAILY_POST_TIME", "BOT_SEEDS_PATH", "BOT_MASTODON"):
+        monkeypatch.setenv(name, "x")
+    assert unknown_settings() == []
+
+
+def test_a_seeds_path_that_does_not_exist_is_a_settings_problem(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BOT_SEEDS_PATH", str(tmp_path / "typo" / "seeds.json"))
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    [problem] = err.value.problems
+    assert problem.startswith("BOT_SEEDS_PATH: ") and "typo" in problem and "\n" not in problem
+    (tmp_path / "typo").mkdir()
+    (tmp_path / "typo" / "seeds.json").write_text('{"version": 1, "z_dim": 8, "seeds": []}')
+    assert load_settings().seeds_file == tmp_path / "typo" / "seeds.json"
+    # the default path may be missing: the artist warns and samples from the prior
+    monkeypatch.delenv("BOT_SEEDS_PATH")
+    monkeypatch.setenv("BOT_WEIGHTS_DIR", str(tmp_path / "no-seeds-here"))
+    assert load_settings().seeds_path is None

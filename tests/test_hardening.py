@@ -8,7 +8,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from model.checkpoint import WEIGHTS_FILE, load_generator
 from model.errors import UserError
 from model.sampler import Seed, SeedBook, save_seeds
 from tests.conftest import TINY
+from tests.helpers import FakeClock
 
 REPO = Path(__file__).resolve().parent.parent
 TOKENS = [*"<>/=\"'&;# @pabrspn", "create a human image", "</p>", "<br>", "<p>", "&amp;",
@@ -56,19 +56,6 @@ def test_a_trigger_surrounded_by_anything_spaced_is_found(before: str, after: st
 
 # ---------------------------------------------------------------- the handling path
 
-
-class FakeClock(Clock):
-    def __init__(self) -> None:
-        super().__init__(now=lambda: self.t)
-        self.t = time.time()
-        self.waits: list[float] = []
-        self.on_wait = None
-
-    def wait(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.t += max(0.0, seconds)
-        if self.on_wait:
-            self.on_wait(len(self.waits))
 
 
 @pytest.fixture

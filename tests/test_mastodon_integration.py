@@ -19,13 +19,17 @@ pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
 from mastodon_mock.testing import MockServer
 
-from bot.__main__ import make_artist
-from bot.config import load_settings
-from bot.platforms.mastodon import MastodonPlatform
 from bot.service import Clock, Fatal, Service
-from bot.state import State
 from model.sampler import Seed, SeedBook, save_seeds
 from tests.conftest import TINY
+from tests.helpers import (
+    FakeClock,
+    client,
+    fault,
+    mastodon_service,
+    replies_to,
+    reset_server,
+)
 
 USERS = ["alice", "bob", "carol", "dave", "erin", "frank"]
 SEED = SeedConfig(accounts=[
@@ -37,19 +41,6 @@ SEED = SeedConfig(accounts=[
 ])
 
 
-class FakeClock(Clock):
-    """Real wall time plus an offset that waits add to, so nothing really sleeps."""
-
-    def __init__(self) -> None:
-        super().__init__(now=lambda: time.time() + self.offset)
-        self.offset = 0.0
-        self.waits: list[float] = []
-
-    def wait(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.offset += max(0.0, seconds)
-
-
 @pytest.fixture(scope="module")
 def server():
     with MockServer(seed=SEED) as srv:
@@ -58,18 +49,7 @@ def server():
 
 @pytest.fixture
 def srv(server):
-    requests.post(server.base_url + "/api/v1/_mock/reset", timeout=10).raise_for_status()
-    return server
-
-
-def fault(srv, **rule) -> None:
-    requests.post(srv.base_url + "/api/v1/_mock/faults", json=rule, timeout=10
-                  ).raise_for_status()
-
-
-def client(srv, user: str) -> Mastodon:
-    return Mastodon(access_token=f"{user}_token", api_base_url=srv.base_url,
-                    version_check_mode="none")
+    return reset_server(server)
 
 
 @pytest.fixture
@@ -83,24 +63,10 @@ def make(srv, tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatc
 
     def build(clock: Clock | None = None, mastodon_client: Mastodon | None = None,
               **overrides) -> Service:
-        mastodon = {"base_url": srv.base_url, "access_token": "bot_token",
-                    **overrides.pop("mastodon", {})}
-        settings = load_settings(platform="mastodon", mastodon=mastodon,
-                                 weights_dir=tiny_weights, state_path=tmp_path / "state.db",
-                                 daily_post_enabled=False, **overrides)
-        clock = clock or FakeClock()
-        platform = MastodonPlatform(settings.mastodon, client=mastodon_client)
-        service = Service(settings, platform, make_artist(settings),
-                          State(settings.state_path, clock=clock.now), clock)
-        service.start()
-        return service
+        return mastodon_service(srv, tiny_weights, tmp_path / "state.db", clock,
+                                mastodon_client, **overrides)
 
     return build
-
-
-def replies_to(srv, status_id) -> list:
-    return [s for s in client(srv, "bot").status_context(status_id)["descendants"]
-            if s["account"]["acct"] == "bot"]
 
 
 def test_a_mention_gets_one_reply_with_an_image_and_alt_text(srv, make) -> None:
@@ -250,15 +216,27 @@ def test_a_backlog_bigger_than_a_page_is_read_in_full(srv, make) -> None:
     assert first["id"]
 
 
-def test_media_uploads_are_paced(srv, make) -> None:
+def test_media_uploads_are_paced_without_blocking_the_loop(srv, make) -> None:
     for user in USERS[:3]:
         client(srv, user).status_post("@bot create a human image")
     clock = FakeClock()
     service = make(clock, mastodon={"media_per_30min": 2})
+    # two replies; the third waits for the window while the loop goes on polling
+    assert service.cycle() <= 60 and clock.waits == []
+    assert service.state.counts("mastodon") == {"replied": 2, "seen": 1}
+    [waiting] = service.state.pending("mastodon")
+    due_in = waiting.next_attempt_at - clock.now()
+    assert 1700 <= due_in <= 1800 and waiting.attempts == 0
+    assert service.metrics.budget_wait._value.get() == pytest.approx(due_in, abs=5)
+    assert service.stats.rate_waits == 1
+    clock.offset += 900
+    service.cycle()  # polled again; still waiting, not counted twice
+    assert service.state.counts("mastodon") == {"replied": 2, "seen": 1}
+    assert service.stats.rate_waits == 1
+    clock.offset += due_in - 900
     service.cycle()
     assert service.state.counts("mastodon") == {"replied": 3}
-    assert len(clock.waits) >= 1 and 1700 <= max(clock.waits) <= 1800  # waited for the window
-    assert service.stats.rate_waits == 1
+    assert service.metrics.budget_wait._value.get() == 0
 
 
 def test_a_timeout_is_retried_not_lost(srv, make) -> None:

@@ -166,12 +166,52 @@ def test_start_with_a_bad_token_is_auth_failed(rsps: responses.RequestsMock) -> 
         MastodonPlatform(settings()).start()
 
 
+SCOPE_403 = {"error": "This action is outside the authorized scopes"}
+TOKEN_SCOPES = "read write:statuses write:media"
+
+
+def test_start_without_write_accounts_warns_and_goes_on(
+        rsps: responses.RequestsMock, caplog: pytest.LogCaptureFixture) -> None:
+    """A token with read write:statuses write:media may not set the bot flag: Mastodon answers
+    403 on the PATCH. The flag is etiquette, not a need: warn with what to do, and run."""
+    add(rsps, "GET", f"{BASE}/api/v1/accounts/verify_credentials", VERIFY)
+    add(rsps, "PATCH", f"{BASE}/api/v1/accounts/update_credentials", VERIFY, status=403,
+        body=SCOPE_403)
+    with caplog.at_level("WARNING", logger="bot.platforms.mastodon"):
+        me = MastodonPlatform(settings()).start()
+    assert me == Me(id=ME_ID, handle="admin")
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    text = warning.getMessage()
+    assert "write:accounts" in text and "by hand" in text and "\n" not in text
+
+
+def test_start_goes_on_when_the_server_refuses_the_bot_flag(
+        rsps: responses.RequestsMock) -> None:
+    """Any refusal of the optional PATCH (here a 422) is a warning, never a start that fails
+    (the service would retry a Rejected start forever)."""
+    add(rsps, "GET", f"{BASE}/api/v1/accounts/verify_credentials", VERIFY)
+    add(rsps, "PATCH", f"{BASE}/api/v1/accounts/update_credentials", VERIFY, status=422,
+        body={"error": "Validation failed: Bot is not allowed"})
+    assert MastodonPlatform(settings()).start().id == ME_ID
+
+
+def test_start_with_a_token_that_cannot_read_is_auth_failed(
+        rsps: responses.RequestsMock) -> None:
+    add(rsps, "GET", f"{BASE}/api/v1/accounts/verify_credentials", VERIFY, status=403,
+        body=SCOPE_403)
+    with pytest.raises(AuthFailed, match="read:accounts"):
+        MastodonPlatform(settings()).start()
+
+
 # ---------------------------------------------------------------- mentions
 
 
+# every page asks for the filtered notifications too and for Mastodon's largest page (80)
+EVERY_PAGE = {"types[]": "mention", "limit": "80", "include_filtered": "true"}
+
+
 def on_page(params: dict[str, str]) -> tuple[Any, ...]:
-    return (matchers.query_param_matcher({"types[]": "mention", "limit": "40", **params},
-                                         strict_match=True),)
+    return (matchers.query_param_matcher({**EVERY_PAGE, **params}, strict_match=True),)
 
 
 def test_mentions_page_forward_from_the_cursor(
@@ -206,15 +246,15 @@ def test_a_backlog_bigger_than_a_page_is_read_in_full(
         rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
     t0 = datetime(2026, 8, 1, 12, tzinfo=UTC)
     notes = [note(100 + i, 117020577157700000 + i, t0 + timedelta(seconds=i))
-             for i in range(1, 44)]  # notifications 101..143
-    add(rsps, "GET", NOTIFICATIONS, NOTES, body=page_of(notes[:40]),
+             for i in range(1, 84)]  # notifications 101..183
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=page_of(notes[:80]),
         match=on_page({"min_id": "100"}))
-    add(rsps, "GET", NOTIFICATIONS, NOTES, body=page_of(notes[40:]),
-        match=on_page({"min_id": "140"}))
-    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"min_id": "143"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=page_of(notes[80:]),
+        match=on_page({"min_id": "180"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"min_id": "183"}))
     got = platform.fetch_mentions("100", None)
-    assert len(got) == 43 and len(rsps.calls) == 3
-    assert sorted(int(m.cursor) for m in got) == list(range(101, 144))
+    assert len(got) == 83 and len(rsps.calls) == 3
+    assert sorted(int(m.cursor) for m in got) == list(range(101, 184))
     assert {m.id for m in got} == {n["status"]["id"] for n in notes}
 
 
@@ -233,17 +273,16 @@ def test_other_notification_types_and_repeats_are_dropped(
 def test_without_a_cursor_pages_back_to_the_backlog_window(
         rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
     not_before = datetime(2026, 8, 1, 12, tzinfo=UTC)
-    # notifications 330..251, one a minute back from 12:59: page 2 reaches past 12:00
-    newest = datetime(2026, 8, 1, 12, 59, tzinfo=UTC)
-    notes = [note(330 - i, 117020577157800330 - i, newest - timedelta(minutes=i))
-             for i in range(80)]
-    add(rsps, "GET", NOTIFICATIONS, NOTES, body=notes[:40],
-        match=(matchers.query_param_matcher({"types[]": "mention", "limit": "40"}),))
-    add(rsps, "GET", NOTIFICATIONS, NOTES, body=notes[40:],
-        match=on_page({"max_id": "291"}))
+    # notifications 330..171, one every 30 s back from 12:59:30: page 2 reaches past 12:00
+    newest = datetime(2026, 8, 1, 12, 59, 30, tzinfo=UTC)
+    notes = [note(330 - i, 117020577157800330 - i, newest - timedelta(seconds=30 * i))
+             for i in range(160)]
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=notes[:80], match=on_page({}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=notes[80:],
+        match=on_page({"max_id": "251"}))
     got = platform.fetch_mentions(None, not_before)
     assert len(rsps.calls) == 2  # no third page: page 2 reaches back past not_before
-    recent = {n["id"] for n in notes[:60]}  # 12:59 .. 12:00
+    recent = {n["id"] for n in notes[:120]}  # 12:59:30 .. 12:00
     assert recent <= {m.cursor for m in got}
 
 
@@ -251,11 +290,41 @@ def test_without_a_cursor_stops_at_the_end_of_the_notifications(
         rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
     t0 = datetime(2026, 8, 1, 13, tzinfo=UTC)
     notes = [note(12 - i, 117020577157700012 - i, t0 - timedelta(minutes=i)) for i in range(3)]
-    add(rsps, "GET", NOTIFICATIONS, NOTES, body=notes,
-        match=(matchers.query_param_matcher({"types[]": "mention", "limit": "40"}),))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=notes, match=on_page({}))
     add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"max_id": "10"}))
     got = platform.fetch_mentions(None, datetime(2026, 8, 1, tzinfo=UTC))
     assert sorted(m.cursor for m in got) == ["10", "11", "12"]
+
+
+def test_every_page_asks_for_filtered_mentions_80_at_a_time(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    """Since Mastodon 4.3 private mentions from accounts the bot does not follow are filtered
+    by default, and GET /api/v1/notifications leaves them out without include_filtered=true:
+    a stranger's direct request would never be seen. 80 is the largest page Mastodon gives."""
+    add(rsps, "GET", NOTIFICATIONS, NOTES)  # with a cursor: pages forward
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[])
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[])  # without one: pages back
+    assert len(platform.fetch_mentions("20", None)) == 1
+    assert platform.fetch_mentions(None, datetime(2026, 8, 1, tzinfo=UTC)) == []
+    assert len(rsps.calls) == 3
+    for call in rsps.calls:
+        assert urlsplit(call.request.url).path == "/api/v1/notifications"
+        q = query(call)
+        assert q["include_filtered"] == ["true"] and q["limit"] == ["80"]
+        assert q["types[]"] == ["mention"]
+    assert query(rsps.calls[0])["min_id"] == ["20"]
+
+
+def test_a_server_older_than_4_3_still_works(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    """A server before 4.3 knows no include_filtered (it ignores unknown query parameters) and
+    no /api/v2/notifications: only GET /api/v1/notifications is registered here, answering
+    the recorded page whatever the query; any other request would fail the fetch."""
+    add(rsps, "GET", NOTIFICATIONS, NOTES)
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[])
+    [m] = platform.fetch_mentions("20", None)
+    assert (m.id, m.cursor) == (NOTE["status"]["id"], "21")
+    assert {urlsplit(c.request.url).path for c in rsps.calls} == {"/api/v1/notifications"}
 
 
 # ---------------------------------------------------------------- reply
@@ -370,8 +439,8 @@ def test_401_on_notifications_is_auth_failed(rsps: responses.RequestsMock,
 def test_403_on_notifications_is_auth_failed(rsps: responses.RequestsMock,
                                              platform: MastodonPlatform) -> None:
     add(rsps, "GET", NOTIFICATIONS, NOTES, status=403,
-        body={"error": "This action is outside the authorized scopes"}, headers={"link": ""})
-    with pytest.raises(AuthFailed):
+        body=SCOPE_403, headers={"link": ""})
+    with pytest.raises(AuthFailed, match="lacks the read:notifications scope"):
         platform.fetch_mentions("20", None)
 
 
@@ -424,6 +493,59 @@ def test_5xx_while_the_media_is_processed_is_transient(rsps: responses.RequestsM
         body="<html>503 Service Unavailable</html>")
     with pytest.raises(Transient):
         p.reply(a_mention(), "hi", PNG, ALT)
+
+
+@pytest.mark.parametrize("send", ["reply", "note", "post"])
+def test_403_scope_on_posting_is_auth_failed_naming_write_statuses(
+        rsps: responses.RequestsMock, platform: MastodonPlatform, sleeps: list[float],
+        send: str) -> None:
+    """A token without write:statuses: every post would meet the same 403, so it stops the
+    bot (the service turns AuthFailed into a fatal stop) instead of failing each mention."""
+    platform.wait = sleeps.append
+    if send != "note":
+        register_upload(rsps)
+    add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY, status=403, body=SCOPE_403)
+    with pytest.raises(AuthFailed) as info:
+        if send == "reply":
+            platform.reply(a_mention(), "hi", PNG, ALT)
+        elif send == "note":
+            platform.send_note(a_mention(), "hi")
+        else:
+            platform.post("hi", PNG, ALT, key="daily")
+    text = str(info.value)
+    assert "the token lacks the write:statuses scope" in text and TOKEN_SCOPES in text
+    assert "\n" not in text
+
+
+def test_403_scope_on_the_media_upload_names_write_media(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    add(rsps, "GET", f"{BASE}/api/v1/instance/", MEDIA_200, body=INSTANCE_V1)
+    add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
+    add(rsps, "POST", f"{BASE}/api/v2/media", MEDIA_202, status=403, body=SCOPE_403)
+    with pytest.raises(AuthFailed, match="lacks the write:media scope") as info:
+        platform.reply(a_mention(), "hi", PNG, ALT)
+    assert TOKEN_SCOPES in str(info.value)
+    assert not calls_to(rsps, "POST", "/api/v1/statuses")
+
+
+def test_a_403_about_one_status_is_rejected_not_fatal(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    """A 403 that is not about the token's scopes concerns this one status (e.g. one the bot
+    may not interact with): that mention fails, the bot goes on."""
+    add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY, status=403,
+        body={"error": "This action is not allowed"})
+    with pytest.raises(Rejected):
+        platform.send_note(a_mention(), "hi")
+
+
+def test_a_disabled_login_on_posting_is_auth_failed(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    """Mastodon's account-wide 403s ("Your login is currently disabled", "... pending
+    approval", "... missing a confirmed e-mail address") stop the bot too."""
+    add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY, status=403,
+        body={"error": "Your login is currently disabled"})
+    with pytest.raises(AuthFailed, match="login is currently disabled"):
+        platform.send_note(a_mention(), "hi")
 
 
 # ---------------------------------------------------------------- find_reply

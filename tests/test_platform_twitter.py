@@ -1,21 +1,30 @@
-"""The X adapter against recorded X API answers (tweepy's cassettes), served by `responses`.
+"""The X adapter against recorded X API answers (tweepy's cassettes), served by `responses`,
+and against a real loopback server that never answers (the timeouts).
 
-tweepy 4.17's Client calls https://api.twitter.com (its hard-coded host); our own v2 media
-upload goes to settings.api_base (https://api.x.com by default). Variations (429, 5xx, 401,
-paging, expanded authors, broken JSON) keep the recorded shape and headers, with values changed.
+Every call goes to settings.api_base (https://api.x.com by default): tweepy 4.17's Client names
+its own host (https://api.twitter.com), and the adapter's session sends its calls to api_base
+instead. Variations (429, 5xx, 401, paging, expanded authors, broken JSON) keep the recorded
+shape and headers, with values changed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 import responses
+from oauthlib.common import Request as OAuthRequest
+from oauthlib.oauth1.rfc5849 import signature, utils
 from pydantic import SecretStr
 
 from bot.config import TwitterSettings
@@ -42,7 +51,7 @@ from tests.fixtures_http import (
 
 require_fixtures()
 
-TWEEPY = "https://api.twitter.com"  # tweepy.Client.request: host = "https://api.twitter.com"
+TWEEPY = "https://api.x.com"  # TwitterSettings.api_base, where tweepy's calls are sent too
 MEDIA = "https://api.x.com"  # TwitterSettings.api_base
 ME = recorded("x-api/get_me.json", "GET", "/2/users/me")["body"]["data"]
 ME_ID = ME["id"]  # 1072250532645998596, @TweepyDev
@@ -192,14 +201,69 @@ def test_mentions_without_cursor_send_start_time(
     assert "since_id" not in q and "pagination_token" not in q
 
 
-def test_mention_whose_author_is_not_expanded_keeps_the_author_id(
-        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+def page_by(author_ids: list[str]) -> dict[str, Any]:
+    """One mentions page whose tweets are by these authors; only user 1000 comes expanded."""
     page = mentions_template()
-    tweet = {**page["body"]["data"][0], "author_id": "42"}
-    page["body"] = {"data": [tweet], "meta": {"result_count": 1}}
+    tweets = [{**t, "author_id": a} for t, a in zip(page["body"]["data"], author_ids,
+                                                     strict=False)]
+    included = [{"id": "1000", "name": "User 0", "username": "user0", "description": "hi"}]
+    page["body"] = {"data": tweets, "includes": {"users": included},
+                    "meta": {"result_count": len(tweets)}}
+    return page
+
+
+USER_42 = f"{TWEEPY}/2/users/42"  # GET /2/users/:id, answered in the recorded get_me shape
+ME_TEMPLATE = recorded("x-api/get_me.json", "GET", "/2/users/me")
+
+
+def test_author_missing_from_includes_is_looked_up_once(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    page = page_by(["42", "1000", "42"])
     add(rsps, "GET", MENTIONS_URL, page)
-    [m] = platform.fetch_mentions("1", None)
-    assert m.author == "42" and m.author_id == "42" and m.author_bio == ""
+    add(rsps, "GET", USER_42, ME_TEMPLATE, body={"data": {
+        "id": "42", "name": "Forty Two", "username": "fortytwo", "description": "#nobot"}})
+    got = platform.fetch_mentions("1", None)
+    assert [m.id for m in got] == [t["id"] for t in page["body"]["data"]]
+    assert [m.author for m in got] == ["fortytwo", "user0", "fortytwo"]
+    assert got[0].author_id == "42" and got[0].author_bio == "#nobot"
+    lookups = [c for c in rsps.calls if c.request.url.startswith(USER_42)]
+    assert len(lookups) == 1  # one lookup per author and fetch
+    assert {"username", "description"} <= set(query(lookups[0])["user.fields"][0].split(","))
+    assert header(lookups[0].request, "Authorization").startswith("OAuth ")
+
+
+@pytest.mark.parametrize(("status", "body"), [
+    (200, {"errors": [{"value": "42", "detail": "Could not find user with id: [42].",
+                       "title": "Not Found Error", "resource_type": "user", "parameter": "id",
+                       "resource_id": "42",
+                       "type": "https://api.twitter.com/2/problems/resource-not-found"}]}),
+    (404, x_error(404, "Not Found")),
+    (403, x_error(403, "Forbidden")),
+])
+def test_author_that_cannot_be_looked_up_is_skipped_with_a_log_line(
+        rsps: responses.RequestsMock, platform: TwitterPlatform,
+        caplog: pytest.LogCaptureFixture, status: int, body: dict[str, Any]) -> None:
+    page = page_by(["42", "1000"])
+    add(rsps, "GET", MENTIONS_URL, page)
+    add(rsps, "GET", USER_42, ME_TEMPLATE, status=status, body=body)
+    with caplog.at_level(logging.WARNING, logger="bot.platforms.twitter"):
+        got = platform.fetch_mentions("1", None)
+    skipped, kept = page["body"]["data"]
+    assert [m.id for m in got] == [kept["id"]]  # never a reply to "@42"
+    assert f"mention {skipped['id']} skipped" in caplog.text
+    assert "author 42 could not be looked up" in caplog.text
+
+
+@pytest.mark.parametrize(("status", "kind"), [(429, RateLimited), (503, Transient)])
+def test_author_lookup_that_may_work_later_fails_the_fetch_keeping_what_was_read(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, status: int,
+        kind: type[PlatformError]) -> None:
+    page = page_by(["1000", "42"])
+    add(rsps, "GET", MENTIONS_URL, page)
+    add(rsps, "GET", USER_42, ME_TEMPLATE, status=status, body=x_error(status, "error"))
+    with pytest.raises(kind) as info:
+        platform.fetch_mentions("1", None)
+    assert [m.id for m in info.value.mentions_read] == [page["body"]["data"][0]["id"]]
 
 
 def test_no_new_mentions_is_an_empty_list(
@@ -287,6 +351,69 @@ def test_429_on_mentions_is_rate_limited_until_the_reset(
     with pytest.raises(RateLimited) as info:
         platform.fetch_mentions("1", None)
     assert info.value.reset_at == datetime.fromtimestamp(reset, UTC)
+    assert info.value.mentions_read == []
+
+
+@pytest.mark.parametrize(("status", "kind"), [(429, RateLimited), (503, Transient)])
+def test_failure_on_a_later_page_hands_on_the_pages_read(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, status: int,
+        kind: type[PlatformError]) -> None:
+    first, second, users = mention_pages()
+    add(rsps, "GET", MENTIONS_URL, first)
+    add(rsps, "GET", MENTIONS_URL, second, status=status, body=x_error(status, "error"),
+        headers={"x-rate-limit-remaining": "0"})
+    with pytest.raises(kind) as info:
+        platform.fetch_mentions("1", None)
+    read = info.value.mentions_read
+    assert [m.id for m in read] == [t["id"] for t in first["body"]["data"]]
+    names = {u["id"]: u["username"] for u in users}
+    assert [m.author for m in read] == [names[t["author_id"]] for t in first["body"]["data"]]
+    assert len(rsps.calls) == 2
+
+
+R15 = int(TWEET["headers"]["x-rate-limit-reset"])  # the recorded 15-minute reset
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    # the user's 24-hour cap is spent, the 15-minute window has room: wait for the day's reset
+    ({"x-rate-limit-remaining": "150", "x-user-limit-24hour-limit": "100",
+      "x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(R15 + 50000)},
+     R15 + 50000),
+    # the app's cap is spent, the user's still has room
+    ({"x-rate-limit-remaining": "150", "x-app-limit-24hour-remaining": "0",
+      "x-app-limit-24hour-reset": str(R15 + 30000), "x-user-limit-24hour-remaining": "40",
+      "x-user-limit-24hour-reset": str(R15 + 70000)}, R15 + 30000),
+    # a later 24-hour reset without its remaining, the 15-minute window not exhausted
+    ({"x-rate-limit-remaining": "150", "x-user-limit-24hour-reset": str(R15 + 60000)},
+     R15 + 60000),
+    # both spent: the later reset
+    ({"x-rate-limit-remaining": "0", "x-user-limit-24hour-remaining": "0",
+      "x-user-limit-24hour-reset": str(R15 + 40000)}, R15 + 40000),
+    # the 15-minute window is spent, the day's cap has room: the 15-minute reset
+    ({"x-rate-limit-remaining": "0", "x-user-limit-24hour-remaining": "12",
+      "x-user-limit-24hour-reset": str(R15 + 40000)}, R15),
+    ({"x-rate-limit-remaining": "0", "x-user-limit-24hour-reset": str(R15 + 40000)}, R15),
+])
+def test_429_waits_for_the_window_that_is_spent(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, headers: dict[str, str],
+        expected: int) -> None:
+    add(rsps, "POST", f"{TWEEPY}/2/tweets", TWEET, status=429,
+        body=x_error(429, "Too Many Requests"), headers=headers)
+    with pytest.raises(RateLimited) as info:
+        platform.send_note(a_mention(), "hi")
+    assert info.value.reset_at == datetime.fromtimestamp(expected, UTC)
+
+
+def test_media_upload_429_on_the_daily_cap_waits_for_the_day(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    upload = v2_upload_answer()
+    day = int(upload["headers"]["x-rate-limit-reset"]) + 80000
+    add(rsps, "POST", f"{MEDIA}/2/media/upload", upload, status=429,
+        body=x_error(429, "Too Many Requests"),
+        headers={"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(day)})
+    with pytest.raises(RateLimited) as info:
+        platform.reply(a_mention(), "hi", PNG, ALT)
+    assert info.value.reset_at == datetime.fromtimestamp(day, UTC)
 
 
 def test_503_is_transient_and_the_next_poll_works(
@@ -386,12 +513,34 @@ def test_create_tweet_errors_are_translated(rsps: responses.RequestsMock,
         platform.send_note(a_mention(), "hi")
 
 
+def assert_says_what_access_is_needed(message: str) -> None:
+    assert "pay-per-use or Basic" in message
+    assert "the free tier cannot read mentions" in message
+    assert "\n" not in message  # one line, X's own words included
+
+
 def test_403_on_mentions_is_auth_failed(rsps: responses.RequestsMock,
                                         platform: TwitterPlatform) -> None:
     add(rsps, "GET", MENTIONS_URL, mentions_template(), status=403,
         body={**x_error(403, "Forbidden"), "reason": "client-not-enrolled"})
-    with pytest.raises(AuthFailed):
+    with pytest.raises(AuthFailed) as info:
         platform.fetch_mentions("1", None)
+    assert_says_what_access_is_needed(str(info.value))
+
+
+def test_403_on_start_says_what_access_a_mention_reading_bot_needs(
+        rsps: responses.RequestsMock) -> None:
+    add(rsps, "GET", f"{TWEEPY}/2/users/me", ME_TEMPLATE, status=403,
+        body={**x_error(403, "Forbidden"), "reason": "client-not-enrolled"})
+    with pytest.raises(AuthFailed) as info:
+        TwitterPlatform(settings()).start()
+    assert_says_what_access_is_needed(str(info.value))
+
+
+def test_default_pacing_is_basic_access_posts_per_day() -> None:
+    assert TwitterPlatform(settings()).media_limit == (100, 86400.0)
+    assert TwitterPlatform(settings(posts_per_day=17)).media_limit == (17, 86400.0)
+    assert TwitterPlatform.notes_count_against_limit is True
 
 
 def test_create_tweet_malformed_json_is_transient(
@@ -468,3 +617,120 @@ def test_recordings_are_what_the_tests_assume() -> None:
               if "/mentions" in i["request"]["uri"]]
     assert page["response"]["body"]["meta"]["next_token"]
     assert len(page["response"]["body"]["data"]) == 10
+
+
+# ---------------------------------------------------------------- where and how long
+
+
+def signed_for(request: Any, url: str) -> bool:
+    """True when the request's OAuth 1.0a signature (consumer secret cs, token secret ats) is
+    valid for this URL."""
+    auth = header(request, "Authorization")
+    check = OAuthRequest(url, request.method)
+    check.params = signature.collect_parameters(
+        uri_query=urlsplit(url).query, headers={"Authorization": auth})
+    check.signature = utils.unescape(
+        dict(utils.parse_authorization_header(auth))["oauth_signature"])
+    return signature.verify_hmac_sha1(check, "cs", "ats")
+
+
+def test_tweepy_calls_go_to_api_base_signed_for_it(rsps: responses.RequestsMock) -> None:
+    base = "https://x-gateway.example"
+    add(rsps, "GET", f"{base}/2/users/me", ME_TEMPLATE)
+    TwitterPlatform(settings(api_base=base)).start()
+    [call] = rsps.calls
+    assert call.request.url == f"{base}/2/users/me"
+    assert signed_for(call.request, call.request.url)
+    assert not signed_for(call.request, "https://api.twitter.com/2/users/me")
+
+
+def test_every_request_carries_the_configured_timeout(rsps: responses.RequestsMock) -> None:
+    add(rsps, "GET", f"{TWEEPY}/2/users/me", ME_TEMPLATE)
+    _, last, _ = mention_pages()
+    add(rsps, "GET", MENTIONS_URL, last)
+    register_reply(rsps)
+    p = TwitterPlatform(settings(request_timeout=7.5))
+    p.start()
+    p.fetch_mentions("1", None)
+    p.reply(a_mention(), "hi", PNG, ALT)
+    assert len(rsps.calls) == 5
+    assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [(7.5, 7.5)] * 5
+
+
+class StallingServer(ThreadingHTTPServer):
+    """A real HTTP server on loopback: answers GET /2/users/me as X did, and takes every other
+    request without ever answering it (until the test ends)."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), StallingHandler)
+        self.release = threading.Event()
+        self.seen: queue.Queue[str] = queue.Queue()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class StallingHandler(BaseHTTPRequestHandler):
+    server: StallingServer
+
+    def do_GET(self) -> None:
+        self.server.seen.put(f"{self.command} {urlsplit(self.path).path}")
+        if urlsplit(self.path).path != "/2/users/me":
+            self.server.release.wait()
+            return
+        body = json.dumps(ME_TEMPLATE["body"]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def stalling() -> Iterator[StallingServer]:
+    server = StallingServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.mark.parametrize(("action", "path"), [
+    (lambda p: p.fetch_mentions("1", None), f"GET /2/users/{ME_ID}/mentions"),
+    (lambda p: p.send_note(a_mention(), "hi"), "POST /2/tweets"),
+    (lambda p: p.reply(a_mention(), "hi", PNG, ALT), "POST /2/media/upload"),
+], ids=["get_users_mentions", "create_tweet", "media_upload"])
+def test_a_server_that_never_answers_is_transient_within_the_timeout(
+        stalling: StallingServer, action: Callable[[TwitterPlatform], Any], path: str) -> None:
+    p = TwitterPlatform(settings(api_base=stalling.url, request_timeout=0.5))
+    assert p.start().id == ME_ID  # tweepy's get_me went to api_base
+    assert stalling.seen.get(timeout=5) == "GET /2/users/me"
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        began = time.monotonic()
+        try:
+            action(p)
+        except Exception as exc:
+            outcome["error"] = exc
+        outcome["seconds"] = time.monotonic() - began
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(15)  # a bound on the test, not a synchronisation: without a timeout it hangs
+    assert not worker.is_alive(), "the request is still waiting: it has no timeout"
+    assert stalling.seen.get(timeout=5) == path  # the stalled request reached the server
+    assert isinstance(outcome.get("error"), Transient)
+    assert 0.5 <= outcome["seconds"] < 5
+    p.stop()

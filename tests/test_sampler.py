@@ -103,3 +103,14 @@ def test_slerp_between_opposite_latents_stays_finite() -> None:
     a = torch.ones(8)
     path = slerp(a, -a, torch.linspace(0, 1, 5))
     assert torch.isfinite(path).all() and torch.allclose(path[-1], -a)
+
+
+def test_a_seed_of_the_wrong_length_is_named_with_its_own_length(tmp_path: Path) -> None:
+    path = tmp_path / "seeds.json"
+    path.write_text(json.dumps({"version": 1, "z_dim": 40, "seeds": [
+        {"id": 1, "z": [0.0] * 40}, {"id": 7, "z": [0.0] * 39}]}))
+    with pytest.raises(UserError) as err:
+        load_seeds(path, 40)
+    message = str(err.value)
+    assert "seed #7" in message and "39 numbers" in message and "z_dim 40" in message
+    assert "z_dim 40 but the generator has z_dim 40" not in message and "\n" not in message

@@ -181,25 +181,38 @@ def test_generate_writes_a_png(tmp_path: Path, tiny_weights: Path) -> None:
     assert Image.open(out).size == (128, 128)
 
 
-def test_daily_job_is_scheduled_at_the_local_time(settings) -> None:
+def test_daily_post_is_due_at_the_local_time_once_a_day(settings) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    settings = settings.model_copy(update={"daily_post_time": "07:30",
+    from bot.service import DAILY_GRACE, daily_due_at
+
+    settings = settings.model_copy(update={"daily_post_enabled": True,
+                                           "daily_post_time": "07:30",
                                            "timezone": "Asia/Tokyo"})
-    service = make_service(settings)
-    service._start_scheduler()
-    try:
-        job = service._scheduler.get_job("daily-post")
-        run = job.next_run_time.astimezone(ZoneInfo("Asia/Tokyo"))
-        assert (run.hour, run.minute) == (7, 30)
-        assert 0 < (run - datetime.now(ZoneInfo("Asia/Tokyo"))).total_seconds() <= 86400
-        assert job.coalesce and job.misfire_grace_time == 3600 and job.max_instances == 1
-        job.func()  # what the trigger calls: the loop is flagged and woken, nothing posted yet
-        assert service.daily_due and service.clock.wake.is_set()
-        assert not list(settings.local.outbox.glob("post-*"))
-    finally:
-        service._scheduler.shutdown(wait=False)
+    tokyo = ZoneInfo("Asia/Tokyo")
+
+    def at(day: int, hour: int, minute: int = 0) -> float:
+        return datetime(2026, 11, day, hour, minute, tzinfo=tokyo).timestamp()
+
+    nothing_posted = lambda day: False  # noqa: E731
+    assert daily_due_at(at(24, 6), settings, nothing_posted) == (at(24, 7, 30), "2026-11-24")
+    # started 40 minutes late (a restart, an outage): today's post is due now, once
+    assert daily_due_at(at(24, 8, 10), settings, nothing_posted) == (at(24, 7, 30),
+                                                                     "2026-11-24")
+    # later than the grace: today's is skipped, tomorrow's is next
+    assert DAILY_GRACE == 3600
+    assert daily_due_at(at(24, 9), settings, nothing_posted) == (at(25, 7, 30), "2026-11-25")
+    # made (or in doubt) today: tomorrow's
+    assert daily_due_at(at(24, 8), settings, lambda day: day == "2026-11-24") == (
+        at(25, 7, 30), "2026-11-25")
+    # a failed post tried again ten minutes later, but never past the grace
+    assert daily_due_at(at(24, 7, 31), settings, nothing_posted, at(24, 7, 41)) == (
+        at(24, 7, 41), "2026-11-24")
+    assert daily_due_at(at(24, 8, 25), settings, nothing_posted, at(24, 8, 35))[1] == \
+        "2026-11-25"
+    off = settings.model_copy(update={"daily_post_enabled": False})
+    assert daily_due_at(at(24, 6), off, nothing_posted) is None
 
 
 def test_authors_take_turns_in_a_burst(settings) -> None:
@@ -212,3 +225,23 @@ def test_authors_take_turns_in_a_burst(settings) -> None:
     order = [(r.mention.author, r.mention.id) for r in round_robin(records)]
     assert order == [("a", "0"), ("b", "3"), ("c", "4"), ("a", "1"), ("b", "6"), ("c", "5"),
                      ("a", "2")]
+
+
+@pytest.mark.parametrize(("bad", "answered"), [
+    (b"@alice caf\xe9 create a human image\n", ["alice", "bob"]),  # Latin-1
+    ("@alice 人間の画像を作って\n".encode("shift_jis"), ["bob"]),  # mojibake: no trigger left
+    (b"@alice \xff\xfe\x00\x01 create a human image\n", ["alice", "bob"]),  # binary
+], ids=["latin-1", "shift-jis", "binary"])
+def test_a_line_that_is_not_utf8_does_not_stop_the_bot(tmp_path: Path, tiny_weights: Path,
+                                                       bad: bytes, answered: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO),
+               BOT_DAILY_POST_ENABLED="false")
+    result = subprocess.run([sys.executable, "-m", "bot"],
+                            input=bad + b"@bob create a human image\n", capture_output=True,
+                            cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    out = [json.loads(p.read_text(encoding="utf-8"))
+           for p in sorted((tmp_path / "local" / "outbox").glob("*.json"))]
+    assert [r["to"] for r in out if "image" in r] == answered
+    assert (tmp_path / "local" / "outbox" / out[-1]["image"]).is_file()

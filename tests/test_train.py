@@ -157,3 +157,59 @@ def test_a_bf16_autocast_step_trains(people_dir: Path, tmp_path: Path) -> None:
     assert all(torch.isfinite(torch.tensor(stats[k])) for k in ("loss_d", "loss_g"))
     assert all(p.dtype == torch.float32 for p in m.G.parameters())  # weights stay fp32
     assert any(not torch.equal(a, b) for a, b in zip(before, m.G.parameters(), strict=True))
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under folder: its modification time and its bytes."""
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_dry_run_into_the_shipped_weights_is_refused_untouched(people_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    import shutil
+
+    weights = tmp_path / "weights"  # a copy of the shipped export: no ckpt.pt, no run
+    shutil.copytree(REPO / "weights", weights)
+    before = snapshot(weights)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "model.train", "--data", str(people_dir), "--out", str(weights),
+         "--dry-run", "--cache-dir", str(tmp_path / "cache"), "--image-size", "32"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "generator.safetensors" in line
+    assert "--force" in line
+    assert snapshot(weights) == before
+    assert not (tmp_path / "cache").exists()  # refused before the data was even read
+
+
+def test_an_out_with_a_checkpoint_is_refused_unless_resume_or_force(people_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    common = ["--data", str(people_dir), "--out", str(out), "--cache-dir", str(cache),
+              "--image-size", "32", "--width", "8", "--z-dim", "8", "--batch", "8"]
+    assert main([*common, "--kimg", "0.008"]) == 0
+    before = snapshot(out)
+    for extra in (["--kimg", "0.008"], ["--dry-run"]):
+        with pytest.raises(UserError) as err:
+            main([*common, *extra])
+        assert "ckpt.pt" in str(err.value) and "--resume" in str(err.value)
+        assert "--force" in str(err.value) and "\n" not in str(err.value)
+        assert snapshot(out) == before
+    assert main([*common, "--resume", "--kimg", "0.016"]) == 0
+    assert load_training_state(out / "ckpt.pt")["step"] == 2
+    assert main([*common, "--force", "--kimg", "0.008"]) == 0  # starts over
+    assert load_training_state(out / "ckpt.pt")["step"] == 1
+    rows = (out / "log.jsonl").read_text().splitlines()
+    assert [json.loads(r)["step"] for r in rows] == [1]  # the old run's log went with it
+
+
+def test_a_dry_run_card_says_so(people_dir: Path, tmp_path: Path) -> None:
+    common = ["--data", str(people_dir), "--cache-dir", str(tmp_path / "cache"),
+              "--image-size", "32", "--width", "8", "--z-dim", "8", "--batch", "8"]
+    assert main([*common, "--out", str(tmp_path / "dry"), "--dry-run"]) == 0
+    assert main([*common, "--out", str(tmp_path / "real"), "--kimg", "0.008"]) == 0
+    assert load_generator(tmp_path / "dry")[1]["dry_run"] is True
+    assert load_generator(tmp_path / "real")[1]["dry_run"] is False

@@ -7,7 +7,8 @@ platform reports `finished` once everything read has been answered, so
 
     echo "@alice create a human image" | python -m bot
 
-answers and exits 0.
+answers and exits 0. Bytes on standard input that are not UTF-8 (Latin-1, Shift-JIS, binary)
+are read as U+FFFD: such a line never ends the input, and every later line is answered.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -28,6 +30,39 @@ from bot.platforms.base import Me, Mention, Posted, Rejected
 _AUTHOR = re.compile(r"^\s*@([\w.\-]+(?:@[\w.\-]+)?)\s*(.*)$", re.DOTALL)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 MAX_LINE = 100_000
+
+
+def _lines(stream: TextIO) -> Iterator[str]:
+    """The stream's lines as valid UTF-8 text, at most MAX_LINE characters each.
+
+    Bytes that are not UTF-8 (Latin-1, Shift-JIS, binary) become U+FFFD instead of ending the
+    input or reaching the state file and the outbox as lone surrogates: every later line is
+    still read. A line longer than MAX_LINE is cut there and the rest of it skipped.
+    """
+    raw = getattr(stream, "buffer", None)  # sys.stdin: read the bytes under its decoder
+    if raw is None:  # a text stream without bytes beneath (io.StringIO in tests)
+        for line in stream:
+            yield _valid_utf8(line[:MAX_LINE])
+        return
+    limit = MAX_LINE * 4  # UTF-8 needs at most 4 bytes a character
+    while chunk := raw.readline(limit):
+        if not chunk.endswith(b"\n"):  # cut at the limit: skip to the end of this line
+            while (rest := raw.readline(limit)) and not rest.endswith(b"\n"):
+                pass
+        yield chunk.decode("utf-8", errors="replace")[:MAX_LINE]
+
+
+def _valid_utf8(text: str) -> str:
+    """Lone surrogates (surrogateescape'd bytes) -> U+FFFD; anything else as it was."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", errors="surrogateescape")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", errors="replace").decode("utf-8")
+        return raw.decode("utf-8", errors="replace")
 
 
 class LocalPlatform:
@@ -66,14 +101,14 @@ class LocalPlatform:
     def _read_stdin(self) -> None:
         assert self._stdin is not None
         try:
-            for line in self._stdin:
+            for line in _lines(self._stdin):
                 if line.strip():
                     # time-ordered, unique across runs: the id is the arrival time in ns
-                    self._lines.put((f"{time.time_ns()}{self._counter:03d}", line[:MAX_LINE]))
+                    self._lines.put((f"{time.time_ns()}{self._counter:03d}", line))
                     self._counter = (self._counter + 1) % 1000
                     self._wake.set()
-        except (OSError, ValueError, UnicodeDecodeError):
-            pass  # a closed or undecodable stdin ends input like EOF does
+        except (OSError, ValueError):
+            pass  # a closed stdin ends input like EOF does
         finally:
             self._eof.set()
             self._wake.set()

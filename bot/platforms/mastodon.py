@@ -7,6 +7,14 @@ processed it, and posts with in_reply_to_id, the more private of the mention's v
 the bot's own, and an Idempotency-Key derived from the mention: a retry after a lost answer
 cannot make a second reply (Mastodon keeps keys for an hour; after that the service's own
 find_reply, through the status context, covers it).
+
+Notifications are asked for with include_filtered=true: since Mastodon 4.3 an account filters
+private mentions from accounts it does not follow by default, and the bot follows nobody. Older
+servers ignore the parameter; nothing here needs a 4.3-only endpoint.
+
+Scopes: the token needs read, write:statuses and write:media. A 403 "outside the authorized
+scopes" is about the token, not the status: it is AuthFailed naming the scope (the service
+stops). write:accounts is only for flagging the account as a bot at start: without it, a warning.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from mastodon.errors import (
     MastodonServerError,
     MastodonUnauthorizedError,
 )
+from mastodon.types_base import AttribAccessDict
 
 from bot.config import MastodonSettings
 from bot.platforms.base import (
@@ -44,9 +53,23 @@ from bot.platforms.base import (
 
 log = logging.getLogger(__name__)
 
-PAGE = 40  # Mastodon's largest page of notifications
+PAGE = 80  # Mastodon's largest page of notifications (twice the default 40)
 PROCESSING_POLLS = 30  # an image is processed in a second or two; give up (and retry) after
-MAX_PAGES = 25  # at most 1,000 mentions per poll; the rest come next poll
+MAX_PAGES = 25  # at most 2,000 mentions per poll; the rest come next poll
+TOKEN_SCOPES = "read write:statuses write:media"  # what the bot needs (write:accounts optional)
+# Mastodon's 403s about the token or the login, not about one status
+SCOPE_ERROR = "outside the authorized scopes"
+ACCOUNT_ERRORS = ("your login is",  # ...currently disabled, ...pending approval, ...missing a
+                  "requires an authenticated user")  # confirmed e-mail; an app-only token
+
+
+class MissingScope(AuthFailed):
+    """The token lacks a scope: every call that needs it fails alike."""
+
+    def __init__(self, scope: str):
+        super().__init__(f"the token lacks the {scope} scope; create a token with "
+                         f"{TOKEN_SCOPES}")
+        self.scope = scope
 
 
 def reply_key(mention_id: str) -> str:
@@ -74,16 +97,28 @@ class MastodonPlatform:
             user_agent="human-image-bot",
         )
         self.me: Me | None = None
+        # Mastodon.py's own request machinery: its error types, rate-limit headers and paging
+        # (notifications() has no include_filtered parameter; grouped_notifications() does, but
+        # is 4.3+ only)
+        self._request = self.client._Mastodon__api_request
 
     @property
     def finished(self) -> bool:
         return False
 
-    def _translate(self, exc: Exception, own_account: bool = False) -> PlatformError:
-        """own_account: a 403 on the account's own resources means the token lacks rights."""
-        if own_account and isinstance(exc, MastodonAPIError) and _status(exc) == 403:
-            return AuthFailed(f"Mastodon answered 403 (does the token have the read and "
-                              f"write scopes?): {_short(exc)}")
+    def _translate(self, exc: Exception, scope: str, own_account: bool = False
+                   ) -> PlatformError:
+        """scope: what the call needs, named when the token lacks it. own_account: any 403 on
+        the account's own resources means the token lacks rights."""
+        if isinstance(exc, MastodonAPIError) and _status(exc) in (403, 422):
+            text = " ".join(str(a) for a in exc.args).lower()
+            if _status(exc) == 403 and SCOPE_ERROR in text:
+                return MissingScope(scope)
+            if any(marker in text for marker in ACCOUNT_ERRORS):
+                return AuthFailed(f"Mastodon refused the account: {_short(exc)}")
+            if own_account and _status(exc) == 403:
+                return AuthFailed(f"Mastodon answered 403 (does the token have the "
+                                  f"{TOKEN_SCOPES} scopes?): {_short(exc)}")
         if isinstance(exc, MastodonRatelimitError):
             reset = getattr(self.client, "ratelimit_reset", None)
             reset_at = datetime.fromtimestamp(reset, UTC) if reset else None
@@ -105,20 +140,34 @@ class MastodonPlatform:
             return Transient(f"unexpected answer from Mastodon: {_short(exc)}")
         raise exc
 
-    def _call(self, fn: Any, *args: Any, own_account: bool = False, **kwargs: Any) -> Any:
+    def _call(self, fn: Any, *args: Any, scope: str, own_account: bool = False,
+              **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            raise self._translate(exc, own_account) from exc
+            raise self._translate(exc, scope, own_account) from exc
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> Me:
-        account = self._call(self.client.account_verify_credentials, own_account=True)
-        if self.settings.flag_bot and not account.get("bot"):
-            self._call(self.client.account_update_credentials, bot=True, own_account=True)
+        account = self._call(self.client.account_verify_credentials, scope="read:accounts",
+                             own_account=True)
         self.me = Me(id=str(account["id"]), handle=account["acct"])
+        if self.settings.flag_bot and not account.get("bot"):
+            self._flag_bot()
         return self.me
+
+    def _flag_bot(self) -> None:
+        """Etiquette, not a need: a token without write:accounts (or a server that refuses)
+        leaves the account unflagged, with a warning saying what to do."""
+        try:
+            self._call(self.client.account_update_credentials, bot=True,
+                       scope="write:accounts")
+        except (MissingScope, Rejected) as exc:
+            assert self.me is not None
+            log.warning("@%s is not flagged as a bot (%s); flag it by hand in the profile "
+                        "settings (\"This is an automated account\") or give the token the "
+                        "write:accounts scope", self.me.handle, exc)
 
     def stop(self) -> None:
         session = getattr(self.client, "session", None)
@@ -136,8 +185,7 @@ class MastodonPlatform:
         if since_id:
             cursor = since_id
             for _ in range(MAX_PAGES):  # forward from the cursor: min_id gives the next page
-                page = self._call(self.client.notifications, types=["mention"],
-                                  min_id=cursor, limit=PAGE, own_account=True)
+                page = self._notifications(min_id=cursor)
                 if not page:
                     break
                 notes += page
@@ -145,8 +193,7 @@ class MastodonPlatform:
         else:  # no cursor yet: back from the newest until the backlog window
             max_id = None
             for _ in range(MAX_PAGES):
-                page = self._call(self.client.notifications, types=["mention"],
-                                  max_id=max_id, limit=PAGE, own_account=True)
+                page = self._notifications(max_id=max_id)
                 if not page:
                     break
                 notes += page
@@ -163,6 +210,20 @@ class MastodonPlatform:
             seen.add(str(n["id"]))
             out.append(self._mention(n, status))
         return out
+
+    def _notifications(self, **ids: str | None) -> Any:
+        """One page of GET /api/v1/notifications: mentions, the filtered ones included, as
+        Mastodon.py's notifications() would ask with include_filtered (servers before 4.3
+        ignore it)."""
+        params: dict[str, Any] = {"types[]": ["mention"], "limit": PAGE,
+                                  "include_filtered": "true"}
+        params.update({k: v for k, v in ids.items() if v is not None})
+        # override_type: the answer as plain dicts. The typed cast of notifications() turns an
+        # error's {"error": ...} into a list and loses Mastodon's text ("outside the authorized
+        # scopes"); _mention reads plain dicts and ISO times alike.
+        return self._call(self._request, "GET", "/api/v1/notifications", params,
+                          override_type=AttribAccessDict,
+                          scope="read:notifications", own_account=True)
 
     @staticmethod
     def _mention(note: Any, status: Any) -> Mention:
@@ -183,12 +244,13 @@ class MastodonPlatform:
         error (a 503, a 429, a 401) into "could not be processed" and sleeps uninterruptibly.
         """
         media = self._call(self.client.media_post, io.BytesIO(png), mime_type="image/png",
-                           description=alt_text[:1500], file_name="human.png")
+                           description=alt_text[:1500], file_name="human.png",
+                           scope="write:media")
         for _ in range(PROCESSING_POLLS):
             if media.get("url"):
                 return media
             self.wait(1.0)
-            media = self._call(self.client.media, media["id"])
+            media = self._call(self.client.media, media["id"], scope="write:media")
         raise Transient(f"media {media['id']} still processing after {PROCESSING_POLLS} polls")
 
     def reply(self, mention: Mention, text: str, png: bytes, alt_text: str) -> Posted:
@@ -197,26 +259,27 @@ class MastodonPlatform:
         status = self._call(
             self.client.status_post, text, in_reply_to_id=mention.id, media_ids=[media],
             visibility=more_private(mention.visibility, self.settings.visibility),
-            idempotency_key=reply_key(mention.id))
+            idempotency_key=reply_key(mention.id), scope="write:statuses")
         return Posted(id=str(status["id"]), url=status.get("url") or "")
 
     def send_note(self, mention: Mention, text: str) -> Posted:
         status = self._call(
             self.client.status_post, text, in_reply_to_id=mention.id,
             visibility=more_private(mention.visibility, self.settings.visibility),
-            idempotency_key=f"human-image-bot-note-{mention.id}")
+            idempotency_key=f"human-image-bot-note-{mention.id}", scope="write:statuses")
         return Posted(id=str(status["id"]), url=status.get("url") or "")
 
     def post(self, text: str, png: bytes, alt_text: str, key: str = "") -> Posted:
         media = self._upload(png, alt_text)
         status = self._call(self.client.status_post, text, media_ids=[media],
                             visibility=self.settings.visibility,
-                            idempotency_key=f"human-image-bot-{key}" if key else None)
+                            idempotency_key=f"human-image-bot-{key}" if key else None,
+                            scope="write:statuses")
         return Posted(id=str(status["id"]), url=status.get("url") or "")
 
     def find_reply(self, mention: Mention) -> Posted | None:
         assert self.me is not None, "start() first"
-        context = self._call(self.client.status_context, mention.id)
+        context = self._call(self.client.status_context, mention.id, scope="read:statuses")
         for status in context.get("descendants") or []:
             if (str(status["account"]["id"]) == self.me.id
                     and str(status.get("in_reply_to_id")) == mention.id):

@@ -6,15 +6,20 @@ requests-oauthlib), alt text with POST /2/media/metadata (docs.x.com; older page
 /2/media/metadata/create), then POST /2/tweets with
 in_reply_to_tweet_id and media_ids. X has no idempotency key, so `idempotent_posts` is False
 and the service looks for an earlier reply (GET /2/users/:id/tweets) before any retry.
+
+Every call, tweepy's included, goes to settings.api_base with a connect and read timeout:
+tweepy's Client names its own host and sends its requests with no timeout at all.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 import tweepy
+from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1Session
 
 from bot.config import TwitterSettings
@@ -29,14 +34,78 @@ from bot.platforms.base import (
     Transient,
 )
 
-TIMEOUT = 30
+log = logging.getLogger(__name__)
+
+TWEEPY_HOSTS = ("https://api.twitter.com", "https://api.x.com")  # tweepy's own (4.x: the first)
+NEEDS_READ_ACCESS = ("X answered 403: a bot that reads mentions needs pay-per-use or Basic (or "
+                     "higher) access with read permission; the free tier cannot read mentions")
+
+
+class TimeoutAdapter(HTTPAdapter):
+    """Gives every request sent without a timeout this (connect, read) timeout."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = (timeout, timeout)
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: Any = None, **kwargs: Any) -> requests.Response:
+        return super().send(request, stream=stream,
+                            timeout=self.timeout if timeout is None else timeout, **kwargs)
+
+
+def with_timeout(session: requests.Session, timeout: float) -> requests.Session:
+    adapter = TimeoutAdapter(timeout)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class XSession(requests.Session):
+    """tweepy's session: its calls go to api_base instead of tweepy's own host. The URL is
+    changed before the request is prepared, so the OAuth 1.0a signature covers the real one."""
+
+    def __init__(self, api_base: str, timeout: float) -> None:
+        super().__init__()
+        self.api_base = api_base
+        with_timeout(self, timeout)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any,
+                **kwargs: Any) -> requests.Response:
+        if isinstance(url, str):
+            for host in TWEEPY_HOSTS:
+                if url.startswith(host + "/"):
+                    url = self.api_base + url[len(host):]
+                    break
+        return super().request(method, url, *args, **kwargs)
+
+
+def _int(headers: Any, name: str) -> int | None:
+    try:
+        return int(headers.get(name))
+    except (TypeError, ValueError):
+        return None
 
 
 def _reset_at(headers: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(headers.get("x-rate-limit-reset")), UTC)
-    except (TypeError, ValueError):
-        return None
+    """When the window that answered 429 reopens. X has a 15-minute window (x-rate-limit-*) and
+    24-hour caps per user and per app (x-user-limit-24hour-*, x-app-limit-24hour-*), each with
+    its own reset. An exhausted window (remaining 0) is the cause: the latest such reset. With
+    none reported exhausted but the 15-minute one known to have room, a later 24-hour reset whose
+    remaining is not given. Otherwise the 15-minute reset."""
+    (reset15, left15), *daily = [
+        (_int(headers, f"{w}-reset"), _int(headers, f"{w}-remaining"))
+        for w in ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")]
+    exhausted = [r for r, left in [(reset15, left15), *daily] if r is not None and left == 0]
+    later = [r for r, left in daily
+             if r is not None and left is None and (reset15 is None or r > reset15)]
+    if exhausted:
+        reset: int | None = max(exhausted)
+    elif later and (reset15 is None or (left15 is not None and left15 > 0)):
+        reset = max(later)
+    else:
+        reset = reset15
+    return None if reset is None else datetime.fromtimestamp(reset, UTC)
 
 
 def translate(exc: Exception, own_account: bool = False) -> PlatformError:
@@ -46,8 +115,7 @@ def translate(exc: Exception, own_account: bool = False) -> PlatformError:
     access level lacks the endpoint, which retrying cannot fix.
     """
     if own_account and isinstance(exc, tweepy.Forbidden):
-        return AuthFailed(f"X answered 403 (does the app's access level include this "
-                          f"endpoint?): {exc}")
+        return AuthFailed(f"{NEEDS_READ_ACCESS} ({' '.join(str(exc).split())})")
     if isinstance(exc, tweepy.TooManyRequests):
         return RateLimited(f"X rate limit: {exc}", _reset_at(exc.response.headers))
     if isinstance(exc, tweepy.Unauthorized):
@@ -80,10 +148,13 @@ class TwitterPlatform:
             access_token_secret=s.access_token_secret.get_secret_value(),
             wait_on_rate_limit=False,  # the service waits, interruptibly, and logs it
         )
-        self.oauth = OAuth1Session(
-            s.consumer_key.get_secret_value(), s.consumer_secret.get_secret_value(),
-            s.access_token.get_secret_value(), s.access_token_secret.get_secret_value())
         self.api = s.api_base.rstrip("/")
+        self.client.session.close()
+        self.client.session = XSession(self.api, s.request_timeout)
+        self.oauth = with_timeout(OAuth1Session(
+            s.consumer_key.get_secret_value(), s.consumer_secret.get_secret_value(),
+            s.access_token.get_secret_value(), s.access_token_secret.get_secret_value()),
+            s.request_timeout)
         self.me: Me | None = None
 
     @property
@@ -119,29 +190,59 @@ class TwitterPlatform:
             params["since_id"] = since_id
         elif not_before is not None:
             params["start_time"] = not_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        out: list[Mention] = []
+        out: list[Mention] = []  # what a failure on a later page hands on as mentions_read
+        users: dict[str, Any] = {}  # author id -> user (None: could not be looked up)
         token = None
         try:
             while True:  # newest first, page by page back to since_id
                 page = self.client.get_users_mentions(self.me.id, pagination_token=token,
                                                       **params)
-                users = {str(u.id): u for u in (page.includes or {}).get("users", [])}
+                users.update({str(u.id): u for u in (page.includes or {}).get("users", [])})
                 for tweet in page.data or []:
-                    out.append(self._mention(tweet, users.get(str(tweet.author_id))))
+                    user = self._author(str(tweet.author_id), users)
+                    if user is None:
+                        log.warning("mention %s skipped: its author %s could not be looked up",
+                                    tweet.id, tweet.author_id)
+                        continue
+                    out.append(self._mention(tweet, user))
                 token = (page.meta or {}).get("next_token")
                 if not token:
                     break
+        except PlatformError as exc:  # the author lookup was limited or failed in transit
+            exc.mentions_read = out
+            raise
         except Exception as exc:
-            raise translate(exc, own_account=True) from exc
+            err = translate(exc, own_account=True)
+            err.mentions_read = out
+            raise err from exc
         return out
+
+    def _author(self, author_id: str, users: dict[str, Any]) -> Any:
+        """The mention's author: from the page's includes, else GET /2/users/:id (a reply must
+        start with @username, never the numeric id). None when X has no such user to give (gone,
+        suspended, refused); RateLimited or Transient when the lookup may work later."""
+        if author_id not in users:
+            try:
+                answer = self.client.get_user(
+                    id=author_id, user_fields=["username", "description"], user_auth=True)
+            except Exception as exc:
+                err = translate(exc)
+                if isinstance(err, RateLimited | Transient):
+                    raise err from exc
+                users[author_id], why = None, str(err)
+            else:  # a missing user is a 200 with errors and no data
+                users[author_id] = answer.data
+                why = "; ".join(str(e.get("detail") or e.get("title")) for e in answer.errors)
+            if users[author_id] is None:
+                log.warning("author %s could not be looked up: %s", author_id, why or "no data")
+        return users[author_id]
 
     @staticmethod
     def _mention(tweet: Any, user: Any) -> Mention:
         created = tweet.created_at or datetime.now(UTC)
         return Mention(
-            id=str(tweet.id), author=user.username if user else str(tweet.author_id),
-            author_id=str(tweet.author_id), author_is_bot=False,
-            author_bio=(user.description or "") if user else "", text=tweet.text or "",
+            id=str(tweet.id), author=user.username, author_id=str(tweet.author_id),
+            author_is_bot=False, author_bio=user.description or "", text=tweet.text or "",
             is_html=False, visibility="public", created_at=created)
 
     # ------------------------------------------------------------ posting
@@ -165,13 +266,11 @@ class TwitterPlatform:
         try:
             body = self._check(self.oauth.post(
                 f"{self.api}/2/media/upload", files={"media": ("human.png", png, "image/png")},
-                data={"media_category": "tweet_image", "media_type": "image/png"},
-                timeout=TIMEOUT))
+                data={"media_category": "tweet_image", "media_type": "image/png"}))
             media_id = str(body["data"]["id"])
             self._check(self.oauth.post(
                 f"{self.api}/2/media/metadata",
-                json={"id": media_id, "metadata": {"alt_text": {"text": alt_text[:1000]}}},
-                timeout=TIMEOUT))
+                json={"id": media_id, "metadata": {"alt_text": {"text": alt_text[:1000]}}}))
         except requests.RequestException as exc:
             raise Transient(f"X media upload: {exc}") from exc
         except (KeyError, TypeError) as exc:
