@@ -14,6 +14,7 @@ main() only wires: settings -> platform, artist, state -> service.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sqlite3
@@ -74,7 +75,7 @@ def make_artist(settings: Settings) -> Artist:
     """The generator and seeds (UserError, ValueError or OSError when they cannot be used)."""
     return Artist(settings.weights_dir, settings.seeds_file, ArtistOptions(
         sigma=settings.sigma, preserve_norm=settings.preserve_norm, upscale=settings.upscale,
-        resample=settings.resample, device=settings.device))
+        resample=settings.resample, device=settings.device, best_of=settings.best_of))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -87,6 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     gen = sub.add_parser("generate", help="draw one picture to a file")
     gen.add_argument("--out", type=Path, required=True,
                      help="a file (.png, .jpg, .webp) or an existing folder")
+    gen.add_argument("--n", type=int, default=1,
+                     help="draw N replies as the bot sends them into the folder --out, with "
+                          "replies.json (request id, seed, alt text of each)")
     gen.add_argument("--seed-id", type=int, default=None)
     gen.add_argument("--request-id", default=None, help="the same id gives the same picture")
     sub.add_parser("check", help="validate settings and credentials")
@@ -168,28 +172,56 @@ def output_path(out: Path, request_id: str) -> tuple[Path, str]:
 
 
 def generate(args: argparse.Namespace, settings: Settings) -> int:
-    import io
     import secrets
+
+    request_id = args.request_id or secrets.token_hex(8)
+    if args.n < 1:
+        raise UsageProblem(f"--n must be at least 1, got {args.n}")
+    if args.n > 1 and not args.out.is_dir():
+        raise UsageProblem(f"--out {args.out}: with --n {args.n} it must be an existing folder; "
+                           "create it first")
+    out, fmt = output_path(args.out, request_id)
+    artist = load_artist(settings)
+    if args.n == 1:
+        drawing = _draw(artist, request_id, args.seed_id)
+        _write_picture(out, fmt, drawing.png)
+        print(f"wrote {out} ({drawing.size}x{drawing.size}): {drawing.alt_text}")
+        return 0
+    index = []
+    for i in range(args.n):  # each one is a reply: its own request id, seed, guard, upscale
+        rid = f"{request_id}-{i:04d}"
+        drawing = _draw(artist, rid, args.seed_id)
+        _write_picture(args.out / f"human-{rid}.png", "PNG", drawing.png)
+        index.append({"file": f"human-{rid}.png", "request_id": rid,
+                      "seed_id": drawing.seed_id, "alt_text": drawing.alt_text})
+    from model.checkpoint import atomic_write_text
+
+    atomic_write_text(args.out / "replies.json", json.dumps(index, indent=1) + "\n")
+    print(f"wrote {args.n} replies ({drawing.size}x{drawing.size}) and replies.json into "
+          f"{args.out}")
+    return 0
+
+
+def _draw(artist: Artist, request_id: str, seed_id: int | None):
+    try:
+        return artist.draw(request_id, seed_id)
+    except ValueError as exc:  # an unknown seed id
+        raise UsageProblem(str(exc)) from None
+
+
+def _write_picture(out: Path, fmt: str, png: bytes) -> None:
+    import io
 
     from PIL import Image
 
-    request_id = args.request_id or secrets.token_hex(8)
-    out, fmt = output_path(args.out, request_id)
-    artist = load_artist(settings)
-    try:
-        drawing = artist.draw(request_id, args.seed_id)
-    except ValueError as exc:  # an unknown seed id
-        raise UsageProblem(str(exc)) from None
-    data = drawing.png
+    data = png
     if fmt != "PNG":
         buf = io.BytesIO()
-        Image.open(io.BytesIO(drawing.png)).convert("RGB").save(buf, fmt, quality=95)
+        Image.open(io.BytesIO(png)).convert("RGB").save(buf, fmt, quality=95)
         data = buf.getvalue()
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(out)
-    print(f"wrote {out} ({drawing.size}x{drawing.size}): {drawing.alt_text}")
-    return 0
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:

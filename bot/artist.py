@@ -14,21 +14,21 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from model.checkpoint import unservable_reason
 from model.errors import UserError
 from model.sampler import (
     Sampler,
     SeedBook,
+    ServeOptions,
+    load_guard,
     load_seeds,
-    near_seed,
-    plain_latents,
     render_png,
-    request_rng,
+    serve,
 )
 
 log = logging.getLogger(__name__)
+
+REPLY_SIZE = 256  # pixels per side people see
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,10 @@ class Drawing:
 class ArtistOptions:
     sigma: float = 0.5
     preserve_norm: bool = False
-    upscale: int = 4
+    upscale: int | None = None  # None: to REPLY_SIZE px (4x a 64 px picture, 2x a 128 px one)
     resample: str = "lanczos"
     device: str = "auto"
+    best_of: int = 8  # candidates per picture, the discriminator's favourite is sent
 
 
 class Artist:
@@ -57,34 +58,28 @@ class Artist:
             raise UserError(f"weights in {weights_dir} cannot be served: {reason}")
         self.seeds: SeedBook = load_seeds(seeds_path, self.sampler.z_dim)
         self.weights_dir, self.seeds_path = weights_dir, seeds_path
+        # The guard: best of k by the discriminator, when the weights ship one.
+        self.guard = load_guard(weights_dir, self.sampler.device) if options.best_of > 1 else None
+        if options.best_of > 1 and self.guard is None:
+            log.info("no discriminator in %s: each picture is the first of its candidates "
+                     "(no best-of-%d guard)", weights_dir, options.best_of)
         if not self.seeds.seeds:
             log.warning("no good seeds in %s: drawing from the plain prior, which gives "
                         "more odd pictures; curate seeds with python -m model.explore",
                         seeds_path)
 
-    def latent(self, request_id: str, seed_id: int | None = None
-               ) -> tuple[torch.Tensor, int | None]:
-        """(1, z_dim) latent for the request, and the seed id it is near (None: the prior)."""
-        rng = request_rng(request_id)
-        if seed_id is not None:
-            seed = self.seeds.get(seed_id)
-            if seed is None:
-                known = ", ".join(str(s.id) for s in self.seeds.seeds) or "none"
-                raise ValueError(f"no seed #{seed_id} in {self.seeds_path} (known: {known})")
-        elif self.seeds.seeds:
-            seed = self.seeds.seeds[int(torch.randint(len(self.seeds.seeds), (1,),
-                                                      generator=rng))]
-        else:
-            return plain_latents(1, self.sampler.z_dim, rng), None
-        z = near_seed(seed.tensor(), 1, self.options.sigma, rng, self.options.preserve_norm)
-        return z, seed.id
-
     def draw(self, request_id: str, seed_id: int | None = None) -> Drawing:
-        z, used = self.latent(request_id, seed_id)
-        image = self.sampler.generate(z)[0]  # (3, S, S) uint8
-        png = render_png(image, self.options.upscale, self.options.resample)
-        size = image.shape[-1] * self.options.upscale
-        return Drawing(png, alt_text(used, self.options.sigma), used, size)
+        """The picture for a request (deterministic given its id), as PNG bytes."""
+        o = self.options
+        if seed_id is not None and self.seeds.get(seed_id) is None:
+            known = ", ".join(str(s.id) for s in self.seeds.seeds) or "none"
+            raise ValueError(f"no seed #{seed_id} in {self.seeds_path} (known: {known})")
+        served = serve(self.sampler, self.seeds, request_id,
+                       ServeOptions(o.sigma, o.preserve_norm, o.best_of), self.guard, seed_id)
+        scale = o.upscale or max(1, REPLY_SIZE // served.image.shape[-1])
+        png = render_png(served.image, scale, o.resample)
+        size = served.image.shape[-1] * scale
+        return Drawing(png, alt_text(served.seed_id, o.sigma), served.seed_id, size)
 
 
 def alt_text(seed_id: int | None, sigma: float) -> str:

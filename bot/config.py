@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     seeds_path: Path | None = None  # default: WEIGHTS_DIR/seeds.json
     sigma: float = Field(0.5, ge=0, le=3)
     preserve_norm: bool = False  # sqrt(1 - sigma^2) z + sigma e instead of z + sigma e
-    upscale: int = Field(4, ge=1, le=16)  # 64 px -> 256 px for viewing
+    best_of: int = Field(8, ge=1, le=64)  # candidates per picture; the discriminator picks
+    upscale: int | None = Field(None, ge=1, le=16)  # default: to 256 px for viewing
     resample: Literal["lanczos", "nearest"] = "lanczos"
     device: str = "auto"
 

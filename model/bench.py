@@ -44,11 +44,15 @@ from model.distributed import SINGLE
 from model.errors import UserError, run_cli
 from model.sampler import (
     PNG_LEVEL,
+    Guard,
     Sampler,
-    near_seed,
+    Seed,
+    SeedBook,
+    ServeOptions,
+    load_guard,
     pick_device,
     render_png,
-    request_rng,
+    serve,
     to_uint8,
 )
 from model.train import Batches, Models, build_models, preset_config, train_step
@@ -287,14 +291,16 @@ def serving_sampler(weights: Path, device: torch.device) -> Sampler:
 
 
 def bench_reply(sampler: Sampler, repeats: int, level: int = PNG_LEVEL,
-                resample: str = "lanczos") -> dict[str, float]:
-    """bot.artist's path (seed + noise, G, 4x upscale, PNG bytes), p50 / p95 in ms."""
-    seed = torch.randn(sampler.z_dim)
+                resample: str = "lanczos", guard: Guard | None = None,
+                best_of: int = 1) -> dict[str, float]:
+    """The bot's drawing path (model.sampler.serve: a seed + noise, best_of candidates through
+    G, the guard's pick, 4x upscale, PNG bytes), p50 / p95 in ms."""
+    book = SeedBook(sampler.z_dim, [Seed(1, torch.randn(sampler.z_dim).tolist())])
+    options = ServeOptions(best_of=best_of)
     times = []
     for i in range(repeats + 3):
         t0 = time.perf_counter()
-        z = near_seed(seed, 1, 0.5, request_rng(f"bench:{i}"))
-        image = sampler.generate(z)[0]
+        image = serve(sampler, book, f"bench:{i}", options, guard).image
         render_png(image, 4, resample, level)
         if i >= 3:
             times.append(time.perf_counter() - t0)
@@ -513,6 +519,12 @@ def main(argv: list[str] | None = None) -> int:
     sampler = serving_sampler(args.weights, device)
     reply = bench_reply(sampler, 10 if args.quick else 200)
     r["reply_image_ms"] = reply
+    guard = load_guard(args.weights, device) if args.weights.is_dir() else None
+    if guard is not None:
+        guarded = bench_reply(sampler, 10 if args.quick else 200, guard=guard, best_of=8)
+        r["reply_image_best_of_8_ms"] = guarded
+        print(f"one reply image with the guard (best of 8 by D): p50 {guarded['p50_ms']:.1f} "
+              f"ms, p95 {guarded['p95_ms']:.1f} ms")
     gen = bench_batch_generation(sampler, device, 2 if args.quick else 20)
     r["generate_batch64_images_per_s"] = gen
     startup = bench_bot_startup(args.weights)

@@ -23,9 +23,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from model.errors import UserError
-from model.networks import GANConfig, Generator
+from model.networks import Discriminator, GANConfig, Generator
 
 WEIGHTS_FILE = "generator.safetensors"
+DISCRIMINATOR_FILE = "discriminator.safetensors"  # the serving guard ranks candidates with it
 CARD_FILE = "generator.json"
 CKPT_FILE = "ckpt.pt"
 FORMAT = 1
@@ -150,6 +151,61 @@ def load_generator(weights_dir: Path | str, device: torch.device | str = "cpu"
         raise UserError(f"weights file {path} does not match its config "
                         f"(z_dim {config.z_dim}, size {config.image_size}): {detail}") from None
     return generator.to(device).eval(), card
+
+
+# ---------------------------------------------------------------- the exported discriminator
+
+
+def save_discriminator(out_dir: Path, discriminator: torch.nn.Module, config: GANConfig,
+                       entry: dict[str, Any]) -> None:
+    """Write discriminator.safetensors beside the generator and record it in the card under
+    "discriminator" (file, images seen, what it is for). The generator's card must exist."""
+    out_dir = Path(out_dir)
+    card = read_card(out_dir)
+    if not card:
+        raise UserError(f"no {CARD_FILE} in {out_dir}: export the generator first")
+    tensors = {k: v.detach().to("cpu").contiguous()
+               for k, v in discriminator.state_dict().items()}
+    metadata = {"format": str(FORMAT), "config": json.dumps(config.to_dict())}
+    card["discriminator"] = {"file": DISCRIMINATOR_FILE, **entry}
+    text = json.dumps(card, indent=2) + "\n"
+    atomic_write(out_dir / DISCRIMINATOR_FILE, lambda tmp: save_file(tensors, str(tmp), metadata))
+    atomic_write_text(out_dir / CARD_FILE, text)
+
+
+def load_discriminator(weights_dir: Path | str, device: torch.device | str = "cpu"
+                       ) -> Discriminator | None:
+    """The exported discriminator in eval mode, or None when the folder ships none."""
+    path = Path(weights_dir) / DISCRIMINATOR_FILE
+    if not path.is_file():
+        return None
+    config = _read_config(path, {})
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"weights file {path} is truncated or corrupt ({exc}); re-export it "
+                        "or delete it to serve without the guard") from None
+    discriminator = Discriminator(config)
+    try:
+        discriminator.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
+        raise UserError(f"weights file {path} does not match its config: {detail}") from None
+    return discriminator.to(device).eval()
+
+
+def export_discriminator_from_checkpoint(run_dir: Path | str) -> dict[str, Any]:
+    """A run folder's ckpt.pt -> discriminator.safetensors + its card entry (for runs whose
+    trainer exported only G). Returns the entry."""
+    run_dir = Path(run_dir)
+    state = load_training_state(run_dir / CKPT_FILE)
+    config = GANConfig.from_dict(state["config"]["gan"])
+    discriminator = Discriminator(config)
+    discriminator.load_state_dict({k.removeprefix("module."): v for k, v in state["D"].items()})
+    entry = {"images_seen": state.get("images_seen"), "steps": state.get("step"),
+             "use": "best-of-k guard: ranks candidate pictures, never thresholds"}
+    save_discriminator(run_dir, discriminator, config, entry)
+    return entry
 
 
 # ---------------------------------------------------------------- the training state

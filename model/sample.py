@@ -4,11 +4,17 @@
     python -m model.sample images weights --n 16 --out out/ --near-seeds --sigma 0.5
     python -m model.sample grid weights --out grid.png                  # one 8x8 sheet
     python -m model.sample sheet weights --n 256 --out sheet.png        # numbered candidates
+    python -m model.sample sheet weights --n 1024 --out s.png --kinds emoji-people  # per kind
+    python -m model.sample keep sheet.json 3 17 42 --seeds weights/seeds.json      # save them
     python -m model.sample interpolate weights 3 7 --out 3-7.gif        # slerp between seeds
     python -m model.sample neighbours weights 3 --out n3.png            # as the bot draws #3
 
-``sheet`` writes the candidates' latents beside the PNG (sheet.json) so that the numbers a
-curator picks can be turned into good seeds.
+``--near-seeds`` draws through the bot's own code (model.sampler.serve: a seed, sigma noise,
+the discriminator's best of k). ``sheet`` writes the candidates' latents beside the PNG
+(sheet.json) so that the numbers a curator picks can be turned into good seeds with ``keep``.
+With ``--kinds DATA`` each candidate is labelled with the kind of its nearest training picture
+(for emoji-people: person, person-gesture, person-role, person-fantasy) and one sheet per kind
+is written, candidates the discriminator ranks best first: seeds that cover the data.
 """
 
 from __future__ import annotations
@@ -26,28 +32,54 @@ from model.errors import UserError, run_cli
 from model.sampler import (
     SEEDS_FILE,
     Sampler,
+    Seed,
+    ServeOptions,
+    load_guard,
     load_seeds,
     make_grid,
     near_seed,
     plain_latents,
+    save_seeds,
+    serve,
     slerp,
     to_gif,
     to_pil,
 )
 
 
-def latents(sampler: Sampler, n: int, rng: torch.Generator, near_seeds: bool, sigma: float,
-            seeds_path: Path, preserve_norm: bool = False) -> tuple[torch.Tensor, list[int | None]]:
-    """(n, z_dim) latents, and the seed id each came from (None for plain draws)."""
-    if not near_seeds:
-        return plain_latents(n, sampler.z_dim, rng), [None] * n
+def served(sampler: Sampler, weights: Path, n: int, seed: int, options: ServeOptions,
+           seeds_path: Path) -> tuple[torch.Tensor, list[int | None]]:
+    """n pictures exactly as the bot draws them, and the seed id each is near."""
     book = load_seeds(seeds_path, sampler.z_dim)
     if not book.seeds:
         raise UserError(f"--near-seeds needs good seeds, and {seeds_path} has none; curate "
                         "some with python -m model.sample sheet or python -m model.explore")
-    picks = torch.randint(len(book.seeds), (n,), generator=rng).tolist()
-    zs = [near_seed(book.seeds[i].tensor(), 1, sigma, rng, preserve_norm) for i in picks]
-    return torch.cat(zs), [book.seeds[i].id for i in picks]
+    guard = load_guard(weights, sampler.device) if options.best_of > 1 else None
+    pictures = [serve(sampler, book, f"sample-{seed}-{i}", options, guard) for i in range(n)]
+    return torch.stack([p.image for p in pictures]), [p.seed_id for p in pictures]
+
+
+def kinds_of(pictures: torch.Tensor, data: str, cache_dir: Path | None = None) -> list[str]:
+    """The kind of each picture: that of its nearest training picture (pixel L2 at the
+    pictures' size). A kind is the file name's second field for emoji-people
+    (0123_person-role_1F469....png), else the picture's folder inside the data folder."""
+    from model.data import BUILTIN, default_cache_dir, list_images, load_dataset
+
+    size = pictures.shape[-1]
+    ds = load_dataset(data, size, cache_dir)
+    root = (cache_dir or default_cache_dir()) / BUILTIN if data == BUILTIN else Path(data)
+    paths = list_images(root)
+    if len(paths) != len(ds):
+        raise UserError(f"{data} changed while it was read; run again")
+    labels = [p.name.split("_")[1] if data == BUILTIN and p.name.count("_") >= 2
+              else (str(p.parent.relative_to(root)) if p.parent != root else "all")
+              for p in paths]
+    ref = ds.images.reshape(len(ds), -1).float()  # (N, D)
+    out = []
+    for chunk in pictures.reshape(len(pictures), -1).float().split(256):  # (c, D)
+        nearest = torch.cdist(chunk, ref).argmin(dim=1)
+        out += [labels[i] for i in nearest.tolist()]
+    return out
 
 
 def numbered_sheet(images: torch.Tensor, nrow: int, scale: int = 2) -> Image.Image:
@@ -64,6 +96,48 @@ def numbered_sheet(images: torch.Tensor, nrow: int, scale: int = 2) -> Image.Ima
         sheet.paste(to_pil(images[i], scale), (x * cell_w + 2, y * cell_h + 2))
         draw.text((x * cell_w + 4, y * cell_h + h * scale + 3), str(i), fill=(0, 0, 0))
     return sheet
+
+
+def labelled_sheet(images: torch.Tensor, numbers: list[int], nrow: int) -> Image.Image:
+    """numbered_sheet with each cell labelled by its own number (its place in sheet.json)."""
+    sheet = numbered_sheet(images, nrow)
+    b, _, h, w = images.shape
+    cell_w, cell_h = w * 2 + 4, h * 2 + 12 + 4
+    draw = ImageDraw.Draw(sheet)
+    for i, number in enumerate(numbers):
+        y, x = divmod(i, min(nrow, b))
+        box = (x * cell_w + 2, y * cell_h + h * 2 + 2, (x + 1) * cell_w - 2, (y + 1) * cell_h)
+        draw.rectangle(box, fill="white")
+        draw.text((x * cell_w + 4, y * cell_h + h * 2 + 3), str(number), fill=(0, 0, 0))
+    return sheet
+
+
+def keep_candidates(sheet_json: Path, numbers: list[int], seeds_path: Path, note: str) -> int:
+    """Append the numbered candidates of a sheet to a seeds file (atomic, .bak kept)."""
+    try:
+        record = json.loads(sheet_json.read_text(encoding="utf-8"))
+        zs, z_dim = record["z"], int(record["z_dim"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{sheet_json} is not a sheet's latents file ({exc}); give the .json "
+                        "that python -m model.sample sheet wrote beside its PNG") from None
+    bad = [n for n in numbers if not 0 <= n < len(zs)]
+    if bad:
+        raise UserError(f"no candidate {', '.join(map(str, bad))} on {sheet_json} (it has "
+                        f"0 to {len(zs) - 1})")
+    book = load_seeds(seeds_path, z_dim)
+    kinds = record.get("kinds") or [""] * len(zs)
+    known = {tuple(s.z) for s in book.seeds}
+    added = []
+    for n in dict.fromkeys(numbers):  # in order, once each
+        if tuple(zs[n]) in known:
+            continue
+        seed = Seed(book.next_id(), [float(v) for v in zs[n]], note or kinds[n])
+        book.seeds.append(seed)
+        added.append(seed.id)
+    save_seeds(seeds_path, book)
+    print(f"added {len(added)} seeds to {seeds_path} (ids {', '.join(map(str, added)) or '-'});"
+          f" it holds {len(book.seeds)}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,11 +162,22 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--sigma", type=float, default=0.5)
         p.add_argument("--preserve-norm", action="store_true",
                        help="sqrt(1 - sigma^2) z + sigma e instead of z + sigma e")
+        p.add_argument("--best-of", type=int, default=8,
+                       help="with --near-seeds: candidates per picture, the discriminator's "
+                            "favourite kept (when the weights ship one), as the bot does")
         p.add_argument("--seeds", type=Path, default=None,
                        help=f"good seeds (default WEIGHTS/{SEEDS_FILE})")
         p.add_argument("--scale", type=int, default=1, help="upscale factor (nearest)")
     sheet = sub.add_parser("sheet", help="numbered candidates, latents saved beside")
     common(sheet, 256)
+    sheet.add_argument("--kinds", metavar="DATA", default=None,
+                       help="label candidates by their nearest picture in DATA (a folder or "
+                            "emoji-people) and write one sheet per kind, best-ranked first")
+    keep = sub.add_parser("keep", help="save candidates of a sheet as good seeds")
+    keep.add_argument("sheet_json", type=Path, help="the sheet.json beside a sheet")
+    keep.add_argument("numbers", type=int, nargs="+", help="candidate numbers on the sheet")
+    keep.add_argument("--seeds", type=Path, required=True, help="the seeds file to add to")
+    keep.add_argument("--note", default="", help="a note for each (default: its kind)")
     interp = sub.add_parser("interpolate", help="a slerp GIF between two good seeds")
     common(interp, 16)
     interp.add_argument("a", type=int, help="seed id")
@@ -105,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seeds", type=Path, default=None,
                        help=f"good seeds (default WEIGHTS/{SEEDS_FILE})")
     args = ap.parse_args(argv)
+    if args.command == "keep":
+        return keep_candidates(args.sheet_json, args.numbers, args.seeds, args.note)
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
@@ -139,19 +226,35 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         numbered_sheet(pictures, nrow=16).save(args.out)
         side = args.out.with_suffix(".json")
-        atomic_write_text(side, json.dumps({"z_dim": sampler.z_dim, "seed": args.seed,
-                                            "weights": str(args.weights),
-                                            "z": [[round(v, 6) for v in row]
-                                                  for row in z.tolist()]}) + "\n")
+        record: dict[str, object] = {
+            "z_dim": sampler.z_dim, "seed": args.seed, "weights": str(args.weights),
+            "z": [[round(v, 6) for v in row] for row in z.tolist()]}
+        if args.kinds:
+            guard = load_guard(args.weights, sampler.device)
+            scores = (guard.scores(pictures) if guard is not None
+                      else torch.zeros(len(pictures))).tolist()
+            kinds = kinds_of(pictures, args.kinds)
+            record.update(kinds=kinds, scores=[round(v, 4) for v in scores])
+            for kind in sorted(set(kinds)):
+                mine = sorted((i for i, k in enumerate(kinds) if k == kind),
+                              key=lambda i: -scores[i])
+                path = args.out.with_name(f"{args.out.stem}-{kind.replace('/', '_')}.png")
+                labelled_sheet(pictures[mine], mine, nrow=16).save(path)
+                print(f"wrote {path}: {len(mine)} candidates of kind {kind}")
+        atomic_write_text(side, json.dumps(record) + "\n")
         print(f"wrote {args.out} ({args.n} numbered candidates) and their latents to {side}")
         return 0
 
     if args.sigma < 0:
         raise UserError(f"--sigma must be at least 0, got {args.sigma}")
     seeds_path = args.seeds or args.weights / SEEDS_FILE
-    z, ids = latents(sampler, args.n, rng, args.near_seeds, args.sigma, seeds_path,
-                     args.preserve_norm)
-    pictures = sampler.generate(z)
+    if args.near_seeds:
+        pictures, ids = served(sampler, args.weights, args.n, args.seed,
+                               ServeOptions(args.sigma, args.preserve_norm, args.best_of),
+                               seeds_path)
+    else:
+        pictures, ids = sampler.generate(plain_latents(args.n, sampler.z_dim, rng)), \
+            [None] * args.n
     if args.command == "grid":
         args.out.parent.mkdir(parents=True, exist_ok=True)
         sheet_img = Image.fromarray(make_grid(pictures))

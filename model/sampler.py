@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model.checkpoint import atomic_write_text, load_generator
+from model.checkpoint import atomic_write_text, load_discriminator, load_generator
 from model.errors import UserError
-from model.networks import Generator
+from model.networks import Discriminator, Generator
 
 SEEDS_FILE = "seeds.json"
 SEEDS_VERSION = 1
@@ -237,3 +237,77 @@ class Sampler:
         out = [to_uint8(self.generator(chunk.to(self.device)))
                for chunk in z.float().split(batch)]
         return torch.cat(out)
+
+
+# ---------------------------------------------------------------- what the bot serves
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    sigma: float = 0.5  # noise around the chosen good seed
+    preserve_norm: bool = False  # sqrt(1 - sigma^2) z + sigma e instead of z + sigma e
+    best_of: int = 8  # candidates per picture, ranked by the discriminator (1: no guard)
+
+
+@dataclass
+class Guard:
+    """Discriminator rejection sampling as ranking (Azadi et al., ICLR 2019): of k candidates
+    near one seed, send the one D finds most real. Rank, never threshold: a request always
+    gets a picture, and a weak D can only reorder, not refuse."""
+
+    discriminator: Discriminator
+    device: torch.device
+
+    @torch.inference_mode()
+    def scores(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, S, S), as sent -> (B,) D logits (higher: more like the data)."""
+        x = images.to(self.device).float().div(127.5).sub(1.0)
+        return self.discriminator(x.contiguous(memory_format=torch.channels_last)).float().cpu()
+
+
+def load_guard(weights_dir: Path | str, device: str | torch.device = "auto") -> Guard | None:
+    """The weights folder's discriminator as a guard, or None when it ships none."""
+    dev = pick_device(device) if isinstance(device, str) else device
+    d = load_discriminator(weights_dir, dev)
+    return None if d is None else Guard(d.to(memory_format=torch.channels_last), dev)
+
+
+@dataclass(frozen=True)
+class Served:
+    image: torch.Tensor  # (C, S, S) uint8: the picture sent
+    z: torch.Tensor  # (z_dim,) its latent
+    seed_id: int | None  # the good seed it is near (None: the plain prior)
+    score: float | None  # the guard's logit for it (None: no guard)
+
+
+def serve(sampler: Sampler, seeds: SeedBook, request_id: str, options: ServeOptions,
+          guard: Guard | None = None, seed_id: int | None = None) -> Served:
+    """One picture as the bot sends it, deterministic given the request id: pick a good seed
+    (or use seed_id), draw best_of latents near it, send the one the guard ranks highest."""
+    rng = request_rng(request_id)
+    k = options.best_of if guard is not None else 1
+    if seed_id is not None:
+        seed = seeds.get(seed_id)
+        if seed is None:
+            known = ", ".join(str(s.id) for s in seeds.seeds) or "none"
+            raise ValueError(f"no seed #{seed_id} (known: {known})")
+    elif seeds.seeds:
+        seed = seeds.seeds[int(torch.randint(len(seeds.seeds), (1,), generator=rng))]
+    else:
+        seed = None
+    z = (plain_latents(k, sampler.z_dim, rng) if seed is None else
+         near_seed(seed.tensor(), k, options.sigma, rng, options.preserve_norm))  # (k, z_dim)
+    images = sampler.generate(z)  # (k, C, S, S) uint8
+    best, score = 0, None
+    if guard is not None and k > 1:
+        scores = guard.scores(images)  # (k,)
+        best = int(scores.argmax())
+        score = float(scores[best])
+    return Served(images[best], z[best], None if seed is None else seed.id, score)
+
+
+def served_images(sampler: Sampler, seeds: SeedBook, n: int, options: ServeOptions,
+                  guard: Guard | None = None, seed: int = 0) -> torch.Tensor:
+    """n pictures exactly as the bot would send them (for scoring): uint8 (n, C, S, S)."""
+    return torch.stack([serve(sampler, seeds, f"eval-{seed}-{i}", options, guard).image
+                        for i in range(n)])

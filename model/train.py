@@ -41,6 +41,8 @@ from model.checkpoint import (
     WEIGHTS_FILE,
     atomic_write_text,
     load_training_state,
+    read_card,
+    save_discriminator,
     save_generator,
     save_training_state,
 )
@@ -576,7 +578,11 @@ def export(m: Models, cfg: TrainConfig, p: Progress, data: Dataset, out: Path,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     save_generator(out, candidates[best], cfg.gan, card)
-    return card
+    d = m.D.module if hasattr(m.D, "module") else m.D  # DDP wraps it
+    save_discriminator(out, d, cfg.gan, {
+        "images_seen": p.images_seen, "steps": p.step,
+        "use": "best-of-k guard: ranks candidate pictures, never thresholds"})
+    return read_card(out)
 
 
 # ---------------------------------------------------------------- CLI

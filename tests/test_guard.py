@@ -1,0 +1,152 @@
+"""The guard: of k candidates near a seed, the bot sends the one the discriminator ranks best
+(rank, never threshold), deterministically per request id; D travels with G in weights/."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from model.checkpoint import (
+    DISCRIMINATOR_FILE,
+    load_discriminator,
+    read_card,
+    save_discriminator,
+)
+from model.networks import Discriminator
+from model.sampler import (
+    Guard,
+    Sampler,
+    Seed,
+    SeedBook,
+    ServeOptions,
+    load_guard,
+    near_seed,
+    request_rng,
+    save_seeds,
+    serve,
+    served_images,
+)
+from tests.conftest import TINY
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Brightness(torch.nn.Module):
+    """A purpose-made 'discriminator': the brighter the picture, the more real."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(1, 2, 3))
+
+
+@pytest.fixture
+def book() -> SeedBook:
+    return SeedBook(TINY.z_dim, [Seed(3, [0.5] * TINY.z_dim), Seed(9, [-0.5] * TINY.z_dim)])
+
+
+def candidates(sampler: Sampler, book: SeedBook, request_id: str, k: int) -> torch.Tensor:
+    """The k candidates serve() draws for a request (same rng stream)."""
+    rng = request_rng(request_id)
+    seed = book.seeds[int(torch.randint(len(book.seeds), (1,), generator=rng))]
+    return sampler.generate(near_seed(seed.tensor(), k, 0.5, rng))
+
+
+def test_the_candidate_the_discriminator_ranks_best_is_sent(tiny_weights: Path,
+                                                            book: SeedBook) -> None:
+    sampler = Sampler.load(tiny_weights, "cpu")
+    guard = Guard(Brightness(), torch.device("cpu"))
+    for request in ("a", "b", "c"):
+        served = serve(sampler, book, request, ServeOptions(best_of=8), guard)
+        pool = candidates(sampler, book, request, 8)  # (8, 3, S, S)
+        brightness = pool.float().mean(dim=(1, 2, 3))
+        assert torch.equal(served.image, pool[int(brightness.argmax())])
+        assert brightness.argmax() != brightness.argmin()  # the ranking had something to do
+        assert served.score == pytest.approx(float(guard.scores(served.image[None])[0]))
+
+
+def test_rank_never_threshold_and_one_candidate_without_a_guard(tiny_weights: Path,
+                                                                book: SeedBook) -> None:
+    sampler = Sampler.load(tiny_weights, "cpu")
+
+    class Hopeless(torch.nn.Module):  # finds everything fake: a picture is still sent
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return -1e6 - x.mean(dim=(1, 2, 3))
+
+    served = serve(sampler, book, "r", ServeOptions(best_of=4), Guard(Hopeless(), "cpu"))
+    assert served.image.shape == (3, TINY.image_size, TINY.image_size) and served.score < 0
+    plain = serve(sampler, book, "r", ServeOptions(best_of=4), None)
+    assert torch.equal(plain.image, candidates(sampler, book, "r", 1)[0]) and plain.score is None
+
+
+def test_the_same_request_id_sends_the_same_picture(tiny_weights: Path, book: SeedBook) -> None:
+    sampler = Sampler.load(tiny_weights, "cpu")
+    guard = Guard(Brightness(), torch.device("cpu"))
+    a = serve(sampler, book, "mastodon:1", ServeOptions(), guard)
+    again = serve(sampler, book, "mastodon:1", ServeOptions(), guard)
+    other = serve(sampler, book, "mastodon:2", ServeOptions(), guard)
+    assert torch.equal(a.image, again.image) and torch.equal(a.z, again.z)
+    assert not torch.equal(a.z, other.z)
+    batch = served_images(sampler, book, 3, ServeOptions(), guard, seed=5)
+    assert torch.equal(batch[1], serve(sampler, book, "eval-5-1", ServeOptions(), guard).image)
+
+
+def test_the_discriminator_round_trips_and_gets_its_own_card_entry(tiny_weights: Path) -> None:
+    torch.manual_seed(1)
+    d = Discriminator(TINY).eval()
+    save_discriminator(tiny_weights, d, TINY, {"images_seen": 123})
+    card = read_card(tiny_weights)
+    assert card["discriminator"]["file"] == DISCRIMINATOR_FILE
+    assert card["discriminator"]["images_seen"] == 123 and card["note"]  # G's entries kept
+    loaded = load_discriminator(tiny_weights)
+    x = torch.rand(4, 3, TINY.image_size, TINY.image_size) * 2 - 1
+    with torch.inference_mode():
+        assert torch.allclose(loaded(x), d(x))
+    assert isinstance(load_guard(tiny_weights, "cpu"), Guard)
+    (tiny_weights / DISCRIMINATOR_FILE).unlink()
+    assert load_guard(tiny_weights, "cpu") is None  # no D: served without the guard
+
+
+def test_the_trainer_exports_the_discriminator(tmp_path: Path, people_dir: Path) -> None:
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "model.train", "--data", str(people_dir), "--out", str(out),
+         "--image-size", "32", "--width", "8", "--dry-run", "--cache-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    card = json.loads((out / "generator.json").read_text())
+    assert card["discriminator"]["file"] == DISCRIMINATOR_FILE
+    assert card["discriminator"]["steps"] == card["steps"]
+    assert load_discriminator(out).config.image_size == 32
+
+
+def test_generate_n_writes_the_replies_the_bot_would_send(bot_env: Path, tiny_weights: Path,
+                                                          book: SeedBook) -> None:
+    import os
+
+    save_seeds(tiny_weights / "seeds.json", book)
+    save_discriminator(tiny_weights, Discriminator(TINY), TINY, {})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO), BOT_BEST_OF="4")
+    out = bot_env / "replies"
+    out.mkdir()
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bot", "generate", *args], cwd=bot_env,
+                              env=env, capture_output=True, text=True, timeout=120)
+
+    assert run("--n", "3", "--out", str(out), "--request-id", "eval").returncode == 0
+    index = json.loads((out / "replies.json").read_text())
+    assert [r["request_id"] for r in index] == ["eval-0000", "eval-0001", "eval-0002"]
+    assert {r["seed_id"] for r in index} <= {3, 9}
+    for r in index:  # each is the reply the bot sends for that request id
+        assert run("--out", str(bot_env / "one.png"), "--request-id", r["request_id"]
+                   ).returncode == 0
+        assert (bot_env / "one.png").read_bytes() == (out / r["file"]).read_bytes()
+        assert Image.open(out / r["file"]).size == (256, 256)  # 8x the 32 px test model
+    missing = run("--n", "2", "--out", str(bot_env / "nowhere"))
+    assert missing.returncode == 64 and "existing folder" in missing.stderr
