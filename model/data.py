@@ -4,6 +4,10 @@ Every image is decoded once (alpha composited onto white, padded to a square, La
 into a (N, 3, S, S) uint8 array cached on disk, keyed by a hash of the file list (paths, sizes,
 mtimes) and the size. Training then draws batches from memory: no per-step decoding.
 
+Evaluation needs a held-out part that is really new to the model: ``image_groups`` names the
+group of each image (for emoji-people, the base emoji: all skin tones of one emoji together)
+and ``heldout_mask`` puts whole groups aside, deterministically.
+
     python -m model.data emoji-people DIR    # write the ~1,000 built-in PNGs to DIR
 """
 
@@ -14,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -34,6 +39,9 @@ EMOJI_SIZE = 109  # the size of Noto Color Emoji's bitmap strike: other sizes do
 PERSON_SUBGROUPS = ("person", "person-gesture", "person-role", "person-fantasy")
 BUILTIN = "emoji-people"
 CACHE_FORMAT = 1  # bump when decoding changes, so old caches are not reused
+SKIN_TONES = frozenset({"1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF"})  # Fitzpatrick modifiers
+# The built-in set's file names: 0123_person-role_1F469-1F3FB-200D-1F373.png
+_EMOJI_NAME = re.compile(r"^\d+_[a-z-]+_([0-9A-F]{4,6}(?:-[0-9A-F]{4,6})*)$")
 
 
 def default_cache_dir() -> Path:
@@ -48,6 +56,10 @@ class Dataset:
     images: torch.Tensor  # (N, 3, S, S) uint8
     data_hash: str  # identifies the file list and the decoding
     source: str  # the folder, or "emoji-people"
+    # Each image's file, relative to the folder, in the order of images; None when unknown
+    # (a subset built in memory, or a cache from before names were kept, of a folder that
+    # holds unreadable files).
+    names: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -102,35 +114,70 @@ def load_folder(folder: Path, size: int, cache_dir: Path, min_images: int = 1) -
         )
     key = file_list_hash(paths, size)
     cache = cache_dir / f"images-{key}.npy"
+    names_file = cache_dir / f"images-{key}.names.json"  # written only when files were skipped
+    names: tuple[str, ...] | None
     if cache.is_file():
         images = np.load(cache)
+        names = _cached_names(names_file, paths, folder, len(images))
         log.info("loaded %d cached images from %s", len(images), cache)
     else:
-        images = _decode_all(paths, size)
+        images, kept = _decode_all(paths, size)
+        names = tuple(p.relative_to(folder).as_posix() for p in kept)
         cache_dir.mkdir(parents=True, exist_ok=True)
         _atomic_save_npy(cache, images)
+        if len(kept) != len(paths):  # otherwise the file list itself says which is which
+            _atomic_save_names(names_file, names)
         log.info("decoded %d images from %s into %s", len(images), folder, cache)
     if len(images) < min_images:
         raise UserError(
             f"{folder} has {len(images)} readable images, fewer than one batch of {min_images}; "
             "add images or lower --batch"
         )
-    return Dataset(torch.from_numpy(images), key, str(folder))
+    return Dataset(torch.from_numpy(images), key, str(folder), names)
 
 
-def _decode_all(paths: list[Path], size: int) -> np.ndarray:
+def _decode_all(paths: list[Path], size: int) -> tuple[np.ndarray, list[Path]]:
+    """Decode every readable file: (N, 3, size, size) uint8 and the N paths that were kept."""
     from tqdm import tqdm
 
-    arrays = []
+    arrays, kept = [], []
     for path in tqdm(paths, desc="decoding images", unit="img", leave=False):
         try:
             arrays.append(decode_image(path, size))
+            kept.append(path)
         # DecompressionBombError is not an OSError: a huge scan would otherwise stop training
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
             log.warning("skipping unreadable image %s: %s", path, exc)
     if not arrays:
-        return np.zeros((0, 3, size, size), dtype=np.uint8)
-    return np.stack(arrays)
+        return np.zeros((0, 3, size, size), dtype=np.uint8), []
+    return np.stack(arrays), kept
+
+
+def _cached_names(names_file: Path, paths: list[Path], folder: Path,
+                  count: int) -> tuple[str, ...] | None:
+    """The file names of a cached array: its names file, else the file list when every file was
+    kept, else None (files were skipped and the cache predates names files: which is unknown)."""
+    try:
+        names = json.loads(names_file.read_text(encoding="utf-8"))
+        if isinstance(names, list) and len(names) == count and all(
+                isinstance(n, str) for n in names):
+            return tuple(names)
+    except (OSError, ValueError):
+        pass
+    if len(paths) == count:
+        return tuple(p.relative_to(folder).as_posix() for p in paths)
+    return None
+
+
+def _atomic_save_names(path: Path, names: tuple[str, ...]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(list(names), f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
@@ -152,8 +199,54 @@ def load_dataset(
     if data == BUILTIN:
         folder = ensure_emoji_people(cache_dir / BUILTIN)
         ds = load_folder(folder, size, cache_dir, min_images)
-        return Dataset(ds.images, ds.data_hash, BUILTIN)
+        return Dataset(ds.images, ds.data_hash, BUILTIN, ds.names)
     return load_folder(Path(data).expanduser(), size, cache_dir, min_images)
+
+
+# ---------------------------------------------------------------- a held-out split
+
+
+def image_group(name: str) -> str:
+    """The group of one image file: images of one group go to the same side of a split.
+
+    A built-in emoji file (``0123_person-role_1F469-1F3FB-200D-1F373.png``) belongs to its base
+    emoji, the code point sequence without the skin-tone modifiers 1F3FB-1F3FF ("1F469-200D-1F373"
+    here): its skin-tone variants are near copies of each other, so holding out one variant while
+    training on another would make "new" images that the model has all but seen (likewise the
+    "facing right" variants, mirror images of their base). Any other file is its own group.
+    """
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    match = _EMOJI_NAME.match(stem)
+    if match is None:
+        return name
+    base = "-".join(c for c in match.group(1).split("-") if c not in SKIN_TONES)
+    # Unicode 15.1's "facing right" variants are mirror images of their base emoji, and the
+    # model trains on mirrored images: keep them with their base too.
+    return "emoji:" + base.replace("-200D-27A1-FE0F", "").replace("-200D-27A1", "")
+
+
+def image_groups(data: Dataset) -> list[str] | None:
+    """image_group of each image of a data set, in order; None when its file names are unknown
+    (the caller then splits single images)."""
+    return None if data.names is None else [image_group(n) for n in data.names]
+
+
+def heldout_mask(groups: list[str], fraction: float = 0.2, seed: int = 0) -> torch.Tensor:
+    """(N,) bool, True for the images held out: whole groups, about ``fraction`` of them.
+
+    Deterministic and independent of the order of the images: groups are ranked by a hash of
+    (seed, group) and the first round(fraction x groups) held out, at least one and never all.
+    Adding files to a folder keeps the other groups where they were, unless the count moves.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    unique = sorted(set(groups))
+    if len(unique) < 2:
+        raise ValueError(f"a held-out split needs at least 2 groups of images, got {len(unique)}")
+    count = min(max(round(fraction * len(unique)), 1), len(unique) - 1)
+    rank = sorted(unique, key=lambda g: hashlib.sha256(f"{seed}\t{g}".encode()).digest())
+    held = set(rank[:count])
+    return torch.tensor([g in held for g in groups], dtype=torch.bool)
 
 
 # ---------------------------------------------------------------- batches from memory

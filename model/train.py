@@ -46,7 +46,14 @@ from model.checkpoint import (
     save_generator,
     save_training_state,
 )
-from model.data import Dataset, epoch_permutation, load_dataset, random_flip, to_float
+from model.data import (
+    Dataset,
+    epoch_permutation,
+    image_groups,
+    load_dataset,
+    random_flip,
+    to_float,
+)
 from model.ema import make_ema, reestimate_batchnorm, update_ema
 from model.errors import UserError, run_cli
 from model.evaluate import evaluate
@@ -281,14 +288,18 @@ def plot_losses(log_path: Path, out: Path) -> None:
 
 def score(generator: torch.nn.Module, data: Dataset, n: int, device: torch.device,
           seed: int) -> dict[str, Any]:
-    """SWD and memorisation share of n eval-mode samples against (up to n) training images."""
+    """n eval-mode samples against the data (model.evaluate.evaluate): SWD, the k-NN metrics
+    and the held-out memorisation test, split by base emoji when the file names are known."""
     was_training = generator.training
     generator.eval()
     try:
-        result = evaluate(Sampler(generator, {}, device), data.images.cpu(), n, seed)
+        result = evaluate(Sampler(generator, {}, device), data.images.cpu(), n, seed,
+                          groups=image_groups(data))
     finally:
         generator.train(was_training)
-    return {"swd": result["swd"], "memorisation_share": result["memorisation_share"]}
+    keys = ("swd", "memorisation_share", "memorisation", "precision", "recall", "density",
+            "coverage")
+    return {key: result[key] for key in keys}
 
 
 def cpu_has_native_bf16() -> bool:

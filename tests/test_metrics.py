@@ -1,4 +1,5 @@
-"""Tests for model.metrics on a synthetic data set of people-like figures drawn with PIL."""
+"""Tests for model.metrics (and model.features) on a synthetic data set of people-like figures
+drawn with PIL, and on toy points."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from model import metrics
-from model.metrics import SWDResult, memorisation_share, sliced_wasserstein
+from model.features import FEATURE_DIM, downscale_uint8, random_features
+from model.metrics import (
+    SWDResult,
+    heldout_memorisation,
+    heldout_memorisation_features,
+    prdc,
+    sliced_wasserstein,
+)
 
 SIZE = 64
 PER_SET = 128
@@ -51,13 +59,14 @@ def _to_tensor(images: list[Image.Image]) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def data() -> dict[str, torch.Tensor]:
-    """Three disjoint sets of one distribution, blurred copies of one, and uniform noise."""
+    """Four disjoint sets of one distribution, blurred copies of one, and uniform noise."""
     rng = np.random.default_rng(1234)
-    people = [_person(rng) for _ in range(3 * PER_SET)]
+    people = [_person(rng) for _ in range(4 * PER_SET)]
     sets = {
         "a": _to_tensor(people[:PER_SET]),
         "b": _to_tensor(people[PER_SET : 2 * PER_SET]),
-        "c": _to_tensor(people[2 * PER_SET :]),
+        "c": _to_tensor(people[2 * PER_SET : 3 * PER_SET]),
+        "d": _to_tensor(people[3 * PER_SET :]),
         "blurred": _to_tensor(
             [im.filter(ImageFilter.GaussianBlur(2.5)) for im in people[PER_SET : 2 * PER_SET]]
         ),
@@ -218,16 +227,176 @@ def test_swd_of_shifted_set() -> None:
     assert dist == pytest.approx((2 / (np.pi * 147)) ** 0.5, rel=0.1)
 
 
+# --------------------------------------------------------------------------- random features
+
+
+def test_features_fixed_and_size_independent(data: dict[str, torch.Tensor]) -> None:
+    images = data["a"][:8]
+    first = random_features(images)
+    assert first.shape == (8, FEATURE_DIM) and first.dtype == torch.float32
+    assert torch.equal(random_features(images), first)  # the same weights every call
+    # batching changes only float rounding (the conv kernels differ per batch size)
+    torch.testing.assert_close(random_features(images[3:4]), first[3:4])
+    assert not torch.allclose(first[0], first[1])  # different pictures, different features
+    # A 128 px picture made of 2x2 blocks of a 64 px one is that picture, area-averaged back.
+    big = images.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # (8, 3, 128, 128)
+    assert torch.equal(downscale_uint8(big, 64), images)
+    torch.testing.assert_close(random_features(big), first)
+
+
+# --------------------------------------------------------------------------- precision, recall
+
+
+def _reference_prdc(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, ...]:
+    """clovaai/generative-evaluation-prdc's compute_prdc, restated with plain numpy."""
+
+    def dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+
+    def radii(x: np.ndarray) -> np.ndarray:  # k-th smallest with the point itself at 0
+        return np.partition(dist(x, x), k, axis=-1)[:, k]
+
+    real_r, fake_r, d = radii(real), radii(fake), dist(real, fake)
+    precision = (d < real_r[:, None]).any(axis=0).mean()
+    recall = (d < fake_r[None, :]).any(axis=1).mean()
+    density = (1.0 / k) * (d < real_r[:, None]).sum(axis=0).mean()
+    coverage = (d.min(axis=1) < real_r).mean()
+    return precision, recall, density, coverage
+
+
+def test_prdc_matches_reference_code() -> None:
+    gen = torch.Generator().manual_seed(0)
+    real = torch.randn(60, 6, generator=gen)
+    fake = torch.randn(45, 6, generator=gen) * 1.3 + 0.4
+    for k in (1, 3, 5):
+        ours = prdc(real, fake, k=k)
+        expected = _reference_prdc(real.double().numpy(), fake.double().numpy(), k)
+        np.testing.assert_allclose(
+            (ours.precision, ours.recall, ours.density, ours.coverage), expected, rtol=1e-12
+        )
+        assert (ours.k, ours.real, ours.fake) == (k, 60, 45)
+
+
+def test_prdc_on_toy_points() -> None:
+    gen = torch.Generator().manual_seed(1)
+    real = torch.randn(600, 16, generator=gen)
+    same = prdc(real, torch.randn(600, 16, generator=gen))
+    assert same.precision > 0.8 and same.recall > 0.8
+    assert same.density == pytest.approx(1.0, abs=0.1)  # E[density] = 1 for one distribution
+    assert same.coverage == pytest.approx(1 - 0.5**5, abs=0.03)  # 1 - 1/2^k for equal sets
+    shrunk = prdc(real, torch.randn(600, 16, generator=gen) * 0.4)  # fakes in the core only
+    assert shrunk.precision > 0.95 and shrunk.recall < 0.1
+    wide = prdc(real, torch.randn(600, 16, generator=gen) * 2.0)  # fakes mostly off the data
+    assert wide.precision < 0.2 and wide.recall > 0.95 and wide.density < 0.1
+
+
+def test_prdc_dropped_modes() -> None:
+    """Four clusters of reals, fakes from two: fidelity stays, diversity halves."""
+    gen = torch.Generator().manual_seed(2)
+    centres = torch.eye(8)[:4] * 20.0  # (4, 8), far apart
+    real = centres.repeat_interleave(100, 0) + torch.randn(400, 8, generator=gen)
+    fake = centres[:2].repeat_interleave(200, 0) + torch.randn(400, 8, generator=gen)
+    result = prdc(real, fake)
+    assert result.precision > 0.85
+    assert result.recall == pytest.approx(0.5, abs=0.08)
+    assert result.coverage == pytest.approx(0.5, abs=0.05)
+
+
+@pytest.fixture(scope="module")
+def image_prdc(data: dict[str, torch.Tensor]) -> dict[str, metrics.PRDCResult]:
+    """The synthetic people in random features: another sample, blurred, one image repeated."""
+    real = random_features(data["a"])
+    repeated = data["b"][:1].repeat(PER_SET, 1, 1, 1)
+    return {name: prdc(real, random_features(images)) for name, images in
+            (("same", data["b"]), ("blurred", data["blurred"]), ("repeated", repeated))}
+
+
+def test_prdc_images_real_scores_as_real(image_prdc: dict[str, metrics.PRDCResult]) -> None:
+    same = image_prdc["same"]
+    assert same.precision > 0.75 and same.recall > 0.65
+    assert same.density == pytest.approx(1.0, abs=0.35)
+    assert same.coverage > 0.9
+
+
+def test_prdc_images_blur_loses_precision(image_prdc: dict[str, metrics.PRDCResult]) -> None:
+    same, blurred = image_prdc["same"], image_prdc["blurred"]
+    assert blurred.precision < same.precision - 0.25
+    assert blurred.density < same.density / 3
+
+
+def test_prdc_images_repeat_loses_recall_and_coverage(
+    image_prdc: dict[str, metrics.PRDCResult],
+) -> None:
+    same, repeated = image_prdc["same"], image_prdc["repeated"]
+    assert repeated.recall < 0.02 < same.recall
+    # one fake point can sit in at most a few real balls
+    assert repeated.coverage < 0.05 < same.coverage
+
+
 # --------------------------------------------------------------------------- memorisation
 
 
-def test_memorisation_copies_noise_and_fresh(data: dict[str, torch.Tensor]) -> None:
-    train = torch.cat([data["a"], data["b"]])
-    copies = train[torch.randperm(train.shape[0], generator=torch.Generator().manual_seed(0))]
-    assert memorisation_share(copies[:100], train) == 1.0
-    assert memorisation_share(data["noise"], train) == 0.0
-    fresh = memorisation_share(data["c"], train)
-    assert 0.05 < fresh < 0.8
+def test_memorisation_features_baseline_copies_and_far() -> None:
+    gen = torch.Generator().manual_seed(3)
+    train, heldout, fresh = (torch.randn(n, 8, generator=gen) for n in (800, 400, 400))
+    new = heldout_memorisation_features(fresh, train, heldout)
+    assert new.share == pytest.approx(0.05, abs=0.035)  # the held-out baseline
+    assert new.median_ratio == pytest.approx(1.0, abs=0.1)
+    itself = heldout_memorisation_features(heldout, train, heldout)
+    assert itself.share == pytest.approx(0.05, abs=0.01) and itself.median_ratio == 1.0
+    copies = train[:300] + 0.01 * torch.randn(300, 8, generator=gen)
+    copied = heldout_memorisation_features(copies, train, heldout)
+    assert copied.share == 1.0 and copied.median_ratio < 0.05
+    far = heldout_memorisation_features(fresh + 10.0, train, heldout)
+    assert far.share == 0.0 and far.median_ratio > 3
+    assert (new.samples, new.train, new.heldout, new.quantile) == (400, 800, 400, 0.05)
+
+
+@pytest.fixture(scope="module")
+def split(data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Train on a + b, hold out c; d is another sample the model never saw either."""
+    return {"train": torch.cat([data["a"], data["b"]]), "heldout": data["c"]}
+
+
+def test_memorisation_new_pictures_score_baseline(
+    data: dict[str, torch.Tensor], split: dict[str, torch.Tensor]
+) -> None:
+    result = heldout_memorisation(data["d"], split["train"], split["heldout"])
+    assert result.share < 0.15
+    assert result.median_ratio == pytest.approx(1.0, abs=0.2)
+    assert result.train == 2 * 2 * PER_SET  # mirrored copies included
+
+
+def test_memorisation_copies_score_memorised(split: dict[str, torch.Tensor]) -> None:
+    train = split["train"]
+    picks = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:100]
+    copies = heldout_memorisation(train[picks], train, split["heldout"])
+    assert copies.share == 1.0 and copies.median_ratio < 1e-3
+    # a copy the generator mirrored is a copy too; without flips it would pass as new
+    mirrored = train[picks].flip(3)
+    assert heldout_memorisation(mirrored, train, split["heldout"]).share == 1.0
+    assert heldout_memorisation(mirrored, train, split["heldout"], flips=False).share < 0.3
+    # degraded copies: slightly blurred (as a generator might) still count
+    soft = torch.from_numpy(np.stack([
+        np.asarray(Image.fromarray(im.permute(1, 2, 0).numpy()).filter(ImageFilter.GaussianBlur(1)))
+        for im in train[picks]
+    ])).permute(0, 3, 1, 2)
+    blurred = heldout_memorisation(soft, train, split["heldout"])
+    assert blurred.share > 0.9 and blurred.median_ratio < 0.5
+
+
+def test_memorisation_128_px_like_64(
+    data: dict[str, torch.Tensor], split: dict[str, torch.Tensor]
+) -> None:
+    """At 128 px the distance is taken at 32 px too: 2x2-block upscales score the same."""
+
+    def up(x: torch.Tensor) -> torch.Tensor:
+        return x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+
+    small = heldout_memorisation(data["d"], split["train"], split["heldout"])
+    big = heldout_memorisation(up(data["d"]), up(split["train"]), up(split["heldout"]))
+    assert big.share == small.share
+    assert big.median_ratio == pytest.approx(small.median_ratio, rel=1e-6)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -298,11 +467,41 @@ def test_swd_image_smaller_than_patch() -> None:
 
 def test_memorisation_bad_input() -> None:
     good = torch.zeros(4, 3, 64, 64, dtype=torch.uint8)
-    with pytest.raises(ValueError, match="at least 2"):
-        memorisation_share(good, good[:1])
     with pytest.raises(ValueError, match="image shape"):
-        memorisation_share(good, torch.zeros(4, 3, 32, 32, dtype=torch.uint8))
+        heldout_memorisation(good, good, torch.zeros(4, 3, 32, 32, dtype=torch.uint8))
     with pytest.raises(ValueError, match="uint8"):
-        memorisation_share(good.float(), good)
+        heldout_memorisation(good.float(), good, good)
     with pytest.raises(ValueError, match="4-D"):
-        memorisation_share(good[0], good)
+        heldout_memorisation(good, good[0], good)
+    with pytest.raises(ValueError, match="no images"):
+        heldout_memorisation(good, good, good[:0])
+    points = torch.zeros(5, 3)
+    with pytest.raises(ValueError, match="quantile"):
+        heldout_memorisation_features(points, points, points, quantile=1.0)
+    with pytest.raises(ValueError, match="feature size"):
+        heldout_memorisation_features(points, torch.zeros(5, 4), points)
+
+
+@pytest.mark.parametrize(
+    ("real", "fake", "kwargs", "message"),
+    [
+        (torch.zeros(10, 4, dtype=torch.long), torch.zeros(10, 4), {}, "floating"),
+        (torch.zeros(10), torch.zeros(10, 4), {}, "2-D"),
+        (torch.zeros(10, 4), torch.zeros(10, 5), {}, "feature size"),
+        (torch.zeros(10, 4), torch.full((10, 4), float("nan")), {}, "NaN"),
+        (torch.zeros(5, 4), torch.zeros(10, 4), {}, "more than k=5"),
+        (torch.zeros(10, 4), torch.zeros(10, 4), {"k": 0}, "k must be"),
+        ([[0.0]], torch.zeros(10, 4), {}, "torch.Tensor"),
+    ],
+)
+def test_prdc_bad_input(real: object, fake: object, kwargs: dict[str, int], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        prdc(real, fake, **kwargs)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+
+
+def test_features_bad_input() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        random_features(torch.zeros(2, 3, 64, 64))
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        random_features(torch.zeros(2, 1, 64, 64, dtype=torch.uint8))
