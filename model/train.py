@@ -83,6 +83,10 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     n_critic: int = 1  # D steps per G step
     gp_weight: float = 0.0  # WGAN-GP's lambda
+    # Top-k training (Sinha et al., NeurIPS 2020): G learns only from the fakes D ranks most
+    # real; the share kept decays by top_k_gamma per epoch from all of them down to top_k.
+    top_k: float = 1.0  # 1: off (every fake counts)
+    top_k_gamma: float = 0.99
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,6 +196,12 @@ class Batches:
         return random_flip(to_float(self.images[idx])), ended
 
 
+def top_k_count(batch: int, epoch: int, cfg: TrainConfig) -> int:
+    """How many of a batch's fakes count in G's loss at this epoch (top-k training)."""
+    share = max(cfg.top_k, cfg.top_k_gamma ** epoch) if cfg.top_k < 1 else 1.0
+    return max(1, min(batch, math.ceil(share * batch)))
+
+
 def train_step(m: Models, cfg: TrainConfig, batches: Batches, step: int, device: torch.device,
                d: ddp.Dist = ddp.SINGLE, amp: bool = False) -> dict[str, float]:
     """n_critic D steps, then one G step. Returns the losses and D's mean outputs."""
@@ -230,7 +240,10 @@ def train_step(m: Models, cfg: TrainConfig, batches: Batches, step: int, device:
         if cfg.n_critic > 1:
             fake = m.G(torch.randn(b, cfg.gan.z_dim, device=device))
         # n_critic == 1 reuses the D step's fakes: one G forward per step instead of two.
-        gen_logits = m.D(diff_augment(fake, cfg.augment)).float()
+        gen_logits = m.D(diff_augment(fake, cfg.augment)).float()  # (b,)
+        keep = top_k_count(b, batches.epoch, cfg)
+        if keep < b:  # the worst fakes' gradients would drag G towards what D rejects
+            gen_logits = gen_logits.topk(keep).values
         loss_g = g_loss(gen_logits)
     m.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
@@ -615,6 +628,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=None, help="global batch (default 64)")
     ap.add_argument("--lr", type=float, default=None, help="learning rate of both G and D")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--top-k", type=float, default=None,
+                    help="top-k training: the smallest share of fakes G learns from, reached "
+                         "by 0.99 per epoch (e.g. 0.5; default 1: off)")
     ap.add_argument("--kimg", type=float, default=None,
                     help="stop after this many thousand real images (default 200)")
     ap.add_argument("--minutes", type=float, default=None, help="stop after this wall time")
@@ -658,6 +674,10 @@ def config_from_args(args: argparse.Namespace, saved: dict[str, Any] | None) -> 
         cfg = replace(cfg, lr_g=args.lr, lr_d=args.lr)
     if args.seed is not None:
         cfg = replace(cfg, seed=args.seed)
+    if args.top_k is not None:
+        if not 0 < args.top_k <= 1:
+            raise UserError(f"--top-k must be a share in (0, 1], got {args.top_k}")
+        cfg = replace(cfg, top_k=args.top_k)
     if args.dry_run:
         cfg = replace(cfg, batch=min(cfg.batch, 8))
     return cfg

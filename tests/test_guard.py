@@ -150,3 +150,18 @@ def test_generate_n_writes_the_replies_the_bot_would_send(bot_env: Path, tiny_we
         assert Image.open(out / r["file"]).size == (256, 256)  # 8x the 32 px test model
     missing = run("--n", "2", "--out", str(bot_env / "nowhere"))
     assert missing.returncode == 64 and "existing folder" in missing.stderr
+
+
+def test_fitting_the_guard_teaches_d_to_tell_the_served_pictures_from_real(
+        tiny_weights: Path, people_dir: Path, tmp_path: Path) -> None:
+    from model.guard import fit_guard
+
+    entry = fit_guard(tiny_weights, str(people_dir), minutes=None, kimg=1.5, batch=16,
+                      from_scratch=True, device="cpu", cache_dir=tmp_path)
+    assert entry["started_from"] == "a new discriminator" and entry["images_seen"] >= 1500
+    # the random 32 px generator draws grey noise; the people are on white: D tells them apart
+    assert entry["mean_logit_real"] > entry["mean_logit_generated"] + 1.0
+    assert read_card(tiny_weights)["discriminator"]["trained_against"].startswith("the exported")
+    again = fit_guard(tiny_weights, str(people_dir), minutes=None, kimg=0.1, batch=16,
+                      device="cpu", cache_dir=tmp_path)
+    assert again["started_from"] == "the exported discriminator"

@@ -213,3 +213,26 @@ def test_a_dry_run_card_says_so(people_dir: Path, tmp_path: Path) -> None:
     assert main([*common, "--out", str(tmp_path / "real"), "--kimg", "0.008"]) == 0
     assert load_generator(tmp_path / "dry")[1]["dry_run"] is True
     assert load_generator(tmp_path / "real")[1]["dry_run"] is False
+
+
+def test_top_k_training_starts_with_every_fake_and_narrows_to_its_floor() -> None:
+    from model.train import top_k_count
+
+    cfg = replace(preset_config("default", "x"), top_k=0.5)
+    counts = [top_k_count(64, epoch, cfg) for epoch in range(0, 400, 5)]
+    assert counts[0] == 64 and counts[-1] == 32  # all at first, then the floor
+    assert all(b <= a for a, b in zip(counts, counts[1:], strict=False))  # never widens
+    assert len(set(counts)) > 10  # narrows gradually, not in one jump
+    off = preset_config("default", "x")
+    assert {top_k_count(64, e, off) for e in (0, 100, 1000)} == {64}
+
+
+def test_top_k_flag_is_recorded_and_refused_outside_zero_one(tmp_path: Path,
+                                                             people_dir: Path) -> None:
+    out = tmp_path / "run"
+    common = ["--data", str(people_dir), "--image-size", "32", "--width", "8", "--dry-run",
+              "--cache-dir", str(tmp_path)]
+    assert main([*common, "--out", str(out), "--top-k", "0.5"]) == 0
+    assert json.loads((out / "options.json").read_text())["config"]["top_k"] == 0.5
+    with pytest.raises(UserError, match="--top-k must be a share"):
+        main([*common, "--out", str(tmp_path / "b"), "--top-k", "1.5"])
