@@ -7,8 +7,11 @@ The guard ranks k candidates and sends D's favourite (model.sampler.serve). Disc
 rejection sampling (Azadi et al., ICLR 2019) does not use D as training left it: G keeps moving
 while D learns, and the exported G is the EMA copy in eval mode, which D never saw. So D is
 trained on: real images against the exported generator's eval-mode pictures, with G frozen
-(Azadi et al. likewise keep training D with G fixed). The training run's DiffAugment policy is
-kept so that D does not learn the 997 pictures by heart. It starts from the folder's
+(Azadi et al. likewise keep training D with G fixed). By default without DiffAugment: the
+guard ranks clean pictures, and a D trained on augmented ones learnt that the white borders of
+translated and the blank squares of cut-out real pictures mean "real", so it ranked broken,
+half-blank candidates first (seen on this data). Held-out memorisation (model.evaluate) checks
+that the clean D does not push the replies towards copies. It starts from the folder's
 discriminator.safetensors (or the run's ckpt.pt) unless --from-scratch, and writes
 discriminator.safetensors and its card entry back into the weights folder.
 """
@@ -56,14 +59,16 @@ def starting_discriminator(weights: Path, sampler: Sampler, from_scratch: bool,
 
 def fit_guard(weights: Path, data: str, *, minutes: float | None, kimg: float, batch: int = 64,
               lr: float = 2e-4, from_scratch: bool = False, device: str = "auto",
-              cache_dir: Path | None = None, seed: int = 0) -> dict[str, Any]:
+              cache_dir: Path | None = None, seed: int = 0,
+              augment: str = "none") -> dict[str, Any]:
     """Train D on real vs the served generator's pictures; save it as the guard."""
     dev = pick_device(device)
     sampler = Sampler.load(weights, str(dev))  # eval mode: the pictures as served
     g = sampler.generator.requires_grad_(False)
     config = g.config
     card = read_card(weights)
-    policy = parse_policy((card.get("training") or {}).get("augment") or "none")
+    policy = parse_policy(((card.get("training") or {}).get("augment") or "none")
+                          if augment == "training" else augment)
     ds = load_dataset(data, config.image_size, cache_dir)
     real_all = ds.images  # (N, 3, S, S) uint8
     d, start = starting_discriminator(weights, sampler, from_scratch, dev)
@@ -109,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop after this many thousand real images (default 100)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--augment", default="none",
+                    help="DiffAugment ops while fitting (default none: the guard ranks clean "
+                         "pictures); 'training' for the run's own policy")
     ap.add_argument("--from-scratch", action="store_true",
                     help="a new discriminator instead of the exported or checkpointed one")
     ap.add_argument("--device", default="auto")
@@ -118,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--batch must be at least 2 and --kimg more than 0")
     entry = fit_guard(args.weights, args.data, minutes=args.minutes, kimg=args.kimg,
                       batch=args.batch, lr=args.lr, from_scratch=args.from_scratch,
-                      device=args.device, cache_dir=args.cache_dir)
+                      device=args.device, cache_dir=args.cache_dir, augment=args.augment)
     print(f"wrote {args.weights}/discriminator.safetensors: {entry['images_seen']} images in "
           f"{entry['minutes']} min from {entry['started_from']}; mean logit real "
           f"{entry['mean_logit_real']:+.2f}, generated {entry['mean_logit_generated']:+.2f}")

@@ -59,7 +59,7 @@ from model.errors import UserError, run_cli
 from model.evaluate import evaluate
 from model.losses import d_loss_fn, g_loss_fn, gradient_penalty
 from model.networks import Discriminator, GANConfig, Generator
-from model.sampler import Sampler, make_grid, pick_device, to_uint8
+from model.sampler import Sampler, cpu_has_native_bf16, make_grid, pick_device, to_uint8
 
 log = logging.getLogger("model.train")
 
@@ -315,12 +315,6 @@ def score(generator: torch.nn.Module, data: Dataset, n: int, device: torch.devic
     return {key: result[key] for key in keys}
 
 
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: without either, bf16 matmuls are emulated (~1 GFLOP/s vs ~150 fp32)."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-
-
 def machine_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
@@ -455,7 +449,9 @@ def _train(cfg: TrainConfig, out: Path, limits: RunLimits, resume: bool, device:
     ckpt_path = out / CKPT_FILE
     state = load_training_state(ckpt_path) if resume else None
     if state is not None:
-        diffs = config_differences(state["config"], cfg.to_dict())
+        # A checkpoint from before a setting existed ran with that setting's default.
+        diffs = config_differences(TrainConfig.from_dict(state["config"]).to_dict(),
+                                   cfg.to_dict())
         if diffs:
             raise UserError(f"{ckpt_path} was trained with other settings ({'; '.join(diffs)});"
                             " resume with the same flags or start a new run with another --out")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -221,7 +222,7 @@ def test_top_k_training_starts_with_every_fake_and_narrows_to_its_floor() -> Non
     cfg = replace(preset_config("default", "x"), top_k=0.5)
     counts = [top_k_count(64, epoch, cfg) for epoch in range(0, 400, 5)]
     assert counts[0] == 64 and counts[-1] == 32  # all at first, then the floor
-    assert all(b <= a for a, b in zip(counts, counts[1:], strict=False))  # never widens
+    assert all(b <= a for a, b in itertools.pairwise(counts))  # never widens
     assert len(set(counts)) > 10  # narrows gradually, not in one jump
     off = preset_config("default", "x")
     assert {top_k_count(64, e, off) for e in (0, 100, 1000)} == {64}
@@ -236,3 +237,17 @@ def test_top_k_flag_is_recorded_and_refused_outside_zero_one(tmp_path: Path,
     assert json.loads((out / "options.json").read_text())["config"]["top_k"] == 0.5
     with pytest.raises(UserError, match="--top-k must be a share"):
         main([*common, "--out", str(tmp_path / "b"), "--top-k", "1.5"])
+
+
+def test_a_checkpoint_from_before_a_setting_existed_resumes(tmp_path: Path,
+                                                            people_dir: Path) -> None:
+    out = tmp_path / "run"
+    common = ["--data", str(people_dir), "--out", str(out), "--image-size", "32", "--width",
+              "8", "--cache-dir", str(tmp_path)]
+    assert main([*common, "--kimg", "0.05", "--batch", "8"]) == 0
+    state = torch.load(out / "ckpt.pt", weights_only=True)
+    for key in ("top_k", "top_k_gamma"):  # what an older trainer wrote
+        del state["config"][key]
+    torch.save(state, out / "ckpt.pt")
+    assert main([*common, "--kimg", "0.1", "--resume"]) == 0
+    assert load_training_state(out / "ckpt.pt")["images_seen"] >= 100
