@@ -64,11 +64,17 @@ def atomic_write_text(path: Path, text: str) -> None:
 # ---------------------------------------------------------------- the exported generator
 
 
+def _tensors(module: torch.nn.Module, config: GANConfig
+             ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A module's tensors (CPU, contiguous) and the metadata that carries its architecture."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+    return tensors, {"format": str(FORMAT), "config": json.dumps(config.to_dict())}
+
+
 def save_generator(out_dir: Path, generator: torch.nn.Module, config: GANConfig,
                    card: dict[str, Any]) -> None:
     """Write generator.safetensors (weights and BatchNorm statistics) and generator.json."""
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in generator.state_dict().items()}
-    metadata = {"format": str(FORMAT), "config": json.dumps(config.to_dict())}
+    tensors, metadata = _tensors(generator, config)
     # Serialise the card before touching anything, so a bad card leaves both files as they were.
     text = json.dumps({"format": FORMAT, "config": config.to_dict(), **card}, indent=2) + "\n"
     atomic_write(out_dir / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp), metadata))
@@ -137,20 +143,27 @@ def load_generator(weights_dir: Path | str, device: torch.device | str = "cpu"
                         "python -m model.train (for example weights/ or runs/NAME)")
     card = read_card(weights_dir)
     config = _read_config(path, card)
+    generator = _load_into(path, Generator(config), config, "re-export it with python -m "
+                           "model.train or restore weights/ from git")
+    return generator.to(device).eval(), card
+
+
+def _load_into(path: Path, module: torch.nn.Module, config: GANConfig,
+               remedy: str) -> torch.nn.Module:
+    """Load a safetensors file into a module built from its config; UserError when the file
+    is broken or does not fit."""
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
-        raise UserError(f"weights file {path} is truncated or corrupt ({exc}); re-export it "
-                        "with python -m model.train or restore weights/ from git") from None
-    generator = Generator(config)
+        raise UserError(f"weights file {path} is truncated or corrupt ({exc}); {remedy}"
+                        ) from None
     try:
-        generator.load_state_dict(state, strict=True)
+        module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[:3])
+        detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
         raise UserError(f"weights file {path} does not match its config "
                         f"(z_dim {config.z_dim}, size {config.image_size}): {detail}") from None
-    return generator.to(device).eval(), card
+    return module
 
 
 # ---------------------------------------------------------------- the exported discriminator
@@ -164,9 +177,7 @@ def save_discriminator(out_dir: Path, discriminator: torch.nn.Module, config: GA
     card = read_card(out_dir)
     if not card:
         raise UserError(f"no {CARD_FILE} in {out_dir}: export the generator first")
-    tensors = {k: v.detach().to("cpu").contiguous()
-               for k, v in discriminator.state_dict().items()}
-    metadata = {"format": str(FORMAT), "config": json.dumps(config.to_dict())}
+    tensors, metadata = _tensors(discriminator, config)
     card["discriminator"] = {"file": DISCRIMINATOR_FILE, **entry}
     text = json.dumps(card, indent=2) + "\n"
     atomic_write(out_dir / DISCRIMINATOR_FILE, lambda tmp: save_file(tensors, str(tmp), metadata))
@@ -180,17 +191,8 @@ def load_discriminator(weights_dir: Path | str, device: torch.device | str = "cp
     if not path.is_file():
         return None
     config = _read_config(path, {})
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise UserError(f"weights file {path} is truncated or corrupt ({exc}); re-export it "
-                        "or delete it to serve without the guard") from None
-    discriminator = Discriminator(config)
-    try:
-        discriminator.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
-        raise UserError(f"weights file {path} does not match its config: {detail}") from None
+    discriminator = _load_into(path, Discriminator(config), config,
+                               "re-export it or delete it to serve without the guard")
     return discriminator.to(device).eval()
 
 
