@@ -72,7 +72,7 @@ class Artist:
         """The picture for a request (deterministic given its id), as PNG bytes."""
         o = self.options
         if seed_id is not None and self.seeds.get(seed_id) is None:
-            known = ", ".join(str(s.id) for s in self.seeds.seeds) or "none"
+            known = id_ranges([s.id for s in self.seeds.seeds])
             raise ValueError(f"no seed #{seed_id} in {self.seeds_path} (known: {known})")
         served = serve(self.sampler, self.seeds, request_id,
                        ServeOptions(o.sigma, o.preserve_norm, o.best_of), self.guard, seed_id)
@@ -80,6 +80,19 @@ class Artist:
         png = render_png(served.image, scale, o.resample)
         size = served.image.shape[-1] * scale
         return Drawing(png, alt_text(served.seed_id, o.sigma), served.seed_id, size)
+
+
+def id_ranges(ids: list[int]) -> str:
+    """[1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8': a hundred seed ids in one short line."""
+    out: list[str] = []
+    for i in sorted(set(ids)):
+        if out and "-" not in out[-1].lstrip("-") and int(out[-1]) == i - 1:
+            out[-1] = f"{out[-1]}-{i}"
+        elif out and "-" in out[-1].lstrip("-") and int(out[-1].rsplit("-", 1)[1]) == i - 1:
+            out[-1] = f"{out[-1].rsplit('-', 1)[0]}-{i}"
+        else:
+            out.append(str(i))
+    return ", ".join(out) or "none"
 
 
 def alt_text(seed_id: int | None, sigma: float) -> str:

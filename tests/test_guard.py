@@ -165,3 +165,13 @@ def test_fitting_the_guard_teaches_d_to_tell_the_served_pictures_from_real(
     again = fit_guard(tiny_weights, str(people_dir), minutes=None, kimg=0.1, batch=16,
                       device="cpu", cache_dir=tmp_path)
     assert again["started_from"] == "the exported discriminator"
+
+
+def test_an_unknown_seed_names_the_known_ones_as_ranges(tiny_weights: Path) -> None:
+    from bot.artist import Artist, ArtistOptions
+
+    save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [
+        Seed(i, [0.1 * i] * TINY.z_dim) for i in (1, 2, 3, 4, 5, 9)]))
+    artist = Artist(tiny_weights, tiny_weights / "seeds.json", ArtistOptions(device="cpu"))
+    with pytest.raises(ValueError, match=r"no seed #7 in .* \(known: 1-5, 9\)$"):
+        artist.draw("r", seed_id=7)
