@@ -180,13 +180,13 @@ def generate(args: argparse.Namespace, settings: Settings) -> int:
     if args.n > 1 and not args.out.is_dir():
         raise UsageProblem(f"--out {args.out}: with --n {args.n} it must be an existing folder; "
                            "create it first")
-    out, fmt = output_path(args.out, request_id)
-    artist = load_artist(settings)
     if args.n == 1:
-        drawing = _draw(artist, request_id, args.seed_id)
+        out, fmt = output_path(args.out, request_id)
+        drawing = _draw(load_artist(settings), request_id, args.seed_id)
         _write_picture(out, fmt, drawing.png)
         print(f"wrote {out} ({drawing.size}x{drawing.size}): {drawing.alt_text}")
         return 0
+    artist = load_artist(settings)
     index = []
     for i in range(args.n):  # each one is a reply: its own request id, seed, guard, upscale
         rid = f"{request_id}-{i:04d}"

@@ -360,19 +360,17 @@ class Service:
         if daily is not None and daily[0] <= self.clock.now() and not self.stopping:
             self.daily_post(day=daily[1])
             daily = self.daily_due()
-        times = [max(self._next_poll_at, self._fetch_blocked_until)]
-        times += [next_due] if next_due else []
-        times += [daily[0]] if daily is not None else []
-        return min(times)
+        return self._next_wake(next_due, daily[0] if daily is not None else 0.0)
 
     def cycle(self) -> float:
         """One poll and everything due (python -m bot once). Returns the seconds until the next
         thing to do."""
         self.poll()
-        next_due = self.work()
-        times = [max(self._next_poll_at, self._fetch_blocked_until)]
-        times += [next_due] if next_due else []
-        return max(0.0, min(times) - self.clock.now())
+        return max(0.0, self._next_wake(self.work()) - self.clock.now())
+
+    def _next_wake(self, *due: float) -> float:
+        """The next poll (never before a backoff or a reset), or an earlier due time (0: none)."""
+        return min([max(self._next_poll_at, self._fetch_blocked_until), *(t for t in due if t)])
 
     # ------------------------------------------------------------ polling
 
@@ -389,14 +387,13 @@ class Service:
         cursor = self.state.cursor(self.name)
         try:
             mentions = self.platform.fetch_mentions(cursor, self._not_before())
-        except PlatformError as exc:
+        except Exception as exc:
+            if not isinstance(exc, PlatformError):  # nobody foresaw it: log it whole, go on
+                log.exception("fetching mentions failed unexpectedly")
+                exc = Transient(f"unexpected error: {exc!r}")
             self._record(exc.mentions_read)  # answered, but the cursor stays: a gap before them
             self._fetched = []
             self._fetch_failed(exc)
-            return
-        except Exception as exc:  # an answer nobody foresaw: log it whole, back off, go on
-            log.exception("fetching mentions failed unexpectedly")
-            self._fetch_failed(Transient(f"unexpected error: {exc!r}"))
             return
         self._fetch_fail_count = 0
         self._fetch_blocked_until = 0.0
@@ -404,8 +401,6 @@ class Service:
             log.info("first poll: %d mentions from %s", len(mentions), self.name)
         self.stats.last_poll = self.clock.now()
         self.metrics.last_poll.set(self.stats.last_poll)
-        if self.problem and self.problem.startswith("cannot reach"):
-            self.problem = None
         self._record(mentions)
         self._fetched = mentions
 

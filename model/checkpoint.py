@@ -196,17 +196,22 @@ def load_discriminator(weights_dir: Path | str, device: torch.device | str = "cp
     return discriminator.to(device).eval()
 
 
+def discriminator_from_checkpoint(path: Path) -> tuple[Discriminator, dict[str, Any]]:
+    """A run's ckpt.pt -> (its discriminator, the training state it came from)."""
+    state = load_training_state(path)
+    discriminator = Discriminator(GANConfig.from_dict(state["config"]["gan"]))
+    discriminator.load_state_dict({k.removeprefix("module."): v for k, v in state["D"].items()})
+    return discriminator, state
+
+
 def export_discriminator_from_checkpoint(run_dir: Path | str) -> dict[str, Any]:
     """A run folder's ckpt.pt -> discriminator.safetensors + its card entry (for runs whose
     trainer exported only G). Returns the entry."""
     run_dir = Path(run_dir)
-    state = load_training_state(run_dir / CKPT_FILE)
-    config = GANConfig.from_dict(state["config"]["gan"])
-    discriminator = Discriminator(config)
-    discriminator.load_state_dict({k.removeprefix("module."): v for k, v in state["D"].items()})
+    discriminator, state = discriminator_from_checkpoint(run_dir / CKPT_FILE)
     entry = {"images_seen": state.get("images_seen"), "steps": state.get("step"),
              "use": "best-of-k guard: ranks candidate pictures, never thresholds"}
-    save_discriminator(run_dir, discriminator, config, entry)
+    save_discriminator(run_dir, discriminator, discriminator.config, entry)
     return entry
 
 

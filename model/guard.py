@@ -28,8 +28,8 @@ import torch
 from model.augment import diff_augment, parse_policy
 from model.checkpoint import (
     CKPT_FILE,
+    discriminator_from_checkpoint,
     load_discriminator,
-    load_training_state,
     read_card,
     save_discriminator,
 )
@@ -49,9 +49,7 @@ def starting_discriminator(weights: Path, sampler: Sampler, from_scratch: bool,
         if exported is not None:
             return exported, "the exported discriminator"
         if (weights / CKPT_FILE).is_file():
-            d = Discriminator(config)
-            state = load_training_state(weights / CKPT_FILE)["D"]
-            d.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
+            d, _ = discriminator_from_checkpoint(weights / CKPT_FILE)
             return d.to(device), f"the discriminator in {CKPT_FILE}"
     torch.manual_seed(0)
     return Discriminator(config).to(device), "a new discriminator"

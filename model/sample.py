@@ -82,8 +82,10 @@ def kinds_of(pictures: torch.Tensor, data: str, cache_dir: Path | None = None) -
     return out
 
 
-def numbered_sheet(images: torch.Tensor, nrow: int, scale: int = 2) -> Image.Image:
-    """uint8 (B, C, H, W) -> a grid with each cell's number (from 0) printed under it."""
+def numbered_sheet(images: torch.Tensor, nrow: int, scale: int = 2,
+                   numbers: list[int] | None = None) -> Image.Image:
+    """uint8 (B, C, H, W) -> a grid with each cell's number printed under it: its place (from
+    0), or the given numbers (their places in sheet.json, for a sheet of some of them)."""
     b, _, h, w = images.shape
     label = 12
     cols = min(nrow, b)
@@ -94,21 +96,8 @@ def numbered_sheet(images: torch.Tensor, nrow: int, scale: int = 2) -> Image.Ima
     for i in range(b):
         y, x = divmod(i, cols)
         sheet.paste(to_pil(images[i], scale), (x * cell_w + 2, y * cell_h + 2))
-        draw.text((x * cell_w + 4, y * cell_h + h * scale + 3), str(i), fill=(0, 0, 0))
-    return sheet
-
-
-def labelled_sheet(images: torch.Tensor, numbers: list[int], nrow: int) -> Image.Image:
-    """numbered_sheet with each cell labelled by its own number (its place in sheet.json)."""
-    sheet = numbered_sheet(images, nrow)
-    b, _, h, w = images.shape
-    cell_w, cell_h = w * 2 + 4, h * 2 + 12 + 4
-    draw = ImageDraw.Draw(sheet)
-    for i, number in enumerate(numbers):
-        y, x = divmod(i, min(nrow, b))
-        box = (x * cell_w + 2, y * cell_h + h * 2 + 2, (x + 1) * cell_w - 2, (y + 1) * cell_h)
-        draw.rectangle(box, fill="white")
-        draw.text((x * cell_w + 4, y * cell_h + h * 2 + 3), str(number), fill=(0, 0, 0))
+        draw.text((x * cell_w + 4, y * cell_h + h * scale + 3),
+                  str(numbers[i] if numbers is not None else i), fill=(0, 0, 0))
     return sheet
 
 
@@ -239,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                 mine = sorted((i for i, k in enumerate(kinds) if k == kind),
                               key=lambda i: -scores[i])
                 path = args.out.with_name(f"{args.out.stem}-{kind.replace('/', '_')}.png")
-                labelled_sheet(pictures[mine], mine, nrow=16).save(path)
+                numbered_sheet(pictures[mine], nrow=16, numbers=mine).save(path)
                 print(f"wrote {path}: {len(mine)} candidates of kind {kind}")
         atomic_write_text(side, json.dumps(record) + "\n")
         print(f"wrote {args.out} ({args.n} numbered candidates) and their latents to {side}")
