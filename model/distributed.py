@@ -49,9 +49,16 @@ def from_env(device_type: str) -> Dist:
     return Dist(rank, world, local_rank)
 
 
-def shutdown(d: Dist) -> None:
-    if d.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(d: Dist, together: bool = True) -> None:
+    """Leave the process group. together: first wait until every rank is here (rank 0 exports
+    after the others are done): a rank that tears gloo down while a peer still holds its
+    connections can die in gloo's C++ teardown ("terminate called without an active
+    exception", SIGABRT), which torchrun reports as a failed run."""
+    if not (d.enabled and dist.is_initialized()):
+        return
+    if together:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def broadcast_module(module: nn.Module, d: Dist) -> None:
@@ -91,13 +98,19 @@ def average_batchnorm_stats(module: nn.Module, d: Dist) -> None:
         b.copy_(v.view_as(b))
 
 
-def any_rank(flag: bool, d: Dist, device: torch.device) -> bool:
-    """True when the flag is set on any rank (so that every rank stops at the same step)."""
+def any_rank(flags: tuple[bool, ...], d: Dist, device: torch.device) -> tuple[bool, ...]:
+    """Each flag, set when it is set on any rank, in one all-reduce.
+
+    Every decision that leads to a collective (stop now, write a checkpoint) must be taken
+    the same on all ranks: a clock read on each rank can fall either side of a deadline, and
+    one rank gathering for a checkpoint while another all-reduces gradients deadlocks or
+    aborts gloo.
+    """
     if not d.enabled:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
+        return flags
+    t = torch.tensor([1.0 if f else 0.0 for f in flags], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return tuple(bool(v) for v in t.tolist())
 
 
 def gather_objects(obj: object, d: Dist) -> list[object]:

@@ -432,10 +432,16 @@ def train(cfg: TrainConfig, out: Path, limits: RunLimits, *, resume: bool = Fals
     if cfg.batch % d.world:
         raise UserError(f"--batch {cfg.batch} must be a multiple of the {d.world} ranks")
     try:
-        return _train(cfg, out, limits, resume, device, amp, channels_last, cache_dir,
+        card = _train(cfg, out, limits, resume, device, amp, channels_last, cache_dir,
                       show_progress, d)
-    finally:
-        ddp.shutdown(d)
+    except KeyboardInterrupt:  # every rank agreed to stop (ddp.any_rank): leave together
+        ddp.shutdown(d, together=True)
+        raise
+    except BaseException:  # this rank alone may have failed: never wait for the others
+        ddp.shutdown(d, together=False)
+        raise
+    ddp.shutdown(d, together=True)
+    return card
 
 
 def _train(cfg: TrainConfig, out: Path, limits: RunLimits, resume: bool, device: torch.device,
@@ -514,7 +520,7 @@ def _train(cfg: TrainConfig, out: Path, limits: RunLimits, resume: bool, device:
     interrupted = False
     try:
         with Interrupt() as interrupt:
-            while p.images_seen < max_images and time.monotonic() < deadline:
+            while p.images_seen < max_images:
                 t0 = time.perf_counter()
                 stats = train_step(m, cfg, batches, p.step, device, d, amp)
                 dt = time.perf_counter() - t0
@@ -535,10 +541,16 @@ def _train(cfg: TrainConfig, out: Path, limits: RunLimits, resume: bool, device:
                     if stats["epoch_end"]:
                         save_grid(out / "grids" / f"epoch_{batches.epoch:04d}.png",
                                   draw(m.G, fixed_z, device))
-                if ddp.any_rank(interrupt.asked, d, device):
+                now = time.monotonic()
+                asked, out_of_time, ckpt_due = ddp.any_rank(
+                    (interrupt.asked, now >= deadline,
+                     now - last_ckpt > limits.ckpt_minutes * 60), d, device)
+                if asked:
                     interrupted = True
                     break
-                if time.monotonic() - last_ckpt > limits.ckpt_minutes * 60:
+                if out_of_time:
+                    break
+                if ckpt_due:
                     checkpoint()
                     last_ckpt = time.monotonic()
     finally:
