@@ -75,7 +75,8 @@ def make_artist(settings: Settings) -> Artist:
     """The generator and seeds (UserError, ValueError or OSError when they cannot be used)."""
     return Artist(settings.weights_dir, settings.seeds_file, ArtistOptions(
         sigma=settings.sigma, preserve_norm=settings.preserve_norm, upscale=settings.upscale,
-        resample=settings.resample, device=settings.device, best_of=settings.best_of))
+        resample=settings.resample, device=settings.device, best_of=settings.best_of,
+        variation_sigma=settings.variation_sigma))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -183,7 +184,7 @@ def generate(args: argparse.Namespace, settings: Settings) -> int:
     if args.n == 1:
         out, fmt = output_path(args.out, request_id)
         drawing = _draw(load_artist(settings), request_id, args.seed_id)
-        _write_picture(out, fmt, drawing.png)
+        _write_picture(out, fmt, drawing.data)
         print(f"wrote {out} ({drawing.size}x{drawing.size}): {drawing.alt_text}")
         return 0
     artist = load_artist(settings)
@@ -191,7 +192,7 @@ def generate(args: argparse.Namespace, settings: Settings) -> int:
     for i in range(args.n):  # each one is a reply: its own request id, seed, guard, upscale
         rid = f"{request_id}-{i:04d}"
         drawing = _draw(artist, rid, args.seed_id)
-        _write_picture(args.out / f"human-{rid}.png", "PNG", drawing.png)
+        _write_picture(args.out / f"human-{rid}.png", "PNG", drawing.data)
         index.append({"file": f"human-{rid}.png", "request_id": rid,
                       "seed_id": drawing.seed_id, "alt_text": drawing.alt_text})
     from model.checkpoint import atomic_write_text

@@ -14,29 +14,48 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from bot.platforms.base import Media
 from model.checkpoint import unservable_reason
 from model.errors import UserError
 from model.sampler import (
     Sampler,
     SeedBook,
+    Served,
     ServeOptions,
     load_guard,
     load_seeds,
+    morph_frames,
     render_png,
+    request_rng,
     serve,
+    serve_near,
+    to_gif,
 )
 
 log = logging.getLogger(__name__)
 
 REPLY_SIZE = 256  # pixels per side people see
+MORPH_SIZE = 256  # the GIF's side: its frames are upscaled like the pictures
+MORPH_FRAMES = 12  # start to end; with the way back, 22 frames
+MORPH_MS = 90  # 22 frames x 90 ms = 1.98 s: within the 2 s a reply GIF may last
 
 
 @dataclass(frozen=True)
 class Drawing:
-    png: bytes
+    data: bytes  # PNG, or GIF for a morph
+    mime: str  # image/png or image/gif
     alt_text: str
-    seed_id: int | None
-    size: int  # pixels per side of the PNG
+    seed_id: int | None  # the good seed it is near (None: the plain prior)
+    size: int  # pixels per side
+    z: list[float]  # its latent (a morph: the latent it starts from)
+    sigma: float  # the noise it was drawn with
+    morph_to: int | None = None  # a morph: the good seed it travels to
+
+    @property
+    def media(self) -> Media:
+        return Media(self.data, self.mime, self.alt_text)
 
 
 @dataclass
@@ -47,6 +66,9 @@ class ArtistOptions:
     resample: str = "lanczos"
     device: str = "auto"
     best_of: int = 8  # candidates per picture, the discriminator's favourite is sent
+    variation_sigma: float = 0.25  # "more like this": closer to the picture than a new one
+    morph_frames: int = MORPH_FRAMES  # pictures from start to end; the GIF goes there and back
+    morph_ms: int = MORPH_MS  # per frame: (2 * frames - 2) * ms stays within 2 s
 
 
 class Artist:
@@ -68,18 +90,71 @@ class Artist:
                         "more odd pictures; curate seeds with python -m model.explore",
                         seeds_path)
 
-    def draw(self, request_id: str, seed_id: int | None = None) -> Drawing:
-        """The picture for a request (deterministic given its id), as PNG bytes."""
+    @property
+    def seed_ids(self) -> frozenset[int]:
+        return frozenset(s.id for s in self.seeds.seeds)
+
+    def _options(self, sigma: float) -> ServeOptions:
         o = self.options
+        return ServeOptions(sigma, o.preserve_norm, o.best_of)
+
+    def _scale(self, side: int) -> int:
+        return self.options.upscale or max(1, REPLY_SIZE // side)
+
+    def _picture(self, served: Served, sigma: float, alt: str) -> Drawing:
+        scale = self._scale(served.image.shape[-1])
+        png = render_png(served.image, scale, self.options.resample)
+        return Drawing(png, "image/png", alt, served.seed_id, served.image.shape[-1] * scale,
+                       served.z.tolist(), sigma)
+
+    def draw(self, request_id: str, seed_id: int | None = None) -> Drawing:
+        """The picture for a request (deterministic given its id), as PNG bytes: near a good
+        seed (seed_id, or one picked by the request id)."""
         if seed_id is not None and self.seeds.get(seed_id) is None:
             known = id_ranges([s.id for s in self.seeds.seeds])
             raise ValueError(f"no seed #{seed_id} in {self.seeds_path} (known: {known})")
-        served = serve(self.sampler, self.seeds, request_id,
-                       ServeOptions(o.sigma, o.preserve_norm, o.best_of), self.guard, seed_id)
-        scale = o.upscale or max(1, REPLY_SIZE // served.image.shape[-1])
-        png = render_png(served.image, scale, o.resample)
-        size = served.image.shape[-1] * scale
-        return Drawing(png, alt_text(served.seed_id, o.sigma), served.seed_id, size)
+        sigma = self.options.sigma
+        served = serve(self.sampler, self.seeds, request_id, self._options(sigma), self.guard,
+                       seed_id)
+        return self._picture(served, sigma, alt_text(served.seed_id, sigma))
+
+    def draw_near(self, request_id: str, z: list[float], n: int, sigma: float,
+                  seed_id: int | None = None) -> list[Drawing]:
+        """n pictures near a latent (variations of a picture somebody liked), each the
+        guard's best of its own candidates, drawn in one batch."""
+        center = torch.tensor(z, dtype=torch.float32)
+        if center.shape != (self.sampler.z_dim,):
+            raise ValueError(f"a latent of {len(z)} numbers, the generator takes "
+                             f"{self.sampler.z_dim}")
+        # The n pictures share one picture's candidate budget (best_of in all, at least two
+        # each): they sit at half the usual noise around a picture somebody already liked, so
+        # there is less to filter, and four replies' worth of candidates would cost four
+        # replies' time.
+        o = self.options
+        each = max(2, o.best_of // n) if o.best_of > 1 else 1
+        served = serve_near(self.sampler, center, request_id, n,
+                            ServeOptions(sigma, o.preserve_norm, each), self.guard, seed_id)
+        return [self._picture(s, sigma, variation_alt_text(i + 1, n, sigma))
+                for i, s in enumerate(served)]
+
+    def morph(self, request_id: str, z: list[float], seed_id: int | None) -> Drawing:
+        """An animated GIF from a latent to another good seed (picked by the request id) and
+        back, at most 2 s, at the reply size."""
+        o = self.options
+        start = torch.tensor(z, dtype=torch.float32)
+        others = [s for s in self.seeds.seeds if s.id != seed_id] or self.seeds.seeds
+        rng = request_rng(request_id)
+        if others:
+            target = others[int(torch.randint(len(others), (1,), generator=rng))]
+            end, morph_to = target.tensor(), target.id
+        else:  # no seeds: somewhere else on the prior
+            end, morph_to = torch.randn(self.sampler.z_dim, generator=rng), None
+        frames = morph_frames(self.sampler, start, end, o.morph_frames)  # (F, C, S, S)
+        side = frames.shape[-1]
+        gif = to_gif(frames, min(self._scale(side), MORPH_SIZE // side) or 1, o.morph_ms)
+        size = side * (min(self._scale(side), MORPH_SIZE // side) or 1)
+        return Drawing(gif, "image/gif", morph_alt_text(seed_id, morph_to), seed_id, size,
+                       list(z), 0.0, morph_to)
 
 
 def id_ranges(ids: list[int]) -> str:
@@ -101,3 +176,16 @@ def alt_text(seed_id: int | None, sigma: float) -> str:
                 "GAN from a random latent vector.")
     return ("A generated illustration of a person in a flat, emoji-like style, made by a GAN "
             f"from seed #{seed_id} with noise {sigma:g}.")
+
+
+def variation_alt_text(i: int, n: int, sigma: float) -> str:
+    return (f"Variation {i} of {n}: a generated illustration of a person in a flat, emoji-like "
+            f"style, made by a GAN near the picture this replies to (noise {sigma:g}).")
+
+
+def morph_alt_text(seed_id: int | None, morph_to: int | None) -> str:
+    start = "the picture this replies to" + (f" (seed #{seed_id})" if seed_id is not None
+                                             else "")
+    end = f"good seed #{morph_to}" if morph_to is not None else "another random person"
+    return (f"An animation of generated people in a flat, emoji-like style: {start} turns "
+            f"smoothly into {end} and back.")

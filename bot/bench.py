@@ -1,7 +1,13 @@
-"""Reply latency and memory of the bot against mastodon-mock (a real Mastodon API on loopback).
+"""Reply latency and memory of the bot against mastodon-mock (a real Mastodon API on loopback),
+and what each kind of reply costs to draw.
 
     python -m bot.bench                  # 50 mentions from 10 users, the shipped weights
     python -m bot.bench --mentions 200 --weights runs/emoji
+    python -m bot.bench --drawing-only   # the drawing costs alone, no server
+
+Drawing costs go through the bot's own Artist, exactly as a reply is drawn, without the network:
+one picture (best of 8 by the guard, 256 px PNG), a "more like this" reply (four pictures near
+one latent, one batch) and a morph GIF (slerp to another good seed and back), p50 / p95.
 
 Mentions are posted one at a time through the API and each is answered by one poll cycle.
 Latency is measured per mention from the moment the poll fetched it to the moment its reply
@@ -19,6 +25,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.artist import Artist, ArtistOptions
@@ -26,6 +34,7 @@ from bot.config import REPO, load_settings
 from bot.platforms.mastodon import MastodonPlatform
 from bot.service import Clock, Service
 from bot.state import State
+from model.bench import percentiles
 from model.errors import UserError, run_cli
 
 
@@ -60,13 +69,52 @@ def service_rss(base_url: str, weights: Path, tmp: Path, user: object) -> float:
         proc.wait(timeout=60)
 
 
+def drawing_costs(artist: Artist, repeats: int) -> dict[str, dict[str, float]]:
+    """p50 / p95 in ms (and bytes) of each kind of reply, drawn as the service draws them."""
+    first = artist.draw("bench:warm")
+    kinds: dict[str, Callable[[int], list[bytes]]] = {
+        "one picture": lambda i: [artist.draw(f"bench:{i}").data],
+        "more like this (4 pictures)": lambda i: [
+            d.data for d in artist.draw_near(f"bench:v{i}", first.z, 4,
+                                             artist.options.variation_sigma, first.seed_id)],
+        "morph GIF": lambda i: [artist.morph(f"bench:m{i}", first.z, first.seed_id).data],
+    }
+    out = {}
+    for name, draw in kinds.items():
+        draw(-1)  # warm-up
+        times, sizes = [], []
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            files = draw(i)
+            times.append(time.perf_counter() - t0)
+            sizes.append(sum(len(f) for f in files))
+        out[name] = {**percentiles(times), "kib": statistics.median(sizes) / 1024}
+    return out
+
+
+def print_drawing_costs(costs: dict[str, dict[str, float]]) -> None:
+    for name, c in costs.items():
+        print(f"{name}: p50 {c['p50_ms']:.1f} ms, p95 {c['p95_ms']:.1f} ms, "
+              f"{c['kib']:.0f} KiB")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mentions", type=int, default=50)
     ap.add_argument("--users", type=int, default=10)
     ap.add_argument("--weights", type=Path, default=REPO / "weights")
+    ap.add_argument("--repeats", type=int, default=30, help="draws per kind of reply")
+    ap.add_argument("--drawing-only", action="store_true",
+                    help="only the drawing costs, no server")
     args = ap.parse_args(argv)
+    if args.mentions < 1 or args.repeats < 1:
+        raise UserError("--mentions and --repeats must be at least 1")
+    seeds = args.weights / "seeds.json"
+    print_drawing_costs(drawing_costs(Artist(args.weights, seeds, ArtistOptions()),
+                                      args.repeats))
+    if args.drawing_only:
+        return 0
     try:
         from mastodon import Mastodon
         from mastodon_mock.config import SeedAccount, SeedConfig

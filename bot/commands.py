@@ -20,12 +20,39 @@ _HANDLE = re.compile(r"(?<![\w@])@[\w.\-]+(?:@[\w.\-]+)?", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 
 
+# What a reply to one of the bot's pictures can ask, in the order they are looked for (the
+# first found wins: "delete" beats everything, a plain "again" loses to "more like this").
+REPLY_COMMANDS = ("delete", "help", "morph", "variations", "again")
+DEFAULT_COMMANDS: dict[str, list[str]] = {
+    "again": ["again", "another one", "もう一回"],
+    "variations": ["more like this", "variations", "似たのを"],
+    "morph": ["morph", "animate", "動かして"],
+    "delete": ["delete", "消して"],
+    "help": ["help", "ヘルプ"],
+}
+# "like #12" works anywhere, in a reply or a new mention; {n} stands for the seed number
+DEFAULT_LIKE = ["like #{n}", "#{n}みたいに"]
+# After a command phrase, a number 1-4 names one picture of a four-picture reply
+_PICK = re.compile(r"\s*#?([1-4])(?![\d])")
+
+
 @dataclass(frozen=True)
 class Request:
-    """A request for one picture. Only the normalised text is kept; nothing else is needed."""
+    """What a mention asks for. Only the normalised text is kept; nothing else is needed.
+
+    command: picture (a trigger phrase), again, variations, morph, delete, help (replies to
+    one of the bot's pictures) or like (a good seed by number, anywhere)."""
 
     text: str
-    trigger: str
+    trigger: str  # the phrase that matched
+    command: str = "picture"
+    seed_id: int | None = None  # like: the good seed asked for
+    pick: int | None = None  # 1-4: which picture of a four-picture post the command means
+
+    @property
+    def pictures(self) -> int:
+        """Pictures the answer carries (what the per-user limit and the media budget count)."""
+        return {"variations": 4, "delete": 0, "help": 0}.get(self.command, 1)
 
 
 class _TextExtractor(HTMLParser):
@@ -81,19 +108,58 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip()[:MAX_TEXT]
 
 
-def _contains_phrase(text: str, phrase: str) -> bool:
+def _is_cjk(phrase: str) -> bool:
+    return any(unicodedata.category(c).startswith("L") and ord(c) > 0x2E80 for c in phrase)
+
+
+def _find_phrase(text: str, phrase: str) -> re.Match[str] | None:
+    """Where the (normalised) phrase occurs as whole words; CJK has no spaces between words."""
     if not phrase:
-        return False
-    if any(unicodedata.category(c).startswith("L") and ord(c) > 0x2E80 for c in phrase):
-        return phrase in text  # CJK has no spaces between words
-    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
+        return None
+    if _is_cjk(phrase):
+        return re.search(re.escape(phrase), text)
+    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text)
 
 
-def parse(text: str, triggers: list[str], is_html: bool = False) -> Request | None:
-    """The request in a mention, or None when no trigger phrase is in it."""
+def _contains_phrase(text: str, phrase: str) -> bool:
+    return _find_phrase(text, phrase) is not None
+
+
+def like_pattern(phrase: str) -> re.Pattern[str]:
+    """'like #{n}' -> a pattern whose group 1 is the number, matched like a phrase."""
+    before, _, after = normalise(phrase).partition("{n}")
+    body = re.escape(before) + r"(\d{1,9})" + re.escape(after)
+    if _is_cjk(phrase):
+        return re.compile(body)
+    return re.compile(rf"(?<![\w#]){body}(?!\w)" if before else rf"{body}(?!\w)")
+
+
+def parse(text: str, triggers: list[str], is_html: bool = False, *,
+          commands: dict[str, list[str]] | None = None, like: list[str] | None = None,
+          reply_to_picture: bool = False) -> Request | None:
+    """What the mention asks for, or None when it asks nothing the bot knows.
+
+    reply_to_picture: the mention answers one of the bot's pictures, so the reply commands
+    count; elsewhere "again" or "delete" are only words. like (a seed by number) counts
+    anywhere. Otherwise a trigger phrase asks for a new picture."""
     if not text:
         return None
     plain = normalise(strip_html(text[: MAX_TEXT * 4]) if is_html else text)
+    commands = DEFAULT_COMMANDS if commands is None else commands
+    order = REPLY_COMMANDS if reply_to_picture else ()
+    # delete and help first, then "like #12" (the most specific), then the other commands
+    for command in (*order[:2], "like", *order[2:]):
+        if command == "like":
+            for phrase in DEFAULT_LIKE if like is None else like:
+                found = like_pattern(phrase).search(plain)
+                if found is not None:
+                    return Request(plain, phrase, "like", seed_id=int(found.group(1)))
+            continue
+        for phrase in commands.get(command, []):
+            found = _find_phrase(plain, normalise(phrase))
+            if found is not None:
+                pick = _PICK.match(plain, found.end())
+                return Request(plain, phrase, command, pick=int(pick.group(1)) if pick else None)
     for trigger in triggers:
         if _contains_phrase(plain, normalise(trigger)):
             return Request(plain, trigger)

@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.commands import DEFAULT_COMMANDS, DEFAULT_LIKE, REPLY_COMMANDS
+
 log = logging.getLogger("bot.config")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -91,8 +93,14 @@ class Settings(BaseSettings):
 
     triggers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_TRIGGERS), min_length=1)
+    # the reply commands (again, variations, morph, delete, help) and their phrases
+    commands: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_COMMANDS.items()})
+    like_phrases: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_LIKE))  # {n}: the seed number
+    variation_sigma: float = Field(0.25, ge=0, le=3)  # noise of "more like this"
     poll_seconds: float = Field(60.0, ge=1)
-    user_limit_per_hour: int = Field(3, ge=0)
+    user_limit_per_hour: int = Field(8, ge=0)  # a picture, four variations and a GIF fit
     backlog_hours: float = Field(24.0, ge=0)
     max_attempts: int = Field(5, ge=1)
 
@@ -103,7 +111,7 @@ class Settings(BaseSettings):
     daily_post_time: str = "09:00"
     timezone: str = "UTC"
 
-    @field_validator("triggers", mode="before")
+    @field_validator("triggers", "like_phrases", mode="before")
     @classmethod
     def _triggers_json(cls, v: object) -> object:
         if isinstance(v, str):  # from the environment: decoded here, so errors get one line
@@ -112,6 +120,38 @@ class Settings(BaseSettings):
             except json.JSONDecodeError:
                 raise ValueError('must be a JSON list of phrases, like ["create a human image"]'
                                  ) from None
+        return v
+
+    @field_validator("commands", mode="before")
+    @classmethod
+    def _commands_json(cls, v: object) -> object:
+        if isinstance(v, str):
+            try:
+                return json.loads(v)
+            except json.JSONDecodeError:
+                raise ValueError('must be a JSON object of phrase lists, like {"again": '
+                                 '["again", "one more"]}') from None
+        return v
+
+    @field_validator("commands")
+    @classmethod
+    def _known_commands(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(v) - set(REPLY_COMMANDS))
+        if unknown:
+            raise ValueError(f"unknown command {unknown[0]!r}; the commands are "
+                             f"{', '.join(REPLY_COMMANDS)}")
+        if any(not p.strip() for phrases in v.values() for p in phrases):
+            raise ValueError("command phrases must not be blank")
+        # a command left out keeps its default phrases
+        return {**{k: list(p) for k, p in DEFAULT_COMMANDS.items()}, **v}
+
+    @field_validator("like_phrases")
+    @classmethod
+    def _like_has_number(cls, v: list[str]) -> list[str]:
+        for phrase in v:
+            if phrase.count("{n}") != 1:
+                raise ValueError(f"{phrase!r} must hold {{n}} once, where the seed number goes, "
+                                 "like \"like #{n}\"")
         return v
 
     @field_validator("triggers")

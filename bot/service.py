@@ -1,8 +1,14 @@
 """The poll loop: mentions in, pictures out, nothing lost, nothing twice.
 
 Two halves. `decide` is a pure function: given one mention, what the state store says about
-its author and the platform's budget, the settings and the time, it answers ignore, refuse,
-note, reply or wait-until-T. `Service` is the executor: it polls, records each mention before
+its author, the platform's budget and the picture the mention answers (if it is one of the
+bot's), the settings and the time, it answers ignore, refuse, note, reply, delete or
+wait-until-T. A reply to one of the bot's pictures may ask for more of it: again (near the same
+good seed), more like this (four near its own latent), morph (a GIF to another seed), delete
+(only for the person it was made for) or help; "like #12" works anywhere. Every picture sent is
+remembered with its latent, so the conversation can go on from any of them.
+
+`Service` is the executor: it polls, records each mention before
 doing anything, asks `decide`, and does the I/O. Handling a mention never sleeps: a mention
 that must wait (for the media budget, a rate-limit reset, a retry after a 5xx) stays pending
 in the state file with its due time, and the loop goes on polling, serving health, reloading
@@ -31,7 +37,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot import commands
-from bot.artist import Artist
+from bot.artist import Artist, Drawing, id_ranges
 from bot.config import Settings
 from bot.observe import Metrics
 from bot.platforms.base import (
@@ -41,11 +47,12 @@ from bot.platforms.base import (
     Platform,
     PlatformError,
     RateLimited,
+    Reaction,
     Rejected,
     Transient,
     id_key,
 )
-from bot.state import Record, State
+from bot.state import Picture, Record, State
 
 log = logging.getLogger("bot.service")
 
@@ -56,6 +63,7 @@ MAX_RATE_WAIT = 20 * 60.0  # a reset further away than this is re-checked after 
 DAILY_GRACE = 3600  # a daily post missed by less than this (restart, downtime) still goes out
 DAILY_RETRY = 600.0  # a daily post that failed is tried again this much later
 HOUR = 3600.0
+DAY = 86400.0
 
 
 class Fatal(Exception):
@@ -89,15 +97,56 @@ def round_robin(records: list[Record]) -> list[Record]:
     return out
 
 
-def reply_text(mention: Mention, seed_id: int | None, trigger: str) -> str:
-    seed = f"from seed #{seed_id}" if seed_id is not None else "from a random seed"
-    return (f"@{mention.author} Here is a human, drawn {seed}. "
-            f"Mention me with \"{trigger}\" again for another one.")
+def _phrase(settings: Settings, command: str) -> str:
+    """The first phrase of a command, as the operator configured it."""
+    phrases = settings.commands.get(command) or commands.DEFAULT_COMMANDS[command]
+    return phrases[0]
 
 
-def note_text(mention: Mention, limit: int, minutes: int) -> str:
+def _more(settings: Settings) -> str:
+    """The reply's last sentence: what works as a reply to the picture."""
+    again, like_this, morph = (_phrase(settings, c) for c in ("again", "variations", "morph"))
+    return f"Reply \"{again}\", \"{like_this}\" or \"{morph}\" to it for more."
+
+
+def reply_text(mention: Mention, drawings: list[Drawing], request: commands.Request,
+               settings: Settings) -> str:
+    """The words of a picture reply: what it is, and what a reply to it can ask."""
+    first = drawings[0]
+    if request.command == "variations":
+        what = (f"Four more like that one. {_more(settings)} Add 1-4 to pick one, "
+                f"like \"{_phrase(settings, 'variations')} 2\".")
+        return f"@{mention.author} {what}"
+    if request.command == "morph":
+        to = f"seed #{first.morph_to}" if first.morph_to is not None else "someone new"
+        return f"@{mention.author} From your picture to {to} and back. {_more(settings)}"
+    seed = f"from seed #{first.seed_id}" if first.seed_id is not None else "from a random seed"
+    return f"@{mention.author} Here is a human, drawn {seed}. {_more(settings)}"
+
+
+def note_text(mention: Mention, limit: int, minutes: int, asked: int = 1) -> str:
+    if asked > 1:
+        return (f"@{mention.author} That would be {asked} more pictures, past my limit of "
+                f"{limit} per person per hour. Please ask again in about {minutes} minutes.")
     return (f"@{mention.author} You have had {limit} pictures this hour, which is my limit "
             f"per person. Please ask again in about {minutes} minutes.")
+
+
+def help_text(mention: Mention, settings: Settings) -> str:
+    again, like_this, morph, delete = (_phrase(settings, c)
+                                       for c in ("again", "variations", "morph", "delete"))
+    like = settings.like_phrases[0].replace("{n}", "12")
+    return (f"@{mention.author} Reply to one of my pictures with \"{again}\", \"{like_this}\" "
+            f"(four), \"{morph}\" (an animation) or \"{delete}\" (yours only). \"{like}\" "
+            f"anywhere asks for seed #12; \"{settings.triggers[0]}\" for a new one.")
+
+
+def unknown_seed_text(mention: Mention, seed_id: int, known: frozenset[int]) -> str:
+    ids = sorted(known)
+    few = ids[:: max(1, len(ids) // 3)][:3]
+    some = ", ".join(f"#{i}" for i in few) or "none yet"
+    return (f"@{mention.author} I have no seed #{seed_id}. Try one of mine, like {some} "
+            f"(I know {id_ranges(ids)}).")
 
 
 # ---------------------------------------------------------------- the decision
@@ -113,12 +162,40 @@ class Quota:
 
 
 @dataclass(frozen=True)
+class Facts:
+    """What the executor looked up about one mention: everything `decide` needs besides the
+    mention and the settings."""
+
+    me: Me | None
+    now: float
+    not_before: datetime | None
+    quota: Quota
+    uploads: list[float]  # the platform's counted posts within its window, oldest first
+    media_limit: tuple[int, float]  # (posts, seconds)
+    blocked_until: float  # a rate limit's reset: no post before it
+    notes_use_budget: bool  # a text-only note counts against media_limit (X)
+    parent: list[Picture] = field(default_factory=list)  # pictures of the post replied to
+    seed_ids: frozenset[int] = frozenset()  # the good seeds there are
+    last_help: float | None = None  # when this author last had the help
+
+    def free_at(self, need: int = 1) -> float:
+        return budget_free_at(self.uploads, self.media_limit, self.now, self.blocked_until,
+                              need)
+
+
+@dataclass(frozen=True)
 class Decision:
-    action: Literal["ignore", "refuse", "note", "reply", "wait"]
+    action: Literal["ignore", "refuse", "note", "reply", "wait", "delete"]
     reason: str = ""
     until: float = 0.0  # wait: the time at which to decide again
-    trigger: str = ""  # reply: the phrase that asked for it
+    request: commands.Request | None = None  # reply, delete: what was asked
+    target: Picture | None = None  # the picture a command is about (None: a new one)
     text: str = ""  # note: what to say
+    note: Literal["limit", "help", "unknown seed"] = "limit"  # which kind of note
+
+    @property
+    def trigger(self) -> str:
+        return self.request.trigger if self.request is not None else ""
 
 
 def reason_to_ignore(m: Mention, me: Me | None, not_before: datetime | None) -> str | None:
@@ -133,40 +210,71 @@ def reason_to_ignore(m: Mention, me: Me | None, not_before: datetime | None) -> 
     return None
 
 
-def decide(m: Mention, *, me: Me | None, settings: Settings, now: float,
-           not_before: datetime | None, quota: Quota, budget_free_at: float,
-           notes_use_budget: bool) -> Decision:
+def decide(m: Mention, facts: Facts, settings: Settings) -> Decision:
     """What to do with one pending mention now. Pure: no I/O, no clock, no randomness.
 
-    budget_free_at: the time from which one more post fits the platform's limit (<= now: now).
+    A reply to one of the bot's pictures may carry a command (again, more like this, morph,
+    delete, help); "like #12" works anywhere; otherwise a trigger phrase asks for a picture.
     """
-    reason = reason_to_ignore(m, me, not_before)
+    now = facts.now
+    reason = reason_to_ignore(m, facts.me, facts.not_before)
     if reason is not None:
         return Decision("ignore", reason)
-    request = commands.parse(m.text, settings.triggers, m.is_html)
+    parent = [p for p in facts.parent if p.deleted_at is None]
+    request = commands.parse(m.text, settings.triggers, m.is_html, commands=settings.commands,
+                             like=settings.like_phrases, reply_to_picture=bool(parent))
     if request is None:
         return Decision("ignore", "no trigger phrase")
-    limit = settings.user_limit_per_hour
-    if limit > 0 and quota.replies >= limit:
+    target = None
+    if parent:
+        pick = request.pick if request.pick is not None and request.pick <= len(parent) else 1
+        target = parent[pick - 1]
+    if request.command == "delete":
+        assert target is not None
+        if target.for_author_id != m.author_id:
+            return Decision("ignore", "delete asked by someone the picture was not made for")
+        return Decision("delete", f"deleted {target.post_id} on request", request=request,
+                        target=target)
+    if request.command == "help":
+        if facts.last_help is not None and facts.last_help > now - DAY:
+            return Decision("refuse", "had the help within a day")
+        return _note(facts, "help", help_text(m, settings), "help")
+    if request.command == "like" and request.seed_id not in facts.seed_ids:
+        assert request.seed_id is not None
+        return _note(facts, f"no seed #{request.seed_id}",
+                     unknown_seed_text(m, request.seed_id, facts.seed_ids), "unknown seed")
+    asked = request.pictures
+    limit, quota = settings.user_limit_per_hour, facts.quota
+    if limit > 0 and quota.replies + asked > limit:
         refused = f"over {limit} per hour"
         if quota.last_note is not None and quota.last_note >= now - HOUR:
             return Decision("refuse", refused)  # one polite note per window, then silence
-        if notes_use_budget and budget_free_at > now:
-            return Decision("wait", "the note waits for the post budget", until=budget_free_at)
         oldest = quota.oldest_reply if quota.oldest_reply is not None else now - HOUR
         minutes = max(1, round((oldest + HOUR - now) / 60))
-        return Decision("note", refused, text=note_text(m, limit, minutes))
-    if budget_free_at > now:
-        return Decision("wait", "waiting for the media budget", until=budget_free_at)
-    return Decision("reply", trigger=request.trigger)
+        return _note(facts, refused, note_text(m, limit, minutes, asked), "limit")
+    free_at = facts.free_at(asked)
+    if free_at > now:
+        return Decision("wait", "waiting for the media budget", until=free_at)
+    return Decision("reply", request=request, target=target)
+
+
+def _note(facts: Facts, reason: str, text: str,
+          kind: Literal["limit", "help", "unknown seed"]) -> Decision:
+    """A text-only answer, or a wait when notes count against the post budget (X)."""
+    if facts.notes_use_budget and facts.free_at() > facts.now:
+        return Decision("wait", f"the note waits for the post budget ({reason})",
+                        until=facts.free_at())
+    return Decision("note", reason, text=text, note=kind)
 
 
 def budget_free_at(uploads: list[float], limit: tuple[int, float], now: float,
-                   blocked_until: float = 0.0) -> float:
-    """When one more post fits (0.0: now): at most `count` in any `window` seconds (uploads:
-    times, oldest first, those within the window), and never before a rate limit's reset."""
+                   blocked_until: float = 0.0, need: int = 1) -> float:
+    """When `need` more posts fit (0.0: now): at most `count` in any `window` seconds
+    (uploads: times, oldest first, those within the window), and never before a rate limit's
+    reset. Four variations need four free places at once."""
     count, window = limit
-    free = 0.0 if len(uploads) < count else uploads[len(uploads) - count] + window
+    over = len(uploads) + min(need, count) - count  # how many must leave the window first
+    free = 0.0 if over <= 0 else uploads[over - 1] + window
     return max(free, blocked_until)
 
 
@@ -252,6 +360,7 @@ class Service:
         self._next_poll_at = 0.0  # the next regular poll (0: now)
         self._fetch_blocked_until = 0.0  # a 429's reset or a backoff: no fetch before it
         self._fetched: list[Mention] = []  # the last poll's mentions, for the cursor
+        self._reactions: list[Reaction] = []  # and its favourites and boosts (settled at once)
         self._posts_blocked_until = 0.0  # a 429 on posting: no upload before its reset
         self._daily_not_before = 0.0  # a failed daily post is tried again from here
 
@@ -392,17 +501,26 @@ class Service:
                 log.exception("fetching mentions failed unexpectedly")
                 exc = Transient(f"unexpected error: {exc!r}")
             self._record(exc.mentions_read)  # answered, but the cursor stays: a gap before them
-            self._fetched = []
+            self._record_reactions(self.platform.take_reactions())
+            self._fetched, self._reactions = [], []
             self._fetch_failed(exc)
             return
         self._fetch_fail_count = 0
         self._fetch_blocked_until = 0.0
+        self._record_reactions(self.platform.take_reactions())
         if not self.stats.last_poll:
             log.info("first poll: %d mentions from %s", len(mentions), self.name)
         self.stats.last_poll = self.clock.now()
         self.metrics.last_poll.set(self.stats.last_poll)
         self._record(mentions)
         self._fetched = mentions
+
+    def _record_reactions(self, reactions: list[Reaction]) -> None:
+        """Favourites and boosts of the bot's pictures, for the garden (counted once each)."""
+        new = self.state.record_reactions(self.name, reactions)
+        if new:
+            log.info("%d new favourites or boosts of my pictures", new)
+        self._reactions = reactions
 
     def _record(self, mentions: list[Mention]) -> None:
         for m in sorted(mentions, key=lambda m: id_key(m.position)):
@@ -440,15 +558,19 @@ class Service:
             return 60.0
         return min(MAX_RATE_WAIT, max(1.0, reset_at.timestamp() - self.clock.now() + 1))
 
-    def _advance_cursor(self, mentions: list[Mention]) -> None:
-        """Move the cursor to the newest mention before the first one still pending."""
+    def _advance_cursor(self, mentions: list[Mention], reactions: list[Reaction]) -> None:
+        """Move the cursor to the newest item before the first mention still pending
+        (favourites and boosts are settled once recorded)."""
+        items: list[tuple[str, str | None]] = [(m.position, m.id) for m in mentions]
+        items += [(r.cursor or r.id, None) for r in reactions]
         newest = None
-        for m in sorted(mentions, key=lambda m: id_key(m.position)):
-            record = self.state.get(self.name, m.id)
-            if record is None or record.status in ("seen", "replying"):
-                break
-            newest = m.position
-        if newest is not None:
+        for position, mention_id in sorted(items, key=lambda item: id_key(item[0])):
+            if mention_id is not None:
+                record = self.state.get(self.name, mention_id)
+                if record is None or record.status in ("seen", "replying"):
+                    break
+            newest = position
+        if newest is not None and newest != self.state.cursor(self.name):
             self.state.set_cursor(self.name, newest)
 
     # ------------------------------------------------------------ answering
@@ -463,7 +585,7 @@ class Service:
                 break
             if record.next_attempt_at <= self.clock.now():
                 self.handle(record, not_before)
-        self._advance_cursor(self._fetched)
+        self._advance_cursor(self._fetched, self._reactions)
         pending = self.state.pending(self.name)
         self.metrics.pending.set(len(pending))
         wait = max(0.0, self._budget_free_at() - self.clock.now())
@@ -471,11 +593,22 @@ class Service:
         self.metrics.budget_wait.set(wait if waiting else 0.0)
         return min((r.next_attempt_at for r in pending), default=0.0)
 
-    def _budget_free_at(self) -> float:
+    def _budget_free_at(self, need: int = 1) -> float:
         count, window = self.platform.media_limit
         now = self.clock.now()
         return budget_free_at(self.state.uploads_since(self.name, now - window),
-                              (count, window), now, self._posts_blocked_until)
+                              (count, window), now, self._posts_blocked_until, need)
+
+    def _facts(self, m: Mention, not_before: datetime | None) -> Facts:
+        count, window = self.platform.media_limit
+        now = self.clock.now()
+        parent = self.state.pictures_of(self.name, m.in_reply_to_id) if m.in_reply_to_id else []
+        return Facts(me=self.me, now=now, not_before=not_before, quota=self._quota(m.author_id),
+                     uploads=self.state.uploads_since(self.name, now - window),
+                     media_limit=(count, window), blocked_until=self._posts_blocked_until,
+                     notes_use_budget=self.platform.notes_count_against_limit, parent=parent,
+                     seed_ids=self.artist.seed_ids,
+                     last_help=self.state.last_help(self.name, m.author_id))
 
     def _quota(self, author_id: str) -> Quota:
         hour_ago = self.clock.now() - HOUR
@@ -500,16 +633,15 @@ class Service:
         m = record.mention
         if record.status == "replying" and self._found_earlier_reply(record):
             return  # a reply went out before a crash or a lost answer
-        decision = decide(m, me=self.me, settings=self.settings, now=self.clock.now(),
-                          not_before=not_before, quota=self._quota(m.author_id),
-                          budget_free_at=self._budget_free_at(),
-                          notes_use_budget=self.platform.notes_count_against_limit)
+        decision = decide(m, self._facts(m, not_before), self.settings)
         if decision.action == "ignore":
             self._settle(m, "ignored", decision.reason)
         elif decision.action == "refuse":
             self._settle(m, "refused", decision.reason)
         elif decision.action == "wait":
             self._wait(record, decision)
+        elif decision.action == "delete":
+            self._delete(record, decision)
         else:
             # Before posting anything: a reply may exist already (a state file restored from
             # a backup). Only for mentions that will be answered: "thanks!" costs nothing.
@@ -544,49 +676,98 @@ class Service:
         return True
 
     def _note(self, record: Record, decision: Decision) -> None:
+        """A text-only answer: the limit note, the help, or "no such seed"."""
         m = record.mention
+        posted = None
         try:
-            self.platform.send_note(m, decision.text)
+            posted = self.platform.send_note(m, decision.text)
         except AuthFailed as exc:
             raise Fatal(f"{self.name} refused to post ({exc})") from None
         except PlatformError as exc:
-            log.warning("mention %s: the limit note failed (%s); staying silent", m.id, exc)
+            log.warning("mention %s: the %s note failed (%s); staying silent", m.id,
+                        decision.note, exc)
         else:
-            self.state.record_note(self.name, m.author_id)
+            if decision.note == "limit":
+                self.state.record_note(self.name, m.author_id)
+            elif decision.note == "help":
+                self.state.record_help(self.name, m.author_id)
             if self.platform.notes_count_against_limit:
                 self.state.record_upload(self.name)
-        self._settle(m, "refused", decision.reason)
+        if decision.note == "help" and posted is not None:
+            self._settle(m, "replied", "help", reply_id=posted.id, pictures=[])
+        else:
+            self._settle(m, "refused", decision.reason)
+
+    def _delete(self, record: Record, decision: Decision) -> None:
+        """Delete a picture at the request of the person it was made for; say nothing."""
+        m, target = record.mention, decision.target
+        assert target is not None
+        try:
+            self.platform.delete(target.post_id)
+        except PlatformError as exc:
+            self._failed_attempt(record, exc, count_attempt=True)
+            return
+        self.state.mark_deleted(self.name, target.post_id)
+        self._settle(m, "replied", decision.reason, pictures=[])
+        log.info("mention %s from @%s: deleted my post %s on request", m.id, m.author,
+                 target.post_id)
+
+    def _drawings(self, m: Mention, decision: Decision) -> tuple[list[Drawing], str]:
+        """The pictures a reply carries, and what kind they are."""
+        request, target, artist = decision.request, decision.target, self.artist
+        assert request is not None
+        rid = f"{self.name}:{m.id}"
+        if target is None or request.command in ("picture", "like"):
+            return [artist.draw(rid, request.seed_id)], "picture"
+        if request.command == "variations":
+            return artist.draw_near(rid, target.z, 4, self.settings.variation_sigma,
+                                    target.seed_id), "variation"
+        if request.command == "morph":
+            return [artist.morph(rid, target.z, target.seed_id)], "morph"
+        # again: near the same good seed; if the curator has removed it since, near the
+        # picture itself with the same noise
+        if target.seed_id is not None and target.seed_id in artist.seed_ids:
+            return [artist.draw(rid, target.seed_id)], "picture"
+        return artist.draw_near(rid, target.z, 1, self.settings.sigma, target.seed_id), "picture"
 
     def _reply(self, record: Record, decision: Decision) -> None:
-        m = record.mention
+        m, request = record.mention, decision.request
+        assert request is not None
         with self.metrics.generation.time():
             try:
-                drawing = self.artist.draw(f"{self.name}:{m.id}")
+                drawings, kind = self._drawings(m, decision)
             except Exception as exc:  # a broken generator must not crash-loop the service
                 log.exception("mention %s: drawing failed", m.id)
                 self._settle(m, "failed", f"drawing failed: {exc}")
                 return
         # The budget again, at the moment of the upload: the decision was taken before the
         # look for an earlier reply, and nothing may go past the platform's limit.
-        free_at = self._budget_free_at()
+        free_at = self._budget_free_at(len(drawings))
         if free_at > self.clock.now():
             self._wait(record, Decision("wait", "waiting for the media budget", until=free_at))
             return
         self.state.start_reply(self.name, m.id)
         try:
-            posted = self.platform.reply(m, reply_text(m, drawing.seed_id, decision.trigger),
-                                         drawing.png, drawing.alt_text)
+            posted = self.platform.reply(m, reply_text(m, drawings, request, self.settings),
+                                         [d.media for d in drawings])
         except PlatformError as exc:
             self._failed_attempt(self.state.get(self.name, m.id) or record, exc)
             return
-        self.state.record_upload(self.name)
-        self._settle(m, "replied", None, reply_id=posted.id, seed_id=drawing.seed_id)
+        self.state.record_upload(self.name, len(drawings))
+        parent = decision.target.post_id if decision.target is not None else None
+        pictures = [Picture(posted.id, kind, d.z, d.seed_id, d.sigma, idx=i, mention_id=m.id,
+                            for_author_id=m.author_id, parent_post_id=parent,
+                            morph_to=d.morph_to, url=posted.url)
+                    for i, d in enumerate(drawings)]
+        drawing = drawings[0]
+        self._settle(m, "replied", request.command, reply_id=posted.id,
+                     seed_id=drawing.seed_id, pictures=pictures)
         started = self._fetched_at.pop(m.id, None)
         if started is not None:
             self.stats.latencies.append(self.clock.now() - started)
             self.metrics.reply_latency.observe(self.clock.now() - started)
-        log.info("mention %s from @%s: replied %s (seed %s)", m.id, m.author, posted.id,
-                 drawing.seed_id, extra={"mention_id": m.id, "platform": self.name,
+        log.info("mention %s from @%s: replied %s (%s, seed %s)", m.id, m.author, posted.id,
+                 request.command, drawing.seed_id, extra={"mention_id": m.id, "platform": self.name,
                                          "status": "replied"})
 
     def _failed_attempt(self, record: Record, exc: PlatformError,
@@ -623,8 +804,9 @@ class Service:
                     exc, wait)
 
     def _settle(self, m: Mention, status: str, reason: str | None,
-                reply_id: str | None = None, seed_id: int | None = None) -> None:
-        self.state.settle(self.name, m.id, status, reason, reply_id, seed_id)
+                reply_id: str | None = None, seed_id: int | None = None,
+                pictures: list[Picture] | None = None) -> None:
+        self.state.settle(self.name, m.id, status, reason, reply_id, seed_id, pictures)
         self.metrics.mentions.labels(status).inc()
         if status != "replied":
             self._fetched_at.pop(m.id, None)
@@ -654,11 +836,10 @@ class Service:
                 log.info("daily post for %s was made already; not posting twice", day)
                 return None
             key = f"daily-{day}-{int(self.clock.now())}"
+        favourite = self.yesterdays_favourite(day)
         try:
-            drawing = self.artist.draw(key)
-            posted = self.platform.post(
-                f"Today's human (seed #{drawing.seed_id})." if drawing.seed_id is not None
-                else "Today's human.", drawing.png, drawing.alt_text, key)
+            drawing, text = self._daily_drawing(key, favourite)
+            posted = self.platform.post(text, [drawing.media], key)
         except (Rejected, RateLimited) as exc:  # certainly not posted: allow a later retry
             self.state.release_daily(self.name, day)
             self._daily_not_before = self.clock.now() + DAILY_RETRY
@@ -674,5 +855,38 @@ class Service:
             raise Fatal(f"{self.name} refused the credentials ({exc})") from None
         self.state.finish_daily(self.name, day, posted.id)
         self.state.record_upload(self.name)
-        log.info("daily post for %s: %s", day, posted.id)
+        self.state.record_pictures(self.name, [Picture(
+            posted.id, "daily", drawing.z, drawing.seed_id, drawing.sigma, url=posted.url,
+            parent_post_id=favourite.post_id if favourite is not None else None)])
+        log.info("daily post for %s: %s%s", day, posted.id,
+                 f" (near {favourite.post_id}, yesterday's favourite)" if favourite else "")
         return posted.id
+
+    def yesterdays_favourite(self, day: str) -> Picture | None:
+        """The most favourited (then boosted) of the pictures made on the local day before
+        `day`, or None when nobody reacted to any."""
+        zone = self._zone()
+        start = datetime.fromisoformat(day).replace(tzinfo=zone)
+        since = (start - timedelta(days=1)).timestamp()
+        best = self.state.popular(self.name, since, start.timestamp(), limit=1)
+        return best[0] if best else None
+
+    def _daily_drawing(self, key: str, favourite: Picture | None) -> tuple[Drawing, str]:
+        """Near yesterday's favourite when there is one (and the post says so), else near a
+        good seed. The bot never changes its seeds itself: the curator does."""
+        if favourite is None:
+            drawing = self.artist.draw(key)
+            seed = f" (seed #{drawing.seed_id})" if drawing.seed_id is not None else ""
+            return drawing, f"Today's human{seed}."
+        drawing = self.artist.draw_near(key, favourite.z, 1, self.settings.variation_sigma,
+                                        favourite.seed_id)[0]
+        counts = _plural(favourite.favourites, "favourite")
+        if favourite.boosts:
+            counts += f" and {_plural(favourite.boosts, 'boost')}"
+        link = f" {favourite.url}" if favourite.url else ""
+        return drawing, (f"Today's human, drawn near yesterday's favourite picture "
+                         f"({counts}).{link}")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

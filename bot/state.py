@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from bot.platforms.base import Mention
+from bot.platforms.base import Mention, Reaction
 
 PENDING = ("seen", "replying")
 SETTLED = ("replied", "ignored", "refused", "failed")
@@ -76,6 +77,52 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX uploads_at ON uploads (platform, at);
     """,
+    # 2: conversations. Every picture sent, with its latent, so a reply to it can ask for more;
+    # favourites and boosts per picture (the garden); when each person last had the help.
+    # Replies before this migration count as one picture each (the column's default).
+    """
+    ALTER TABLE mentions ADD COLUMN pictures INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE pictures (
+        platform TEXT NOT NULL,
+        post_id TEXT NOT NULL,
+        idx INTEGER NOT NULL DEFAULT 0,
+        kind TEXT NOT NULL CHECK (kind IN ('picture', 'variation', 'morph', 'daily')),
+        mention_id TEXT,
+        for_author_id TEXT,
+        seed_id INTEGER,
+        sigma REAL NOT NULL,
+        z TEXT NOT NULL,
+        parent_post_id TEXT,
+        morph_to INTEGER,
+        url TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        deleted_at REAL,
+        PRIMARY KEY (platform, post_id, idx)
+    );
+    CREATE INDEX pictures_created ON pictures (platform, created_at);
+    CREATE TABLE reactions (
+        platform TEXT NOT NULL,
+        id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('favourite', 'reblog')),
+        post_id TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (platform, id)
+    );
+    CREATE INDEX reactions_post ON reactions (platform, post_id);
+    CREATE VIEW counted_pictures AS SELECT p.*,
+        (SELECT COUNT(*) FROM reactions r WHERE r.platform = p.platform AND
+         r.post_id = p.post_id AND r.kind = 'favourite') AS favourites,
+        (SELECT COUNT(*) FROM reactions r WHERE r.platform = p.platform AND
+         r.post_id = p.post_id AND r.kind = 'reblog') AS boosts
+        FROM pictures p;
+    CREATE TABLE helps (
+        platform TEXT NOT NULL,
+        author_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (platform, author_id)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -95,6 +142,27 @@ class Record:
     new: bool = False  # recorded by this call (first time seen)
 
 
+@dataclass(frozen=True)
+class Picture:
+    """One picture the bot sent: enough to draw more like it from a reply to it."""
+
+    post_id: str  # the platform's id of the post that carries it
+    kind: str  # picture (a reply), variation (one of four), morph (a GIF), daily
+    z: list[float]  # its latent (a morph: the latent it starts from)
+    seed_id: int | None  # the good seed it was drawn near (None: the plain prior)
+    sigma: float  # the noise it was drawn with
+    idx: int = 0  # which of the post's pictures (variations: 0-3)
+    mention_id: str | None = None  # the mention it answered (None: the daily post)
+    for_author_id: str | None = None  # who asked for it: the one person who may delete it
+    parent_post_id: str | None = None  # the picture it was made from (again, variations...)
+    morph_to: int | None = None  # a morph: the good seed it travels to
+    url: str = ""
+    created_at: float = 0.0
+    deleted_at: float | None = None
+    favourites: int = 0
+    boosts: int = 0
+
+
 def _mention_json(m: Mention) -> str:
     d = asdict(m)
     d["created_at"] = m.created_at.isoformat()
@@ -104,7 +172,19 @@ def _mention_json(m: Mention) -> str:
 def _mention_from_json(text: str) -> Mention:
     d = json.loads(text)
     d["created_at"] = datetime.fromisoformat(d["created_at"])
-    return Mention(**d)
+    return Mention(**d)  # fields added later (in_reply_to_id) take their defaults
+
+
+_PICTURE_COLUMNS = ("post_id", "idx", "kind", "mention_id", "for_author_id", "seed_id", "sigma",
+                    "z", "parent_post_id", "morph_to", "url", "created_at", "deleted_at")
+
+
+def _picture(row: sqlite3.Row) -> Picture:
+    d = {k: row[k] for k in _PICTURE_COLUMNS}
+    d["z"] = json.loads(d["z"])
+    keys = row.keys()
+    return Picture(**d, favourites=row["favourites"] if "favourites" in keys else 0,
+                   boosts=row["boosts"] if "boosts" in keys else 0)
 
 
 class State:
@@ -192,16 +272,34 @@ class State:
         return [self._record(r) for r in rows]
 
     def settle(self, platform: str, mention_id: str, status: str, reason: str | None = None,
-               reply_id: str | None = None, seed_id: int | None = None) -> None:
-        """Move a mention to a final status (replied, ignored, refused or failed)."""
+               reply_id: str | None = None, seed_id: int | None = None,
+               pictures: list[Picture] | None = None) -> None:
+        """Move a mention to a final status (replied, ignored, refused or failed). A reply
+        records the pictures it carried in the same transaction: none is ever remembered
+        for a mention that is not, nor the other way round. pictures=None: one picture
+        (a reply found again after a crash, its latent unknown); []: none (help, delete)."""
         assert status in SETTLED, status
         now = self.clock()
-        self.db.execute(
-            "UPDATE mentions SET status = ?, reason = ?, reply_id = COALESCE(?, reply_id), "
-            "seed_id = COALESCE(?, seed_id), updated_at = ?, "
-            "replied_at = CASE WHEN ? = 'replied' THEN ? ELSE replied_at END "
-            "WHERE platform = ? AND id = ?",
-            (status, reason, reply_id, seed_id, now, status, now, platform, mention_id))
+        count = 1 if pictures is None else len(pictures)
+        with self._transaction():
+            self.db.execute(
+                "UPDATE mentions SET status = ?, reason = ?, reply_id = COALESCE(?, reply_id), "
+                "seed_id = COALESCE(?, seed_id), updated_at = ?, pictures = ?, "
+                "replied_at = CASE WHEN ? = 'replied' THEN ? ELSE replied_at END "
+                "WHERE platform = ? AND id = ?",
+                (status, reason, reply_id, seed_id, now, count if status == "replied" else 0,
+                 status, now, platform, mention_id))
+            self._insert_pictures(platform, pictures or [], now)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def start_reply(self, platform: str, mention_id: str) -> None:
         """Mark that a reply is about to be sent: from here on, look before retrying."""
@@ -227,14 +325,17 @@ class State:
     # ------------------------------------------------------------ per-user limits
 
     def replies_since(self, platform: str, author_id: str, since: float) -> int:
+        """Pictures sent to this author since then (four for variations, none for help)."""
         return self.db.execute(
-            "SELECT COUNT(*) FROM mentions WHERE platform = ? AND author_id = ? AND "
-            "status = 'replied' AND replied_at >= ?", (platform, author_id, since)).fetchone()[0]
+            "SELECT COALESCE(SUM(pictures), 0) FROM mentions WHERE platform = ? AND "
+            "author_id = ? AND status = 'replied' AND replied_at >= ?",
+            (platform, author_id, since)).fetchone()[0]
 
     def oldest_reply_since(self, platform: str, author_id: str, since: float) -> float | None:
         return self.db.execute(
             "SELECT MIN(replied_at) FROM mentions WHERE platform = ? AND author_id = ? AND "
-            "status = 'replied' AND replied_at >= ?", (platform, author_id, since)).fetchone()[0]
+            "status = 'replied' AND pictures > 0 AND replied_at >= ?",
+            (platform, author_id, since)).fetchone()[0]
 
     def last_note(self, platform: str, author_id: str) -> float | None:
         row = self.db.execute("SELECT noted_at FROM notes WHERE platform = ? AND author_id = ?",
@@ -244,6 +345,72 @@ class State:
     def record_note(self, platform: str, author_id: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO notes (platform, author_id, noted_at) "
                         "VALUES (?, ?, ?)", (platform, author_id, self.clock()))
+
+    def last_help(self, platform: str, author_id: str) -> float | None:
+        row = self.db.execute("SELECT at FROM helps WHERE platform = ? AND author_id = ?",
+                              (platform, author_id)).fetchone()
+        return row[0] if row else None
+
+    def record_help(self, platform: str, author_id: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO helps (platform, author_id, at) VALUES (?, ?, ?)",
+                        (platform, author_id, self.clock()))
+
+    # ------------------------------------------------------------ pictures and the garden
+
+    def _insert_pictures(self, platform: str, pictures: list[Picture], now: float) -> None:
+        for p in pictures:
+            self.db.execute(
+                "INSERT OR REPLACE INTO pictures (platform, post_id, idx, kind, mention_id, "
+                "for_author_id, seed_id, sigma, z, parent_post_id, morph_to, url, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (platform, p.post_id, p.idx, p.kind, p.mention_id, p.for_author_id, p.seed_id,
+                 p.sigma, json.dumps([round(float(v), 6) for v in p.z]), p.parent_post_id,
+                 p.morph_to, p.url, p.created_at or now))
+
+    def record_pictures(self, platform: str, pictures: list[Picture]) -> None:
+        """Pictures of a post that answers no mention (the daily post)."""
+        with self._transaction():
+            self._insert_pictures(platform, pictures, self.clock())
+
+    def pictures_of(self, platform: str, post_id: str) -> list[Picture]:
+        """The pictures a post carries, in order (empty: not a picture of the bot's)."""
+        rows = self.db.execute(
+            "SELECT * FROM counted_pictures WHERE platform = ? AND post_id = ? ORDER BY idx",
+            (platform, post_id)).fetchall()
+        return [_picture(r) for r in rows]
+
+    def mark_deleted(self, platform: str, post_id: str) -> None:
+        self.db.execute("UPDATE pictures SET deleted_at = COALESCE(deleted_at, ?) "
+                        "WHERE platform = ? AND post_id = ?", (self.clock(), platform, post_id))
+
+    def record_reactions(self, platform: str, reactions: list[Reaction]) -> int:
+        """Favourites and boosts, each counted once (by the platform's notification id), and
+        only for the bot's own pictures. Returns how many were new."""
+        new = 0
+        with self._transaction():
+            for r in reactions:
+                if r.kind not in ("favourite", "reblog"):
+                    continue
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO reactions (platform, id, kind, post_id, account_id, at)"
+                    " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM pictures WHERE "
+                    "platform = ? AND post_id = ?)",
+                    (platform, r.id, r.kind, r.post_id, r.account_id, self.clock(), platform,
+                     r.post_id))
+                new += cur.rowcount
+        return new
+
+    def popular(self, platform: str | None = None, since: float = 0.0,
+                until: float = float("inf"), limit: int = 20) -> list[Picture]:
+        """The bot's pictures made in [since, until), most favourited first (then boosted,
+        then newest), those with no favourite or boost left out; deleted ones too."""
+        rows = self.db.execute(
+            "SELECT * FROM counted_pictures WHERE (? IS NULL OR platform = ?) AND "
+            "created_at >= ? AND created_at < ? AND deleted_at IS NULL AND "
+            "favourites + boosts > 0 "
+            "ORDER BY favourites DESC, boosts DESC, created_at DESC, idx LIMIT ?",
+            (platform, platform, since, min(until, 1e18), limit)).fetchall()
+        return [_picture(r) for r in rows]
 
     # ------------------------------------------------------------ cursors
 
@@ -265,9 +432,11 @@ class State:
 
     # ------------------------------------------------------------ uploads (pacing)
 
-    def record_upload(self, platform: str) -> None:
+    def record_upload(self, platform: str, count: int = 1) -> None:
+        """count: posts or pictures the platform counts (four for a variations reply)."""
         now = self.clock()
-        self.db.execute("INSERT INTO uploads (platform, at) VALUES (?, ?)", (platform, now))
+        self.db.executemany("INSERT INTO uploads (platform, at) VALUES (?, ?)",
+                            [(platform, now)] * count)
         self.db.execute("DELETE FROM uploads WHERE platform = ? AND at < ?",
                         (platform, now - 7 * 86400))
 

@@ -2,13 +2,17 @@
 
     python -m model.explore                          # weights/ and weights/seeds.json
     python -m model.explore --weights runs/emoji --seeds runs/emoji/seeds.json --port 8765
+    python -m model.explore --state state/bot.sqlite3   # plus the bot's most favourited pictures
 
 One slider per latent dimension, random / nudge / reset, a grid of random candidates (click
 one to load it), "save as good seed" with a note, the saved seeds with thumbnails and a few
 sigma-0.5 neighbours as the bot would draw them, and a slerp strip between two seeds that
-downloads as a GIF. Binds to loopback unless told otherwise. Writes to the seeds file are
-atomic (temporary file, then rename), keep one backup (.bak), and are serialised with a lock
-file, re-reading the file first, so two browsers (or two explorers) saving at once lose nothing.
+downloads as a GIF. With --state (the bot's SQLite state file, read beside a running bot), a
+"popular" panel lists the bot's most favourited pictures with their counts, each loadable into
+the sliders and savable as a good seed in one click. Binds to loopback unless told otherwise.
+Writes to the seeds file are atomic (temporary file, then rename), keep one backup (.bak), and
+are serialised with a lock file, re-reading the file first, so two browsers (or two explorers)
+saving at once lose nothing.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import fcntl
 import io
 import ipaddress
 import logging
+import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +51,12 @@ from model.sampler import (
 log = logging.getLogger("model.explore")
 Z_LIMIT = 3.0  # slider range: +-3 sigma of the prior covers 99.7 % of it
 VIEW_SCALE = 4
+POPULAR_MAX = 48  # pictures the popular panel may ask for
+POPULAR_SCAN = 1000  # pictures looked at to find them (past those from another model)
+
+# The popular panel's source: n -> up to n pictures, most favourited first, each a dict with
+# post_id, idx, url, favourites, boosts, seed_id, kind, created_at and z (see state_popular).
+PopularProvider = Callable[[int], list[dict]]
 
 
 @dataclass
@@ -145,7 +156,55 @@ class SeedIn(BaseModel):
     note: str = ""
 
 
-def create_app(explorer: Explorer):  # -> fastapi.FastAPI, imported lazily
+def state_popular(path: Path) -> PopularProvider:
+    """The popular panel's provider for the bot's state file: its most favourited pictures.
+
+    Imports bot.state here, not at module import (model/ does not depend on bot/). The file is
+    opened once now (an older schema is migrated in place, WAL mode: safe beside a running bot),
+    then afresh for each call, so that each request thread has its own connection.
+    """
+    path = Path(path)
+    if not path.is_file():  # State() would create an empty one and show nothing, silently
+        raise UserError(f"--state {path}: no such file; give the bot's state file "
+                        "(BOT_STATE_PATH, default state/bot.sqlite3) or leave --state out")
+    from bot.state import State, StateError
+
+    try:
+        State(path).close()
+    except StateError as exc:
+        raise UserError(f"--state: {exc}") from None
+
+    def popular(n: int) -> list[dict]:
+        if not path.is_file():
+            raise UserError(f"state file {path} is gone; restart the explorer with the "
+                            "bot's state file")
+        try:
+            state = State(path)
+        except StateError as exc:
+            raise UserError(str(exc)) from None
+        try:
+            pictures = state.popular(limit=n)
+        finally:
+            state.close()
+        return [{"post_id": p.post_id, "idx": p.idx, "url": p.url, "favourites": p.favourites,
+                 "boosts": p.boosts, "seed_id": p.seed_id, "kind": p.kind,
+                 "created_at": p.created_at, "z": list(p.z)} for p in pictures]
+
+    return popular
+
+
+def popular_note(picture: dict) -> str:
+    """The note of a popular picture saved as a good seed."""
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}" + ("" if n == 1 else "s")
+    url = picture["url"]
+    where = url if url.lower().startswith(("https://", "http://")) else f"post {picture['post_id']}"
+    return (f"favourite {where}: {count(picture['favourites'], 'favourite')}, "
+            f"{count(picture['boosts'], 'boost')}")
+
+
+def create_app(explorer: Explorer,
+               popular: PopularProvider | None = None):  # -> fastapi.FastAPI, imported lazily
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import HTMLResponse, Response
 
@@ -174,6 +233,32 @@ def create_app(explorer: Explorer):  # -> fastapi.FastAPI, imported lazily
                 "seeds_file": str(explorer.seeds_path),
                 "swd": (card.get("swd") or {}).get("mean"),
                 "images_seen": card.get("images_seen")}
+
+    def fits(z: object) -> bool:  # a latent from another model is skipped, not an error
+        return (isinstance(z, list) and len(z) == explorer.z_dim
+                and all(isinstance(v, int | float) and math.isfinite(v) for v in z))
+
+    @app.get("/api/popular")
+    def popular_pictures(n: int = 12) -> dict:
+        if popular is None:
+            return {"enabled": False, "pictures": []}
+        n = max(1, min(n, POPULAR_MAX))
+        fetch = n
+        while True:  # ask for more while pictures from another model crowd the right ones out
+            try:
+                rows = popular(fetch)
+            except UserError as exc:
+                raise HTTPException(status_code=503, detail=str(exc)) from None
+            keep = [r for r in rows if fits(r.get("z"))]
+            if len(keep) >= n or len(rows) < fetch or fetch >= POPULAR_SCAN:
+                break
+            fetch = min(fetch * 4, POPULAR_SCAN)
+        keep = keep[:n]
+        images = (explorer.data_urls(torch.tensor([r["z"] for r in keep], dtype=torch.float32))
+                  if keep else [])
+        return {"enabled": True, "pictures": [
+            {**r, "note": popular_note(r), "image": image}
+            for r, image in zip(keep, images, strict=True)]}
 
     @app.post("/api/render")
     def render(body: ZIn) -> Response:
@@ -250,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--state", type=Path, default=None, metavar="PATH",
+                    help="the bot's state file (BOT_STATE_PATH, e.g. state/bot.sqlite3): show "
+                    "its most favourited pictures in a popular panel")
     return ap
 
 
@@ -263,10 +351,13 @@ def main(argv: list[str] | None = None) -> int:
     if not _is_loopback(args.host):
         log.warning("warning: binding to %s makes the explorer (which can edit your seeds "
                     "file) reachable from other machines; it has no login", args.host)
+    popular = state_popular(args.state) if args.state is not None else None  # bot/ imported here
     explorer = Explorer(Sampler.load(args.weights, args.device),
                         args.seeds or args.weights / SEEDS_FILE)
-    print(f"latent explorer on http://{args.host}:{args.port}/ (seeds: {explorer.seeds_path})")
-    uvicorn.run(create_app(explorer), host=args.host, port=args.port, log_level="warning")
+    print(f"latent explorer on http://{args.host}:{args.port}/ (seeds: {explorer.seeds_path}"
+          + (f"; popular from {args.state})" if popular else ")"))
+    uvicorn.run(create_app(explorer, popular), host=args.host, port=args.port,
+                log_level="warning")
     return 0
 
 
@@ -291,7 +382,9 @@ PAGE = """<!doctype html>
  #sliders{max-height:520px;overflow-y:auto;padding-right:6px}
  .grid img,.thumb img,#strip img{width:64px;height:64px;image-rendering:pixelated;
       border:1px solid #ddd;cursor:pointer}
- .seed{display:flex;gap:6px;align-items:center;margin:4px 0;font-size:12px}
+ .seed,.pop{display:flex;gap:6px;align-items:center;margin:4px 0;font-size:12px}
+ .pop img{width:48px;height:48px;image-rendering:pixelated;border:1px solid #ddd;cursor:pointer}
+ #popular .hint{font-size:12px;color:#666}
  button{margin:2px}
 </style></head><body>
 <div>
@@ -305,6 +398,7 @@ PAGE = """<!doctype html>
 </div>
 <div>
  <h2>candidates <button id="more">new candidates</button></h2><div id="grid" class="grid"></div>
+ <h2>popular <button id="popmore">refresh</button></h2><div id="popular"></div>
  <h2>good seeds</h2><div id="seeds"></div>
  <h2>interpolation</h2>
  <div>from <select id="ia"></select> to <select id="ib"></select>
@@ -326,8 +420,9 @@ for (let i = 0; i < D; i++) {
   s.addEventListener('input', () => { z[i] = parseFloat(s.value); $('v' + i).textContent =
     z[i].toFixed(2); render(); });
 }
-function setZ(v) { z = v.slice(); sliders.forEach((s, i) => { s.value = z[i];
-  $('v' + i).textContent = z[i].toFixed(2); }); render(); }
+function setZ(v) { z = v.map((x) => Math.max(-L, Math.min(L, x)));
+  sliders.forEach((s, i) => { s.value = z[i]; $('v' + i).textContent = z[i].toFixed(2); });
+  render(); }
 async function render() {
   if (pending) { pending.again = true; return; }
   pending = {again: false};
@@ -366,6 +461,39 @@ async function seeds() {
   }
   if (r.seeds.length > 1) $('ib').selectedIndex = 1;
 }
+async function popular() {
+  const box = $('popular'), hint = (text) => { box.innerHTML = '';
+    const p = document.createElement('div'); p.className = 'hint'; p.textContent = text;
+    box.appendChild(p); };
+  const r = await fetch('/api/popular?n=12'), body = await r.json();
+  if (!r.ok) return hint(body.detail);
+  if (!body.enabled) return hint("Start the explorer with --state PATH (the bot's state " +
+    'file, BOT_STATE_PATH, default state/bot.sqlite3) to see its most favourited pictures.');
+  if (!body.pictures.length) return hint('No favourites or boosts yet.');
+  box.innerHTML = '';
+  body.pictures.forEach((p, i) => {
+    const row = document.createElement('div'); row.className = 'pop'; row.id = 'pop-' + i;
+    row.title = `${p.kind} ${p.post_id}, ${new Date(p.created_at * 1000).toLocaleString()}`;
+    row.innerHTML = '<img alt="a popular picture" title="load"><span class="counts"></span>' +
+      '<span class="where"></span><button class="load">load</button>' +
+      '<button class="keep">save as seed</button>';
+    row.querySelector('img').src = p.image;
+    row.querySelector('.counts').textContent = `\u2605 ${p.favourites} \u00b7 \u27f3 ${p.boosts}`;
+    if (/^https?:[/][/]/i.test(p.url)) { const a = document.createElement('a'); a.href = p.url;
+      a.target = '_blank'; a.rel = 'noopener noreferrer'; a.textContent = 'post';
+      row.querySelector('.where').appendChild(a); }
+    const load = () => { start = p.z.slice(); setZ(p.z); };
+    row.querySelector('img').onclick = load; row.querySelector('.load').onclick = load;
+    const keep = row.querySelector('.keep');
+    keep.onclick = async () => { keep.disabled = true;
+      const s = await fetch('/api/seeds', {method: 'POST', headers: {'Content-Type':
+        'application/json'}, body: JSON.stringify({z: p.z, note: p.note})});
+      if (s.ok) { keep.textContent = `saved as #${(await s.json()).id}`; seeds(); }
+      else { keep.disabled = false; keep.textContent = 'save failed: retry'; } };
+    box.appendChild(row);
+  });
+}
+$('popmore').onclick = popular;
 $('random').onclick = async () => { const r = await (await fetch(
   `/api/random?n=1&seed=${Date.now() % 1000000}`)).json(); start = r.z[0].slice(); setZ(r.z[0]); };
 $('nudge').onclick = async () => { const r = await (await fetch('/api/nudge', {method: 'POST',
@@ -381,7 +509,7 @@ $('interp').onclick = async () => { const a = $('ia').value, b = $('ib').value;
   $('strip').innerHTML = ''; r.images.forEach(src => { const im = new Image(); im.src = src;
   $('strip').appendChild(im); });
   $('gif').href = `/api/interpolate?a=${a}&b=${b}&steps=16&format=gif`; };
-$('random').onclick(); candidates(); seeds();
+$('random').onclick(); candidates(); seeds(); popular();
 </script></body></html>
 """
 

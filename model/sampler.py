@@ -301,7 +301,6 @@ def serve(sampler: Sampler, seeds: SeedBook, request_id: str, options: ServeOpti
     """One picture as the bot sends it, deterministic given the request id: pick a good seed
     (or use seed_id), draw best_of latents near it, send the one the guard ranks highest."""
     rng = request_rng(request_id)
-    k = options.best_of if guard is not None else 1
     if seed_id is not None:
         seed = seeds.get(seed_id)
         if seed is None:
@@ -311,15 +310,53 @@ def serve(sampler: Sampler, seeds: SeedBook, request_id: str, options: ServeOpti
         seed = seeds.seeds[int(torch.randint(len(seeds.seeds), (1,), generator=rng))]
     else:
         seed = None
-    z = (plain_latents(k, sampler.z_dim, rng) if seed is None else
-         near_seed(seed.tensor(), k, options.sigma, rng, options.preserve_norm))  # (k, z_dim)
-    images = sampler.generate(z)  # (k, C, S, S) uint8
-    best, score = 0, None
-    if guard is not None and k > 1:
-        scores = guard.scores(images)  # (k,)
-        best = int(scores.argmax())
-        score = float(scores[best])
-    return Served(images[best], z[best], None if seed is None else seed.id, score)
+    if seed is None:
+        k = options.best_of if guard is not None else 1
+        z = plain_latents(k, sampler.z_dim, rng)  # (k, z_dim)
+        return _best(sampler, z, 1, guard, None)[0]
+    return _best(sampler, _candidates(seed.tensor(), 1, options, guard, rng), 1, guard,
+                 seed.id)[0]
+
+
+def serve_near(sampler: Sampler, z: torch.Tensor, request_id: str, n: int,
+               options: ServeOptions, guard: Guard | None = None,
+               seed_id: int | None = None) -> list[Served]:
+    """n pictures near one latent (z_dim,), each the guard's best of its own best_of
+    candidates, all drawn in one batch: "more like this" of a picture somebody liked.
+    Deterministic given the request id; seed_id is only carried along (the good seed z
+    itself came from)."""
+    rng = request_rng(request_id)
+    return _best(sampler, _candidates(z, n, options, guard, rng), n, guard, seed_id)
+
+
+def _candidates(center: torch.Tensor, n: int, options: ServeOptions, guard: Guard | None,
+                rng: torch.Generator) -> torch.Tensor:
+    """(n * k, z_dim) latents near center: k candidates for each of n pictures."""
+    k = options.best_of if guard is not None else 1
+    return near_seed(center, n * k, options.sigma, rng, options.preserve_norm)
+
+
+def _best(sampler: Sampler, z: torch.Tensor, n: int, guard: Guard | None,
+          seed_id: int | None) -> list[Served]:
+    """Of (n * k, z_dim) candidates, rows i*k..(i+1)*k-1 competing for picture i, the n the
+    guard ranks highest (the first of each group without a guard)."""
+    k = z.shape[0] // n
+    images = sampler.generate(z)  # (n * k, C, S, S) uint8
+    if guard is None or k == 1:
+        picks, scores = [i * k for i in range(n)], [None] * n
+    else:
+        logits = guard.scores(images).reshape(n, k)  # (n, k)
+        best = logits.argmax(dim=1)  # (n,)
+        picks = [i * k + int(best[i]) for i in range(n)]
+        scores = [float(logits[i, best[i]]) for i in range(n)]
+    return [Served(images[j], z[j], seed_id, score) for j, score in zip(picks, scores,
+                                                                           strict=True)]
+
+
+def morph_frames(sampler: Sampler, a: torch.Tensor, b: torch.Tensor, frames: int
+                 ) -> torch.Tensor:
+    """uint8 (frames, C, S, S): the pictures along the great circle from latent a to b."""
+    return sampler.generate(slerp(a, b, torch.linspace(0.0, 1.0, frames)))
 
 
 def served_images(sampler: Sampler, seeds: SeedBook, n: int, options: ServeOptions,

@@ -51,9 +51,9 @@ def test_weights_whose_card_records_noise_are_refused(tiny_weights: Path) -> Non
 def test_the_shipped_weights_and_the_test_weights_load(tiny_weights: Path) -> None:
     shipped = Artist(REPO / "weights", REPO / "weights" / "seeds.json",
                      ArtistOptions(device="cpu"))
-    assert shipped.seeds.seeds and shipped.draw("r1").png
+    assert shipped.seeds.seeds and shipped.draw("r1").data
     assert Artist(tiny_weights, tiny_weights / "seeds.json",
-                  ArtistOptions(device="cpu")).draw("r1").png  # no dry_run, no SWD: served
+                  ArtistOptions(device="cpu")).draw("r1").data  # no dry_run, no SWD: served
 
 
 def test_bot_check_refuses_a_dry_run_export(people_dir: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -64,3 +65,32 @@ def test_bad_arguments_are_one_line_errors(argv: list[str], words: str, capsys) 
         run_cli(main, argv)
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and words in err and len(err.splitlines()) == 1
+
+
+def test_the_serving_bench_costs_every_kind_of_reply(tiny_weights: Path) -> None:
+    """python -m bot.bench --drawing-only: one picture, four variations and a morph GIF, each
+    drawn through the bot's Artist (the files it would send, not just the tensors)."""
+    from PIL import Image
+
+    from bot.artist import Artist, ArtistOptions
+    from bot.bench import drawing_costs
+    from model.sampler import Seed, SeedBook, save_seeds
+    from tests.conftest import TINY
+
+    save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [
+        Seed(1, [0.2] * TINY.z_dim), Seed(2, [-0.2] * TINY.z_dim)]))
+    artist = Artist(tiny_weights, tiny_weights / "seeds.json", ArtistOptions(device="cpu"))
+    costs = drawing_costs(artist, repeats=3)
+    assert list(costs) == ["one picture", "more like this (4 pictures)", "morph GIF"]
+    for c in costs.values():
+        assert 0 < c["p50_ms"] <= c["p95_ms"] and c["kib"] > 0
+    one, four = costs["one picture"]["kib"], costs["more like this (4 pictures)"]["kib"]
+    assert 3 * one < four < 5 * one  # four PNGs of the same size
+    gif = artist.morph("bench", [0.2] * TINY.z_dim, 1)
+    frames = Image.open(io.BytesIO(gif.data))
+    total = 0
+    for i in range(frames.n_frames):  # PIL merges equal neighbours, adding their durations
+        frames.seek(i)
+        total += frames.info["duration"]
+    o = artist.options
+    assert frames.format == "GIF" and total == (2 * o.morph_frames - 2) * o.morph_ms <= 2000

@@ -24,10 +24,12 @@ from bot.config import MastodonSettings
 from bot.platforms.base import (
     AuthFailed,
     Me,
+    Media,
     Mention,
     PlatformError,
     Posted,
     RateLimited,
+    Reaction,
     Rejected,
     Transient,
 )
@@ -56,8 +58,11 @@ MEDIA_ID = MEDIA_202["body"]["id"]
 # status_reply.json: mastodonpy_test_2 posts 117020583245459824, admin replies 117020583258292382
 PARENT = recorded("mastodon-api/status_reply.json", "POST", "/api/v1/statuses", 0)
 REPLY = recorded("mastodon-api/status_reply.json", "POST", "/api/v1/statuses", 1)
+DELETED = recorded("mastodon-api/status_reply.json", "DELETE", "/api/v1/statuses/")
+STRANGER = PARENT["body"]["account"]  # mastodonpy_test_2, not the bot
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 ALT = "A small generated picture of a person in a red shirt."
+PICTURE = [Media(PNG, "image/png", ALT)]
 # GET /api/v1/instance/ as Mastodon.py's test suite recorded it (trimmed): media_post asks for
 # the server version once, to choose /api/v2/media and to wait for processing.
 INSTANCE_V1 = {"uri": "localhost:3000", "title": "Mastodon", "short_description": "",
@@ -207,7 +212,9 @@ def test_start_with_a_token_that_cannot_read_is_auth_failed(
 
 
 # every page asks for the filtered notifications too and for Mastodon's largest page (80)
-EVERY_PAGE = {"types[]": "mention", "limit": "80", "include_filtered": "true"}
+# (mentions, favourites and boosts in the same requests)
+EVERY_PAGE = {"types[]": ["mention", "favourite", "reblog"], "limit": "80",
+              "include_filtered": "true"}
 
 
 def on_page(params: dict[str, str]) -> tuple[Any, ...]:
@@ -262,12 +269,78 @@ def test_other_notification_types_and_repeats_are_dropped(
         rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
     t0 = datetime(2026, 8, 1, 12, tzinfo=UTC)
     mention = note(31, 117020577157700031, t0)
-    favourite = {**note(32, 117020577157700032, t0), "type": "favourite"}
+    favourite = reaction(32, 117020577157700032, "favourite")
     deleted = {**note(33, 117020577157700033, t0), "status": None}
-    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[deleted, favourite, mention, mention],
+    follow = {**note(34, 117020577157700034, t0), "type": "follow", "status": None}
+    poll = {**note(35, 117020577157700035, t0), "type": "poll"}
+    add(rsps, "GET", NOTIFICATIONS, NOTES,
+        body=[poll, follow, deleted, favourite, mention, mention],
         match=on_page({"min_id": "30"}))
-    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"min_id": "33"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"min_id": "35"}))
     assert [m.cursor for m in platform.fetch_mentions("30", None)] == ["31"]
+    assert [r.id for r in platform.take_reactions()] == ["32"]  # not a mention
+
+
+def reaction(note_id: int, status_id: int, kind: str, owner: dict[str, Any] | None = None,
+             reactor: dict[str, Any] = STRANGER) -> dict[str, Any]:
+    """A favourite or reblog notification: `reactor` (mastodonpy_test_2) reacts to a status
+    of `owner` (the bot, admin, unless given). For a reblog Mastodon sends the boosted status,
+    not the boost."""
+    n = note(note_id, status_id, datetime(2026, 8, 1, 12, tzinfo=UTC))
+    n.update(type=kind, account=copy.deepcopy(reactor))
+    if owner is not None:
+        n["status"]["account"] = copy.deepcopy(owner)
+    return n
+
+
+def test_favourites_and_boosts_of_the_bot_statuses_are_reactions_handed_over_once(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    mine, theirs = 117020577157700040, 117020577157700049
+    notes = [note(41, 117020577157700041, datetime(2026, 8, 1, 12, tzinfo=UTC)),
+             reaction(42, mine, "favourite"),
+             reaction(43, mine, "reblog"),
+             reaction(44, theirs, "favourite", owner=STRANGER),  # not the bot's status
+             reaction(45, theirs, "reblog", owner=STRANGER)]
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=page_of([*notes, notes[2]]),
+        match=on_page({"min_id": "40"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"min_id": "45"}))
+    assert platform.take_reactions() == []  # nothing fetched yet
+    [m] = platform.fetch_mentions("40", None)
+    assert m.cursor == "41"
+    got = sorted(platform.take_reactions(), key=lambda r: r.id)
+    assert got == [
+        Reaction(id="42", kind="favourite", post_id=str(mine), account_id=STRANGER["id"],
+                 cursor="42"),
+        Reaction(id="43", kind="reblog", post_id=str(mine), account_id=STRANGER["id"],
+                 cursor="43"),
+    ]
+    assert platform.take_reactions() == []  # handed over once
+
+
+def test_a_failed_fetch_hands_over_no_stale_reactions(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[reaction(51, 117020577157700050, "favourite")],
+        match=on_page({"min_id": "50"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"min_id": "51"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, status=503, body="<html>error</html>",
+        headers={"link": ""}, match=on_page({"min_id": "60"}))
+    assert platform.fetch_mentions("50", None) == []  # read, never taken
+    with pytest.raises(Transient):
+        platform.fetch_mentions("60", None)
+    assert platform.take_reactions() == []
+
+
+def test_a_mention_carries_the_status_it_replies_to(
+        rsps: responses.RequestsMock, platform: MastodonPlatform) -> None:
+    t0 = datetime(2026, 8, 1, 12, tzinfo=UTC)
+    answer, fresh = note(61, 117020577157700061, t0), note(62, 117020577157700062, t0)
+    answer["status"]["in_reply_to_id"] = "117020583258292382"  # a bot reply
+    assert fresh["status"]["in_reply_to_id"] is None
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[fresh, answer],
+        match=on_page({"min_id": "60"}))
+    add(rsps, "GET", NOTIFICATIONS, NOTES, body=[], match=on_page({"min_id": "62"}))
+    got = {m.cursor: m.in_reply_to_id for m in platform.fetch_mentions("60", None)}
+    assert got == {"61": "117020583258292382", "62": ""}
 
 
 def test_without_a_cursor_pages_back_to_the_backlog_window(
@@ -311,7 +384,7 @@ def test_every_page_asks_for_filtered_mentions_80_at_a_time(
         assert urlsplit(call.request.url).path == "/api/v1/notifications"
         q = query(call)
         assert q["include_filtered"] == ["true"] and q["limit"] == ["80"]
-        assert q["types[]"] == ["mention"]
+        assert q["types[]"] == ["mention", "favourite", "reblog"]
     assert query(rsps.calls[0])["min_id"] == ["20"]
 
 
@@ -357,7 +430,7 @@ def test_reply_uploads_waits_and_replies(rsps: responses.RequestsMock, sleeps: l
     add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY,
         body={**REPLY["body"], "visibility": expected})
     mention = a_mention(visibility=mention_vis)
-    posted = p.reply(mention, "@mastodonpy_test_2 here is your human", PNG, ALT)
+    posted = p.reply(mention, "@mastodonpy_test_2 here is your human", PICTURE)
     assert posted == Posted(id=REPLY["body"]["id"], url=REPLY["body"]["url"])
 
     [upload] = calls_to(rsps, "POST", "/api/v2/media")
@@ -380,6 +453,102 @@ def test_reply_uploads_waits_and_replies(rsps: responses.RequestsMock, sleeps: l
         < order.index("/api/v1/statuses")
 
 
+def test_a_gif_is_uploaded_as_a_gif_and_waited_for(rsps: responses.RequestsMock,
+                                                   sleeps: list[float]) -> None:
+    """Mastodon turns a GIF into a gifv asynchronously: 202 without a url, polled until it has
+    one (a few polls here), then one status with it."""
+    p = MastodonPlatform(settings(), wait=sleeps.append)
+    add(rsps, "GET", f"{BASE}/api/v1/instance/", MEDIA_200, body=INSTANCE_V1)
+    add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
+    add(rsps, "POST", f"{BASE}/api/v2/media", MEDIA_202,
+        body={**MEDIA_202["body"], "type": "gifv"})
+    for url in (None, None, MEDIA_200["body"]["url"]):
+        add(rsps, "GET", f"{BASE}/api/v1/media/{MEDIA_ID}", MEDIA_200,
+            status=206 if url is None else 200,
+            body={**MEDIA_200["body"], "type": "gifv", "url": url})
+    add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY)
+    gif = b"GIF89a" + bytes(range(64))
+    p.reply(a_mention(), "hi", [Media(gif, "image/gif", "A person waving.")])
+    [upload] = calls_to(rsps, "POST", "/api/v2/media")
+    name, content_type, data = file_parts(upload)["file"]
+    assert (name, content_type, data) == ("human.gif", "image/gif", gif)
+    assert form_fields(upload)["description"] == ["A person waving."]
+    assert len(calls_to(rsps, "GET", f"/api/v1/media/{MEDIA_ID}")) == 3
+    assert sleeps == [1.0, 1.0, 1.0]
+    [status] = calls_to(rsps, "POST", "/api/v1/statuses")
+    assert form_fields(status)["media_ids[]"] == [MEDIA_ID]
+
+
+def test_four_pictures_are_four_uploads_and_one_status(rsps: responses.RequestsMock,
+                                                       sleeps: list[float]) -> None:
+    p = MastodonPlatform(settings(), wait=sleeps.append)
+    add(rsps, "GET", f"{BASE}/api/v1/instance/", MEDIA_200, body=INSTANCE_V1)
+    add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
+    ids = [str(int(MEDIA_ID) + i) for i in range(4)]
+    for media_id in ids:  # answered in order, each already processed
+        add(rsps, "POST", f"{BASE}/api/v2/media", MEDIA_200,
+            body={**MEDIA_200["body"], "id": media_id})
+    add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY)
+    pictures = [Media(PNG + bytes([i]), "image/png", f"Person {i}.") for i in range(4)]
+    p.post("Four humans.", pictures, key="daily-2026-08-02")
+    uploads = calls_to(rsps, "POST", "/api/v2/media")
+    assert [form_fields(u)["description"] for u in uploads] == [[m.alt_text] for m in pictures]
+    assert [file_parts(u)["file"] for u in uploads] == [
+        ("human.png", "image/png", m.data) for m in pictures]
+    assert sleeps == []  # nothing to wait for
+    [status] = calls_to(rsps, "POST", "/api/v1/statuses")
+    assert form_fields(status)["media_ids[]"] == ids
+    assert header(status, "Idempotency-Key") == "human-image-bot-daily-2026-08-02"
+
+
+GIF = Media(b"GIF89a", "image/gif", "A person waving.")
+
+
+@pytest.mark.parametrize("media", [
+    [], PICTURE * 5, [GIF, GIF], [*PICTURE, GIF]], ids=["none", "five", "two-gifs", "mixed"])
+def test_what_mastodon_cannot_attach_is_refused_before_any_upload(
+        rsps: responses.RequestsMock, platform: MastodonPlatform, media: list[Media]) -> None:
+    with pytest.raises(ValueError):
+        platform.reply(a_mention(), "hi", media)
+    with pytest.raises(ValueError):
+        platform.post("hi", media)
+    assert len(rsps.calls) == 0  # nothing uploaded, nothing posted
+
+
+# ---------------------------------------------------------------- delete
+
+
+def test_delete_deletes_the_status(rsps: responses.RequestsMock,
+                                   platform: MastodonPlatform) -> None:
+    status_id = REPLY["body"]["id"]
+    add(rsps, "DELETE", f"{BASE}/api/v1/statuses/{status_id}", DELETED)
+    platform.delete(status_id)
+    [call] = rsps.calls
+    assert call.request.method == "DELETE"
+    assert header(call.request, "Authorization") == "Bearer tok"
+
+
+def test_deleting_a_status_that_is_gone_is_no_error(rsps: responses.RequestsMock,
+                                                    platform: MastodonPlatform) -> None:
+    add(rsps, "DELETE", f"{BASE}/api/v1/statuses/1", DELETED, status=404,
+        body={"error": "Record not found"})
+    platform.delete("1")
+
+
+@pytest.mark.parametrize(("status", "body", "error"), [
+    (503, "<html>503 Service Unavailable</html>", Transient),
+    (403, SCOPE_403, AuthFailed),  # the token lacks write:statuses
+    (403, {"error": "This action is not allowed"}, Rejected),  # not the bot's status
+])
+def test_a_delete_that_fails_says_how(rsps: responses.RequestsMock, platform: MastodonPlatform,
+                                      status: int, body: Any, error: type) -> None:
+    add(rsps, "DELETE", f"{BASE}/api/v1/statuses/1", DELETED, status=status, body=body)
+    with pytest.raises(error) as info:
+        platform.delete("1")
+    if error is AuthFailed:
+        assert "write:statuses" in str(info.value)
+
+
 def test_reply_key_is_stable_per_mention() -> None:
     assert reply_key("109") == reply_key("109") != reply_key("110")
 
@@ -398,7 +567,7 @@ def test_post_uses_the_bot_visibility_and_key(rsps: responses.RequestsMock,
     p = MastodonPlatform(settings(visibility="unlisted"))
     register_upload(rsps)
     add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY)
-    p.post("Today's human.", PNG, ALT, key="daily-2026-08-01")
+    p.post("Today's human.", PICTURE, key="daily-2026-08-01")
     [status] = calls_to(rsps, "POST", "/api/v1/statuses")
     fields = form_fields(status)
     assert fields["visibility"] == ["unlisted"] and "in_reply_to_id" not in fields
@@ -478,7 +647,7 @@ def test_429_on_the_media_upload_is_rate_limited(rsps: responses.RequestsMock,
         body={"error": "Too many requests"},
         headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset})
     with pytest.raises(RateLimited) as info:
-        p.reply(a_mention(), "hi", PNG, ALT)
+        p.reply(a_mention(), "hi", PICTURE)
     assert info.value.reset_at is not None
     assert not calls_to(rsps, "POST", "/api/v1/statuses")
 
@@ -492,7 +661,7 @@ def test_5xx_while_the_media_is_processed_is_transient(rsps: responses.RequestsM
     add(rsps, "GET", f"{BASE}/api/v1/media/{MEDIA_ID}", MEDIA_200, status=503,
         body="<html>503 Service Unavailable</html>")
     with pytest.raises(Transient):
-        p.reply(a_mention(), "hi", PNG, ALT)
+        p.reply(a_mention(), "hi", PICTURE)
 
 
 @pytest.mark.parametrize("send", ["reply", "note", "post"])
@@ -507,11 +676,11 @@ def test_403_scope_on_posting_is_auth_failed_naming_write_statuses(
     add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY, status=403, body=SCOPE_403)
     with pytest.raises(AuthFailed) as info:
         if send == "reply":
-            platform.reply(a_mention(), "hi", PNG, ALT)
+            platform.reply(a_mention(), "hi", PICTURE)
         elif send == "note":
             platform.send_note(a_mention(), "hi")
         else:
-            platform.post("hi", PNG, ALT, key="daily")
+            platform.post("hi", PICTURE, key="daily")
     text = str(info.value)
     assert "the token lacks the write:statuses scope" in text and TOKEN_SCOPES in text
     assert "\n" not in text
@@ -523,7 +692,7 @@ def test_403_scope_on_the_media_upload_names_write_media(
     add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
     add(rsps, "POST", f"{BASE}/api/v2/media", MEDIA_202, status=403, body=SCOPE_403)
     with pytest.raises(AuthFailed, match="lacks the write:media scope") as info:
-        platform.reply(a_mention(), "hi", PNG, ALT)
+        platform.reply(a_mention(), "hi", PICTURE)
     assert TOKEN_SCOPES in str(info.value)
     assert not calls_to(rsps, "POST", "/api/v1/statuses")
 

@@ -26,11 +26,13 @@ import responses
 from oauthlib.common import Request as OAuthRequest
 from oauthlib.oauth1.rfc5849 import signature, utils
 from pydantic import SecretStr
+from responses import matchers
 
 from bot.config import TwitterSettings
 from bot.platforms.base import (
     AuthFailed,
     Me,
+    Media,
     Mention,
     PlatformError,
     Posted,
@@ -38,7 +40,7 @@ from bot.platforms.base import (
     Rejected,
     Transient,
 )
-from bot.platforms.twitter import TwitterPlatform
+from bot.platforms.twitter import STATUS_CHECKS, TwitterPlatform
 from tests.fixtures_http import (
     add,
     file_parts,
@@ -58,6 +60,7 @@ ME_ID = ME["id"]  # 1072250532645998596, @TweepyDev
 MENTIONS_URL = f"{TWEEPY}/2/users/{ME_ID}/mentions"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 ALT = "A small generated picture of a person in a red shirt."
+PICTURE = [Media(PNG, "image/png", ALT)]  # what reply and post are given: one PNG
 
 
 def settings(**kw: Any) -> TwitterSettings:
@@ -73,10 +76,17 @@ def rsps() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def platform(rsps: responses.RequestsMock) -> TwitterPlatform:
-    """A started adapter; the get_me call is cleared from rsps.calls."""
+def waits() -> list[float]:
+    """The seconds the adapter asked to wait (between STATUS polls), in order: never slept."""
+    return []
+
+
+@pytest.fixture
+def platform(rsps: responses.RequestsMock, waits: list[float]) -> TwitterPlatform:
+    """A started adapter whose waits are recorded in `waits`; the get_me call is cleared from
+    rsps.calls."""
     add(rsps, "GET", f"{TWEEPY}/2/users/me", recorded("x-api/get_me.json", "GET", "/2/users/me"))
-    p = TwitterPlatform(settings())
+    p = TwitterPlatform(settings(), wait=waits.append)
     p.start()
     rsps.calls.reset()
     return p
@@ -173,7 +183,8 @@ def test_mentions_follow_every_page_and_resolve_authors(
     assert q2["pagination_token"] == [first["body"]["meta"]["next_token"]]
     assert set(q1["expansions"][0].split(",")) == {"author_id"}
     assert {"username", "description"} <= set(q1["user.fields"][0].split(","))
-    assert {"created_at", "author_id"} <= set(q1["tweet.fields"][0].split(","))
+    assert {"created_at", "author_id", "referenced_tweets"} <= set(
+        q1["tweet.fields"][0].split(","))
     assert header(rsps.calls[0].request, "Authorization").startswith("OAuth ")
 
     tweets = first["body"]["data"] + second["body"]["data"]
@@ -272,6 +283,27 @@ def test_no_new_mentions_is_an_empty_list(
     assert platform.fetch_mentions("1578516295611748353", None) == []
 
 
+def test_mention_that_answers_a_tweet_carries_that_tweet_id(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    page = page_by(["1000", "1000", "1000"])
+    replying, quoting, plain = page["body"]["data"]
+    parent, quoted = "1578516000000000001", "1578516000000000002"
+    # X lists every reference; the quote comes first here, the reply is what counts
+    replying["referenced_tweets"] = [{"type": "quoted", "id": quoted},
+                                     {"type": "replied_to", "id": parent}]
+    quoting["referenced_tweets"] = [{"type": "quoted", "id": quoted}]
+    add(rsps, "GET", MENTIONS_URL, page)
+    got = {m.id: m for m in platform.fetch_mentions("1", None)}
+    assert got[replying["id"]].in_reply_to_id == parent
+    assert got[quoting["id"]].in_reply_to_id == ""  # a quote is no reply
+    assert got[plain["id"]].in_reply_to_id == ""
+    assert "referenced_tweets" in query(rsps.calls[0])["tweet.fields"][0].split(",")
+
+
+def test_take_reactions_is_empty_on_x(platform: TwitterPlatform) -> None:
+    assert platform.take_reactions() == []
+
+
 # ---------------------------------------------------------------- reply
 
 
@@ -287,7 +319,7 @@ def test_reply_uploads_sets_alt_text_and_replies_with_the_media(
         rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
     register_reply(rsps)
     mention = a_mention()
-    posted = platform.reply(mention, "@user0 here is your human", PNG, ALT)
+    posted = platform.reply(mention, "@user0 here is your human", PICTURE)
     assert posted == Posted(id=TWEET["body"]["data"]["id"])
 
     assert [c.request.url for c in rsps.calls] == [
@@ -317,7 +349,7 @@ def test_reply_uploads_sets_alt_text_and_replies_with_the_media(
 def test_alt_text_is_cut_to_x_limit(
         rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
     register_reply(rsps)
-    platform.reply(a_mention(), "hi", PNG, "x" * 1500)
+    platform.reply(a_mention(), "hi", [Media(PNG, "image/png", "x" * 1500)])
     sent = json.loads(rsps.calls[1].request.body)["metadata"]["alt_text"]["text"]
     assert sent == "x" * 1000
 
@@ -334,9 +366,228 @@ def test_send_note_is_a_text_only_reply(
 def test_post_has_media_and_no_reply(
         rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
     register_reply(rsps)
-    platform.post("Today's human.", PNG, ALT, key="daily-2022-10-08")
+    platform.post("Today's human.", PICTURE, key="daily-2022-10-08")
     body = json.loads(rsps.calls[2].request.body)
     assert body["media"]["media_ids"] == [MEDIA_ID] and "reply" not in body
+
+
+def png_answer(media_id: str) -> dict[str, Any]:
+    upload = v2_upload_answer()
+    upload["body"]["data"].update(id=media_id, media_key=f"3_{media_id}")
+    return upload
+
+
+def test_four_pictures_are_uploaded_described_and_posted_in_one_tweet(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    ids = [str(int(MEDIA_ID) + i) for i in (7, 3, 9, 1)]  # not in upload order by value
+    pictures = [Media(PNG + bytes([i]) * (i + 1), "image/png", f"{ALT} ({i})")
+                for i in range(4)]
+    for media_id in ids:
+        add(rsps, "POST", f"{MEDIA}/2/media/upload", png_answer(media_id))
+    add(rsps, "POST", f"{MEDIA}/2/media/metadata", v2_upload_answer(), body={"data": {}})
+    add(rsps, "POST", f"{TWEEPY}/2/tweets", TWEET)
+    mention = a_mention()
+    platform.reply(mention, "@user0 four humans", pictures)
+
+    paths = [urlsplit(c.request.url).path for c in rsps.calls]
+    assert paths == ["/2/media/upload", "/2/media/metadata"] * 4 + ["/2/tweets"]
+    uploads = [c.request for c in rsps.calls if c.request.url == f"{MEDIA}/2/media/upload"]
+    assert [file_parts(u)["media"][2] for u in uploads] == [p.data for p in pictures]
+    assert all(form_fields(u)["media_category"] == ["tweet_image"] for u in uploads)
+    metas = [json.loads(c.request.body) for c in rsps.calls
+             if c.request.url == f"{MEDIA}/2/media/metadata"]
+    assert metas == [{"id": i, "metadata": {"alt_text": {"text": p.alt_text}}}
+                     for i, p in zip(ids, pictures, strict=True)]
+    [tweet] = [json.loads(c.request.body) for c in rsps.calls
+               if c.request.url == f"{TWEEPY}/2/tweets"]
+    assert tweet["media"]["media_ids"] == ids
+    assert tweet["reply"]["in_reply_to_tweet_id"] == mention.id
+
+
+@pytest.mark.parametrize("media", [
+    [],
+    [Media(PNG, "image/png", ALT)] * 5,
+    [Media(b"GIF89a", "image/gif", ALT), Media(PNG, "image/png", ALT)],
+    [Media(b"\xff\xd8\xff", "image/jpeg", ALT)],
+], ids=["none", "five", "gif_and_png", "jpeg"])
+def test_media_x_cannot_take_is_a_programming_error_before_any_upload(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, media: list[Media]) -> None:
+    with pytest.raises(ValueError):
+        platform.reply(a_mention(), "hi", media)
+    with pytest.raises(ValueError):
+        platform.post("hi", media)
+    assert len(rsps.calls) == 0
+
+
+# ---------------------------------------------------------------- GIF (chunked upload)
+
+
+UPLOAD = f"{MEDIA}/2/media/upload"
+GIF_ID = "1880028106020515840"  # the id in X's chunked-upload guide
+MIB = 1024 * 1024  # the segment size asked for: at most 1 MiB per APPEND
+# a patterned GIF just over 1 MiB: two segments, and a reordered or lost byte shows
+GIF = b"GIF89a" + bytes(range(251)) * (MIB // 251 + 20)
+STATUS = matchers.query_param_matcher({"command": "STATUS", "media_id": GIF_ID})
+
+
+def gif_answer(processing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """initialize / finalize / STATUS answer ({data: {id, media_key, ...}}), in the recorded
+    upload's status and headers."""
+    upload = v2_upload_answer()
+    data: dict[str, Any] = {"id": GIF_ID, "media_key": f"16_{GIF_ID}", "size": len(GIF),
+                            "expires_after_secs": 86399}
+    if processing is not None:
+        data["processing_info"] = processing
+    return dict(upload, body={"data": data})
+
+
+def register_gif(rsps: responses.RequestsMock, finalized: dict[str, Any] | None,
+                 statuses: list[dict[str, Any]]) -> None:
+    """The chunked upload up to X's last word on processing (finalize, then each STATUS)."""
+    add(rsps, "POST", f"{UPLOAD}/initialize", gif_answer())
+    add(rsps, "POST", f"{UPLOAD}/{GIF_ID}/append", v2_upload_answer(), body="")
+    add(rsps, "POST", f"{UPLOAD}/{GIF_ID}/finalize", gif_answer(finalized))
+    for info in statuses:
+        add(rsps, "GET", UPLOAD, gif_answer(info), match=(STATUS,))
+
+
+def register_gif_tweet(rsps: responses.RequestsMock) -> None:
+    add(rsps, "POST", f"{MEDIA}/2/media/metadata", v2_upload_answer(),
+        body={"data": {"id": GIF_ID, "associated_metadata": {"alt_text": {"text": ALT}}}})
+    add(rsps, "POST", f"{TWEEPY}/2/tweets", TWEET)
+
+
+def sent(rsps: responses.RequestsMock) -> list[tuple[str, str]]:
+    return [(c.request.method, urlsplit(c.request.url).path) for c in rsps.calls]
+
+
+def test_gif_reply_is_uploaded_in_segments_processed_and_posted(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, waits: list[float]) -> None:
+    register_gif(rsps, {"state": "pending", "check_after_secs": 3},
+                 [{"state": "in_progress", "check_after_secs": 5, "progress_percent": 40},
+                  {"state": "succeeded", "progress_percent": 100}])
+    register_gif_tweet(rsps)
+    mention = a_mention()
+    platform.reply(mention, "@user0 here is your human", [Media(GIF, "image/gif", ALT)])
+
+    segments = -(-len(GIF) // MIB)
+    assert segments == 2
+    media = f"/2/media/upload/{GIF_ID}"
+    assert sent(rsps) == [
+        ("POST", "/2/media/upload/initialize"), *[("POST", f"{media}/append")] * segments,
+        ("POST", f"{media}/finalize"), ("GET", "/2/media/upload"), ("GET", "/2/media/upload"),
+        ("POST", "/2/media/metadata"), ("POST", "/2/tweets")]
+    requests_sent = [c.request for c in rsps.calls]
+
+    init = requests_sent[0]
+    assert header(init, "Content-Type").startswith("application/json")
+    assert json.loads(init.body) == {"media_type": "image/gif", "total_bytes": len(GIF),
+                                     "media_category": "tweet_gif"}
+    appends = requests_sent[1:1 + segments]
+    assert [form_fields(a)["segment_index"] for a in appends] == [
+        [str(i)] for i in range(segments)]
+    chunks = [file_parts(a)["media"][2] for a in appends]
+    assert b"".join(chunks) == GIF and all(len(c) <= MIB for c in chunks)
+    assert all(header(a, "Content-Type").startswith("multipart/form-data") for a in appends)
+    polls = [c for c in rsps.calls if c.request.method == "GET"]
+    assert [query(c) for c in polls] == [{"command": ["STATUS"], "media_id": [GIF_ID]}] * 2
+    assert waits == [3.0, 5.0]  # each check_after_secs, before the STATUS it announces
+
+    meta = json.loads(requests_sent[-2].body)
+    assert meta == {"id": GIF_ID, "metadata": {"alt_text": {"text": ALT}}}
+    tweet = json.loads(requests_sent[-1].body)
+    assert tweet["media"]["media_ids"] == [GIF_ID]
+    assert tweet["reply"]["in_reply_to_tweet_id"] == mention.id
+    for r in requests_sent[:-2]:  # the upload's own calls: signed for their URL, timed out
+        assert signed_for(r, r.url), r.url
+    timeout = platform.settings.request_timeout
+    assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [
+        (timeout, timeout)] * len(rsps.calls)
+
+
+def test_gif_without_processing_info_is_posted_at_once(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, waits: list[float]) -> None:
+    register_gif(rsps, None, [])
+    register_gif_tweet(rsps)
+    platform.post("Today's human.", [Media(GIF, "image/gif", ALT)], key="daily-2022-10-08")
+    assert ("GET", "/2/media/upload") not in sent(rsps) and waits == []
+    tweet = json.loads(rsps.calls[-1].request.body)
+    assert tweet["media"]["media_ids"] == [GIF_ID] and "reply" not in tweet
+
+
+def test_gif_processing_failed_is_rejected_and_nothing_is_posted(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, waits: list[float]) -> None:
+    register_gif(rsps, {"state": "pending", "check_after_secs": 2},
+                 [{"state": "failed", "progress_percent": 12,
+                   "error": {"code": 1, "name": "InvalidMedia",
+                             "message": "Unsupported animated GIF"}}])
+    with pytest.raises(Rejected) as info:
+        platform.reply(a_mention(), "hi", [Media(GIF, "image/gif", ALT)])
+    assert "Unsupported animated GIF" in str(info.value)  # X's own words, for the record
+    assert sent(rsps)[-1] == ("GET", "/2/media/upload")  # no alt text, no tweet
+    assert waits == [2.0]
+
+
+def test_gif_still_processing_after_the_checks_is_transient(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, waits: list[float]) -> None:
+    # no check_after_secs at all: the adapter still waits between checks, never spins
+    register_gif(rsps, {"state": "pending"}, [{"state": "in_progress"}])
+    with pytest.raises(Transient):
+        platform.reply(a_mention(), "hi", [Media(GIF, "image/gif", ALT)])
+    polls = [c for c in rsps.calls if c.request.method == "GET"]
+    assert len(polls) == len(waits) == STATUS_CHECKS
+    assert all(w >= 1.0 for w in waits)
+    assert sent(rsps)[-1] == ("GET", "/2/media/upload")
+
+
+STEPS = ["initialize", "append", "finalize", "status"]
+
+
+@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize(("status", "kind"), [
+    (429, RateLimited), (401, AuthFailed), (400, Rejected), (503, Transient)])
+def test_gif_upload_errors_are_translated_and_stop_the_upload(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, step: str, status: int,
+        kind: type[PlatformError]) -> None:
+    urls = {"initialize": ("POST", f"{UPLOAD}/initialize", gif_answer(), ()),
+            "append": ("POST", f"{UPLOAD}/{GIF_ID}/append", v2_upload_answer(), ()),
+            "finalize": ("POST", f"{UPLOAD}/{GIF_ID}/finalize",
+                         gif_answer({"state": "pending", "check_after_secs": 1}), ()),
+            "status": ("GET", UPLOAD, gif_answer(), (STATUS,))}
+    for before in STEPS[:STEPS.index(step)]:
+        method, url, answer, match = urls[before]
+        add(rsps, method, url, answer, body="" if before == "append" else None, match=match)
+    method, url, answer, match = urls[step]
+    add(rsps, method, url, answer, status=status, body=x_error(status, "error"),
+        headers={"x-rate-limit-remaining": "0"}, match=match)
+    with pytest.raises(kind):
+        platform.reply(a_mention(), "hi", [Media(GIF, "image/gif", ALT)])
+    assert sent(rsps)[-1] == (method, urlsplit(url).path)  # nothing after the failed step
+    assert sum(1 for c in rsps.calls if urlsplit(c.request.url).path == "/2/tweets") == 0
+
+
+def test_gif_append_network_error_is_transient(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    add(rsps, "POST", f"{UPLOAD}/initialize", gif_answer())
+    rsps.add("POST", f"{UPLOAD}/{GIF_ID}/append", body=requests.ConnectionError("reset"))
+    with pytest.raises(Transient):
+        platform.reply(a_mention(), "hi", [Media(GIF, "image/gif", ALT)])
+    assert sent(rsps) == [("POST", "/2/media/upload/initialize"),
+                          ("POST", f"/2/media/upload/{GIF_ID}/append")]
+
+
+@pytest.mark.parametrize("finalized", [
+    {"errors": [{"title": "Invalid Request", "detail": "no data", "type": "about:blank"}]},
+    {"data": {"id": GIF_ID, "processing_info": "odd"}},
+    "not json",
+], ids=["no_data", "odd_processing_info", "not_json"])
+def test_gif_unreadable_finalize_answer_is_transient(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, finalized: Any) -> None:
+    add(rsps, "POST", f"{UPLOAD}/initialize", gif_answer())
+    add(rsps, "POST", f"{UPLOAD}/{GIF_ID}/append", v2_upload_answer(), body="")
+    add(rsps, "POST", f"{UPLOAD}/{GIF_ID}/finalize", gif_answer(), body=finalized)
+    with pytest.raises(Transient):
+        platform.reply(a_mention(), "hi", [Media(GIF, "image/gif", ALT)])
 
 
 # ---------------------------------------------------------------- errors
@@ -412,7 +663,7 @@ def test_media_upload_429_on_the_daily_cap_waits_for_the_day(
         body=x_error(429, "Too Many Requests"),
         headers={"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(day)})
     with pytest.raises(RateLimited) as info:
-        platform.reply(a_mention(), "hi", PNG, ALT)
+        platform.reply(a_mention(), "hi", PICTURE)
     assert info.value.reset_at == datetime.fromtimestamp(day, UTC)
 
 
@@ -468,7 +719,7 @@ def test_media_upload_errors_are_translated(rsps: responses.RequestsMock,
     add(rsps, "POST", f"{MEDIA}/2/media/upload", upload, status=status,
         body=x_error(status, "error"), headers={"x-rate-limit-remaining": "0"})
     with pytest.raises(kind) as info:
-        platform.reply(a_mention(), "hi", PNG, ALT)
+        platform.reply(a_mention(), "hi", PICTURE)
     if kind is RateLimited:
         reset = int(upload["headers"]["x-rate-limit-reset"])
         assert info.value.reset_at == datetime.fromtimestamp(reset, UTC)
@@ -480,7 +731,7 @@ def test_media_upload_unreadable_answer_is_transient(
         rsps: responses.RequestsMock, platform: TwitterPlatform, body: Any) -> None:
     add(rsps, "POST", f"{MEDIA}/2/media/upload", v2_upload_answer(), body=body)
     with pytest.raises(Transient):
-        platform.reply(a_mention(), "hi", PNG, ALT)
+        platform.reply(a_mention(), "hi", PICTURE)
     assert len(rsps.calls) == 1
 
 
@@ -488,7 +739,7 @@ def test_media_upload_network_error_is_transient(
         rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
     rsps.add("POST", f"{MEDIA}/2/media/upload", body=requests.ConnectionError("timed out"))
     with pytest.raises(Transient):
-        platform.reply(a_mention(), "hi", PNG, ALT)
+        platform.reply(a_mention(), "hi", PICTURE)
 
 
 def test_alt_text_failure_stops_before_the_tweet(
@@ -498,7 +749,7 @@ def test_alt_text_failure_stops_before_the_tweet(
     add(rsps, "POST", f"{MEDIA}/2/media/metadata", upload, status=503,
         body=x_error(503, "Service Unavailable"))
     with pytest.raises(Transient):
-        platform.reply(a_mention(), "hi", PNG, ALT)
+        platform.reply(a_mention(), "hi", PICTURE)
     assert len(rsps.calls) == 2
 
 
@@ -557,6 +808,42 @@ def test_create_tweet_answer_without_data_is_a_platform_error(
                           "to your request was invalid.", "type": "about:blank"}]})
     with pytest.raises(PlatformError):
         platform.send_note(a_mention(), "hi")
+
+
+# ---------------------------------------------------------------- delete
+
+
+DELETED = recorded("x-api/create_and_delete_tweet.json", "DELETE", "/2/tweets/")
+TWEET_ID = TWEET["body"]["data"]["id"]
+
+
+def test_delete_sends_delete_for_the_tweet(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    add(rsps, "DELETE", f"{TWEEPY}/2/tweets/{TWEET_ID}", DELETED)
+    assert platform.delete(TWEET_ID) is None
+    [call] = rsps.calls
+    assert call.request.method == "DELETE"
+    assert call.request.url == f"{TWEEPY}/2/tweets/{TWEET_ID}"
+    assert signed_for(call.request, call.request.url)
+
+
+def test_delete_of_a_tweet_gone_already_is_no_error(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    add(rsps, "DELETE", f"{TWEEPY}/2/tweets/{TWEET_ID}", DELETED, status=404,
+        body=x_error(404, "Not Found"))
+    platform.delete(TWEET_ID)
+    assert len(rsps.calls) == 1
+
+
+@pytest.mark.parametrize(("status", "kind"), [
+    (401, AuthFailed), (403, Rejected), (429, RateLimited), (503, Transient)])
+def test_delete_errors_are_translated(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, status: int,
+        kind: type[PlatformError]) -> None:
+    add(rsps, "DELETE", f"{TWEEPY}/2/tweets/{TWEET_ID}", DELETED, status=status,
+        body=x_error(status, "error"))
+    with pytest.raises(kind):
+        platform.delete(TWEET_ID)
 
 
 # ---------------------------------------------------------------- find_reply
@@ -652,7 +939,7 @@ def test_every_request_carries_the_configured_timeout(rsps: responses.RequestsMo
     p = TwitterPlatform(settings(request_timeout=7.5))
     p.start()
     p.fetch_mentions("1", None)
-    p.reply(a_mention(), "hi", PNG, ALT)
+    p.reply(a_mention(), "hi", PICTURE)
     assert len(rsps.calls) == 5
     assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [(7.5, 7.5)] * 5
 
@@ -688,7 +975,7 @@ class StallingHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_POST = do_GET
+    do_POST = do_DELETE = do_GET
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -709,8 +996,11 @@ def stalling() -> Iterator[StallingServer]:
 @pytest.mark.parametrize(("action", "path"), [
     (lambda p: p.fetch_mentions("1", None), f"GET /2/users/{ME_ID}/mentions"),
     (lambda p: p.send_note(a_mention(), "hi"), "POST /2/tweets"),
-    (lambda p: p.reply(a_mention(), "hi", PNG, ALT), "POST /2/media/upload"),
-], ids=["get_users_mentions", "create_tweet", "media_upload"])
+    (lambda p: p.reply(a_mention(), "hi", PICTURE), "POST /2/media/upload"),
+    (lambda p: p.reply(a_mention(), "hi", [Media(b"GIF89a", "image/gif", ALT)]),
+     "POST /2/media/upload/initialize"),
+    (lambda p: p.delete("1"), "DELETE /2/tweets/1"),
+], ids=["get_users_mentions", "create_tweet", "media_upload", "gif_upload", "delete"])
 def test_a_server_that_never_answers_is_transient_within_the_timeout(
         stalling: StallingServer, action: Callable[[TwitterPlatform], Any], path: str) -> None:
     p = TwitterPlatform(settings(api_base=stalling.url, request_timeout=0.5))

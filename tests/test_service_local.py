@@ -78,11 +78,12 @@ def test_the_same_request_id_draws_the_same_picture(settings) -> None:
     artist = make_artist(settings)
     a, b = artist.draw("mastodon:1"), artist.draw("mastodon:1")
     c = artist.draw("mastodon:2")
-    assert a.png == b.png and a.seed_id == b.seed_id in (1, 2)
-    assert a.png != c.png
+    assert a.data == b.data and a.seed_id == b.seed_id in (1, 2)
+    assert a.data != c.data
 
 
 def test_per_user_limit_sends_one_note_then_silence(settings) -> None:
+    settings = settings.model_copy(update={"user_limit_per_hour": 3})
     for i in range(6):
         drop(settings, f"m{i}", "@alice create a human image")
     drop(settings, "other", "@bob create a human image")
@@ -245,3 +246,50 @@ def test_a_line_that_is_not_utf8_does_not_stop_the_bot(tmp_path: Path, tiny_weig
            for p in sorted((tmp_path / "local" / "outbox").glob("*.json"))]
     assert [r["to"] for r in out if "image" in r] == answered
     assert (tmp_path / "local" / "outbox" / out[-1]["image"]).is_file()
+
+
+def _reply_for(settings, mention_file: str) -> dict:
+    """The outbox JSON of the reply to an inbox file's mention."""
+    found = [r for r in replies(settings) if r.get("in_reply_to", "").startswith(
+        f"file-{mention_file}-") and "images" in r]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_conversation_on_the_local_platform(settings) -> None:
+    """re:ID answers a picture: more like this, morph and delete work without any account."""
+    service = make_service(settings)
+    drop(settings, "first", "@alice create a human image")
+    service.cycle()
+    first = _reply_for(settings, "first")
+    shown = service.platform._out.getvalue()
+    assert f"re:{first['id']}" in shown  # the outbox line names the id to answer
+
+    drop(settings, "more", f"@alice re:{first['id']} more like this")
+    service.cycle()
+    four = _reply_for(settings, "more")
+    assert len(four["images"]) == 4 and len(set(four["alt_texts"])) == 4
+    for name in four["images"]:
+        assert Image.open(settings.local.outbox / name).size == (256, 256)
+    assert {p.parent_post_id for p in service.state.pictures_of("local", four["id"])} == {
+        first["id"]}
+
+    drop(settings, "morph", f"@alice re:{four['id']} morph")
+    service.cycle()
+    morph = _reply_for(settings, "morph")
+    gif = Image.open(settings.local.outbox / morph["image"])
+    assert gif.format == "GIF" and gif.n_frames > 8
+
+    drop(settings, "theirs", f"@bob re:{first['id']} delete")
+    drop(settings, "mine", f"@alice re:{first['id']} delete")
+    service.cycle()
+    assert not (settings.local.outbox / first["image"]).exists()
+    assert (settings.local.outbox / "deleted" / first["image"]).is_file()
+    assert service.state.get("local", next(
+        r.mention.id for r in [service.state.get("local", m) for m in _ids(service)]
+        if r.mention.author == "bob" and "delete" in r.mention.text)).status == "ignored"
+    assert (settings.local.outbox / four["images"][0]).is_file()  # only that post went
+
+
+def _ids(service) -> list[str]:
+    return [row[0] for row in service.state.db.execute("SELECT id FROM mentions")]

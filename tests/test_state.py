@@ -125,3 +125,58 @@ def test_migrations_run_forward_from_an_older_file(tmp_path: Path,
     assert s.schema_version == len(st.MIGRATIONS)
     cols = [r[1] for r in s.db.execute("PRAGMA table_info(mentions)")]
     assert "lang" in cols
+
+
+def test_a_state_file_of_schema_one_migrates_in_place(tmp_path: Path) -> None:
+    """A bot from before conversations left mentions whose payload has no in_reply_to_id and
+    replies with no pictures recorded: they load, and each old reply counts as one picture."""
+    import json
+
+    from bot import state as st
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(st.MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    old_payload = {"id": "5", "author": "alice", "author_id": "a", "author_is_bot": False,
+                   "author_bio": "", "text": "create a human image", "is_html": False,
+                   "visibility": "public", "created_at": "2026-11-01T00:00:00+00:00",
+                   "cursor": "1005"}
+    db.execute("INSERT INTO mentions (platform, id, author, author_id, status, reply_id, "
+               "payload, seen_at, updated_at, replied_at) VALUES ('mastodon', '5', 'alice', "
+               "'a', 'replied', 'r5', ?, 10, 10, 10)", (json.dumps(old_payload),))
+    db.commit()
+    db.close()
+
+    s = State(path, clock=FakeTime())
+    assert s.schema_version == SCHEMA_VERSION >= 2
+    record = s.get("mastodon", "5")
+    assert record.status == "replied" and record.mention.in_reply_to_id == ""
+    assert s.replies_since("mastodon", "a", 0) == 1
+    assert s.pictures_of("mastodon", "r5") == []  # its latent was never stored
+    s.close()
+
+
+def test_pictures_reactions_and_the_popular_order(tmp_path: Path) -> None:
+    from bot.platforms.base import Reaction
+    from bot.state import Picture
+
+    clock = FakeTime()
+    s = State(tmp_path / "s.db", clock=clock)
+    s.record(("mastodon"), mention(1))
+    s.settle("mastodon", "1", "replied", reply_id="p1", pictures=[
+        Picture("p1", "variation", [0.5, -0.5], 7, 0.25, idx=i, mention_id="1",
+                for_author_id="alice") for i in range(4)])
+    assert s.replies_since("mastodon", "alice", 0) == 4  # four pictures, one mention
+    s.record_pictures("mastodon", [Picture("p2", "daily", [1.0, 1.0], 8, 0.5)])
+    new = s.record_reactions("mastodon", [
+        Reaction("n1", "favourite", "p2", "bob"), Reaction("n2", "reblog", "p2", "carol"),
+        Reaction("n3", "favourite", "p1", "bob"), Reaction("n1", "favourite", "p2", "bob"),
+        Reaction("n4", "favourite", "not-mine", "bob")])
+    assert new == 3  # n1 once, and nothing for a post that is not one of the bot's pictures
+    assert s.record_reactions("mastodon", [Reaction("n3", "favourite", "p1", "bob")]) == 0
+    order = [(p.post_id, p.idx, p.favourites, p.boosts) for p in s.popular("mastodon")]
+    assert order[0] == ("p2", 0, 1, 1) and order[1:] == [("p1", i, 1, 0) for i in range(4)]
+    s.mark_deleted("mastodon", "p2")
+    assert [p.post_id for p in s.popular("mastodon")] == ["p1"] * 4
+    assert s.popular("mastodon", since=clock.t + 1) == []
+    s.close()

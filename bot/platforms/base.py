@@ -27,10 +27,35 @@ class Mention:
     visibility: str  # public, unlisted, private or direct (X: public)
     created_at: datetime
     cursor: str = ""  # the platform's paging position (Mastodon: the notification id)
+    in_reply_to_id: str = ""  # the post this mention answers ("": none), e.g. a bot picture
 
     @property
     def position(self) -> str:
         return self.cursor or self.id
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """Somebody favourited or boosted one of the bot's posts (Mastodon notifications)."""
+
+    id: str  # the platform's notification id: counted once, however often it is read
+    kind: str  # favourite or reblog
+    post_id: str  # the bot's post
+    account_id: str  # who reacted
+    cursor: str = ""  # paging position, as Mention.cursor
+
+
+@dataclass(frozen=True)
+class Media:
+    """One attachment: a PNG picture or an animated GIF, with its alt text."""
+
+    data: bytes
+    mime: str  # image/png or image/gif
+    alt_text: str
+
+    @property
+    def is_gif(self) -> bool:
+        return self.mime == "image/gif"
 
 
 @dataclass(frozen=True)
@@ -91,10 +116,21 @@ class Platform(Protocol):
         not_before (the first start's backlog window)."""
         ...
 
-    def reply(self, mention: Mention, text: str, png: bytes, alt_text: str) -> Posted: ...
+    def take_reactions(self) -> list[Reaction]:
+        """The favourites and boosts of the bot's posts that the last fetch_mentions read
+        (Mastodon; none elsewhere). Handed over once; the state file dedupes by id."""
+        ...
 
-    def post(self, text: str, png: bytes, alt_text: str, key: str = "") -> Posted:
+    def reply(self, mention: Mention, text: str, media: list[Media]) -> Posted:
+        """A reply with one to four pictures, or one GIF."""
+        ...
+
+    def post(self, text: str, media: list[Media], key: str = "") -> Posted:
         """A post of the bot's own; key makes a retry of the same post idempotent."""
+        ...
+
+    def delete(self, post_id: str) -> None:
+        """Delete one of the bot's own posts; one that is gone already is no error."""
         ...
 
     def find_reply(self, mention: Mention) -> Posted | None:

@@ -7,12 +7,19 @@ platform reports `finished` once everything read has been answered, so
 
     echo "@alice create a human image" | python -m bot
 
-answers and exits 0. Bytes on standard input that are not UTF-8 (Latin-1, Shift-JIS, binary)
+answers and exits 0. Each reply names its post id; a line with `re:ID` in it is a reply to
+that post, so the conversation commands work here too:
+
+    @alice create a human image           -> reply r3f9c2a1b ... (re:r3f9c2a1b)
+    @alice re:r3f9c2a1b more like this    -> four pictures near that one
+
+Bytes on standard input that are not UTF-8 (Latin-1, Shift-JIS, binary)
 are read as U+FFFD: such a line never ends the input, and every later line is answered.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import re
@@ -25,9 +32,10 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.config import LocalSettings
-from bot.platforms.base import Me, Mention, Posted, Rejected
+from bot.platforms.base import Me, Media, Mention, Posted, Reaction, Rejected
 
 _AUTHOR = re.compile(r"^\s*@([\w.\-]+(?:@[\w.\-]+)?)\s*(.*)$", re.DOTALL)
+_RE = re.compile(r"(?<!\w)re:([\w-]+)")  # re:ID names the post a line answers
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 MAX_LINE = 100_000
 
@@ -122,9 +130,14 @@ class LocalPlatform:
     def _mention(self, mention_id: str, line: str) -> Mention:
         match = _AUTHOR.match(line)
         author, text = (match.group(1), line) if match else ("local-user", line)
+        answers = _RE.search(text)
         return Mention(id=mention_id, author=author, author_id=author.casefold(),
                        author_is_bot=False, author_bio="", text=text.strip(), is_html=False,
-                       visibility="public", created_at=datetime.now(UTC))
+                       visibility="public", created_at=datetime.now(UTC),
+                       in_reply_to_id=answers.group(1) if answers else "")
+
+    def take_reactions(self) -> list[Reaction]:
+        return []  # nobody favourites a folder
 
     def fetch_mentions(self, since_id: str | None, not_before: datetime | None
                        ) -> list[Mention]:
@@ -143,18 +156,29 @@ class LocalPlatform:
 
     # ------------------------------------------------------------ replies
 
-    def _write(self, name: str, record: dict[str, object], png: bytes | None) -> Path:
-        if png is not None:
-            image = self.outbox / f"{name}.png"
-            tmp = image.with_suffix(".png.tmp")
-            tmp.write_bytes(png)
-            tmp.replace(image)
-            record["image"] = image.name
+    def _write(self, name: str, record: dict[str, object], media: list[Media]) -> Path:
+        """The pictures, then the JSON (its presence means the post is complete). Returns the
+        first picture's path (the JSON's for a note)."""
+        if len(media) > 4:
+            raise ValueError(f"{len(media)} pictures in one post; at most 4")
+        paths = []
+        for i, item in enumerate(media):
+            suffix = ".gif" if item.is_gif else ".png"
+            path = self.outbox / (f"{name}{suffix}" if len(media) == 1 else
+                                  f"{name}-{i + 1}{suffix}")
+            tmp = path.with_suffix(suffix + ".tmp")
+            tmp.write_bytes(item.data)
+            tmp.replace(path)
+            paths.append(path)
+        if media:
+            record["image"] = paths[0].name
+            record["images"] = [p.name for p in paths]
+            record["alt_texts"] = [item.alt_text for item in media]
         meta = self.outbox / f"{name}.json"
         tmp = meta.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n")
-        tmp.replace(meta)  # the JSON last: its presence means the reply is complete
-        return self.outbox / f"{name}.png" if png is not None else meta
+        tmp.replace(meta)
+        return paths[0] if paths else meta
 
     def _settle_inbox_file(self, mention: Mention) -> None:
         if not mention.id.startswith("file-"):
@@ -165,19 +189,23 @@ class LocalPlatform:
             if mention.id == f"file-{_SAFE.sub('_', path.stem)}-{path.stat().st_mtime_ns}":
                 path.replace(done / path.name)
 
-    def reply(self, mention: Mention, text: str, png: bytes, alt_text: str) -> Posted:
+    def reply(self, mention: Mention, text: str, media: list[Media]) -> Posted:
         name = f"reply-{_SAFE.sub('_', mention.id)}"
-        path = self._write(name, {"in_reply_to": mention.id, "to": mention.author,
-                                  "text": text, "alt_text": alt_text,
-                                  "at": datetime.now(UTC).isoformat()}, png)
-        print(f"reply to @{mention.author}: {path}", file=self._out, flush=True)
+        post_id = reply_id(mention.id)
+        path = self._write(name, {"id": post_id, "in_reply_to": mention.id,
+                                  "to": mention.author, "text": text,
+                                  "alt_text": media[0].alt_text if media else "",
+                                  "at": datetime.now(UTC).isoformat()}, media)
+        more = f" and {len(media) - 1} more" if len(media) > 1 else ""
+        print(f"reply to @{mention.author}: {path}{more} (answer it with re:{post_id})",
+              file=self._out, flush=True)
         self._settle_inbox_file(mention)
-        return Posted(id=name, url=str(path))
+        return Posted(id=post_id, url=str(path))
 
     def send_note(self, mention: Mention, text: str) -> Posted:
         name = f"note-{_SAFE.sub('_', mention.id)}"
         path = self._write(name, {"in_reply_to": mention.id, "to": mention.author,
-                                  "text": text, "at": datetime.now(UTC).isoformat()}, None)
+                                  "text": text, "at": datetime.now(UTC).isoformat()}, [])
         print(f"note to @{mention.author}: {text}", file=self._out, flush=True)
         self._settle_inbox_file(mention)
         return Posted(id=name, url=str(path))
@@ -186,18 +214,43 @@ class LocalPlatform:
         """A mention answered with silence: move its inbox file out of the way too."""
         self._settle_inbox_file(mention)
 
-    def post(self, text: str, png: bytes, alt_text: str, key: str = "") -> Posted:
+    def post(self, text: str, media: list[Media], key: str = "") -> Posted:
         name = f"post-{_SAFE.sub('_', key) or time.time_ns()}"
         if (self.outbox / f"{name}.json").is_file():
             raise Rejected(f"{name} was posted already")
-        path = self._write(name, {"text": text, "alt_text": alt_text,
-                                  "at": datetime.now(UTC).isoformat()}, png)
-        print(f"posted: {path}", file=self._out, flush=True)
+        path = self._write(name, {"id": name, "text": text,
+                                  "alt_text": media[0].alt_text if media else "",
+                                  "at": datetime.now(UTC).isoformat()}, media)
+        print(f"posted: {path} (answer it with re:{name})", file=self._out, flush=True)
         return Posted(id=name, url=str(path))
 
+    def delete(self, post_id: str) -> None:
+        """Move the post's files to outbox/deleted/ (a post gone already is no error)."""
+        for meta in self.outbox.glob("*.json"):
+            try:
+                record = json.loads(meta.read_text())
+            except (OSError, ValueError):
+                continue
+            if record.get("id") != post_id:
+                continue
+            gone = self.outbox / "deleted"
+            gone.mkdir(exist_ok=True)
+            for image in record.get("images") or []:
+                if (self.outbox / image).is_file():
+                    (self.outbox / image).replace(gone / image)
+            meta.replace(gone / meta.name)  # the JSON last, as it was written
+            print(f"deleted: {post_id}", file=self._out, flush=True)
+
     def find_reply(self, mention: Mention) -> Posted | None:
-        for prefix in ("reply", "note"):
-            name = f"{prefix}-{_SAFE.sub('_', mention.id)}"
-            if (self.outbox / f"{name}.json").is_file():
-                return Posted(id=name, url=str(self.outbox / f"{name}.json"))
+        name = f"reply-{_SAFE.sub('_', mention.id)}"
+        if (self.outbox / f"{name}.json").is_file():
+            return Posted(id=reply_id(mention.id), url=str(self.outbox / f"{name}.json"))
+        name = f"note-{_SAFE.sub('_', mention.id)}"
+        if (self.outbox / f"{name}.json").is_file():
+            return Posted(id=name, url=str(self.outbox / f"{name}.json"))
         return None
+
+
+def reply_id(mention_id: str) -> str:
+    """A reply's post id: short enough to type after re:, the same whenever it is asked."""
+    return "r" + hashlib.sha256(mention_id.encode("utf-8")).hexdigest()[:8]

@@ -1,20 +1,28 @@
 """Mastodon through Mastodon.py.
 
 Mentions are notifications of type mention, paged forward from the cursor (min_id) so that a
-backlog bigger than one page is read in full; the cursor is the notification id. A reply
-uploads the picture with its alt text as the media description, waits until the server has
-processed it, and posts with in_reply_to_id, the more private of the mention's visibility and
-the bot's own, and an Idempotency-Key derived from the mention: a retry after a lost answer
-cannot make a second reply (Mastodon keeps keys for an hour; after that the service's own
-find_reply, through the status context, covers it).
+backlog bigger than one page is read in full; the cursor is the notification id. The same
+requests ask for favourite and reblog notifications: those about the bot's own statuses become
+Reactions, handed over once by take_reactions() after the fetch that read them (a fetch that
+fails hands over none); reactions to anybody else's status are dropped. A mention carries the
+status it replies to (in_reply_to_id), e.g. one of the bot's pictures.
+
+A reply uploads each picture (one to four PNGs, or one GIF, which Mastodon turns into a gifv)
+with its alt text as the media description, waits until the server has processed it, and
+posts one status with all of them, with in_reply_to_id, the more private of the mention's
+visibility and the bot's own, and an Idempotency-Key derived from the mention: a retry after a
+lost answer cannot make a second reply (Mastodon keeps keys for an hour; after that the
+service's own find_reply, through the status context, covers it). delete() removes one of the
+bot's own statuses; one that is gone already is no error.
 
 Notifications are asked for with include_filtered=true: since Mastodon 4.3 an account filters
 private mentions from accounts it does not follow by default, and the bot follows nobody. Older
 servers ignore the parameter; nothing here needs a 4.3-only endpoint.
 
-Scopes: the token needs read, write:statuses and write:media. A 403 "outside the authorized
-scopes" is about the token, not the status: it is AuthFailed naming the scope (the service
-stops). write:accounts is only for flagging the account as a bot at start: without it, a warning.
+Scopes: the token needs read (notifications of all three types included), write:statuses
+(posting and deleting) and write:media. A 403 "outside the authorized scopes" is about the
+token, not the status: it is AuthFailed naming the scope (the service stops). write:accounts
+is only for flagging the account as a bot at start: without it, a warning.
 """
 
 from __future__ import annotations
@@ -42,10 +50,12 @@ from bot.config import MastodonSettings
 from bot.platforms.base import (
     AuthFailed,
     Me,
+    Media,
     Mention,
     PlatformError,
     Posted,
     RateLimited,
+    Reaction,
     Rejected,
     Transient,
     more_private,
@@ -55,7 +65,10 @@ log = logging.getLogger(__name__)
 
 PAGE = 80  # Mastodon's largest page of notifications (twice the default 40)
 PROCESSING_POLLS = 30  # an image is processed in a second or two; give up (and retry) after
-MAX_PAGES = 25  # at most 2,000 mentions per poll; the rest come next poll
+MAX_PAGES = 25  # at most 2,000 notifications per poll; the rest come next poll
+MAX_MEDIA = 4  # Mastodon's limit of attachments per status
+NOTIFICATION_TYPES = ["mention", "favourite", "reblog"]
+REACTION_TYPES = ("favourite", "reblog")
 TOKEN_SCOPES = "read write:statuses write:media"  # what the bot needs (write:accounts optional)
 # Mastodon's 403s about the token or the login, not about one status
 SCOPE_ERROR = "outside the authorized scopes"
@@ -97,6 +110,7 @@ class MastodonPlatform:
             user_agent="human-image-bot",
         )
         self.me: Me | None = None
+        self._reactions: list[Reaction] = []  # read by the last fetch, until taken
         # Mastodon.py's own request machinery: its error types, rate-limit headers and paging
         # (notifications() has no include_filtered parameter; grouped_notifications() does, but
         # is 4.3+ only)
@@ -181,6 +195,7 @@ class MastodonPlatform:
 
     def fetch_mentions(self, since_id: str | None, not_before: datetime | None
                        ) -> list[Mention]:
+        self._reactions = []  # a fetch that fails hands over nothing stale
         notes: list[Any] = []
         if since_id:
             cursor = since_id
@@ -203,19 +218,35 @@ class MastodonPlatform:
                 max_id = str(oldest["id"])
         seen: set[str] = set()
         out = []
+        reactions = []
         for n in notes:
             status = n.get("status")
-            if n.get("type") != "mention" or not status or str(n["id"]) in seen:
+            if not status or str(n["id"]) in seen:
+                continue
+            if n.get("type") == "mention":
+                out.append(self._mention(n, status))
+            elif n.get("type") in REACTION_TYPES and self._is_mine(status):
+                reactions.append(self._reaction(n, status))
+            else:
                 continue
             seen.add(str(n["id"]))
-            out.append(self._mention(n, status))
+        self._reactions = reactions
         return out
 
+    def take_reactions(self) -> list[Reaction]:
+        """The favourites and boosts of the bot's statuses that the last fetch read, once."""
+        reactions, self._reactions = self._reactions, []
+        return reactions
+
+    def _is_mine(self, status: Any) -> bool:
+        account = status.get("account") or {}
+        return self.me is not None and str(account.get("id")) == self.me.id
+
     def _notifications(self, **ids: str | None) -> Any:
-        """One page of GET /api/v1/notifications: mentions, the filtered ones included, as
-        Mastodon.py's notifications() would ask with include_filtered (servers before 4.3
-        ignore it)."""
-        params: dict[str, Any] = {"types[]": ["mention"], "limit": PAGE,
+        """One page of GET /api/v1/notifications: mentions, favourites and boosts, the
+        filtered ones included, as Mastodon.py's notifications() would ask with
+        include_filtered (servers before 4.3 ignore it)."""
+        params: dict[str, Any] = {"types[]": NOTIFICATION_TYPES, "limit": PAGE,
                                   "include_filtered": "true"}
         params.update({k: v for k, v in ids.items() if v is not None})
         # override_type: the answer as plain dicts. The typed cast of notifications() turns an
@@ -233,18 +264,27 @@ class MastodonPlatform:
             author_id=str(account["id"]), author_is_bot=bool(account.get("bot")),
             author_bio=account.get("note") or "", text=status.get("content") or "",
             is_html=True, visibility=status.get("visibility") or "public",
-            created_at=_aware(status.get("created_at") or note.get("created_at")))
+            created_at=_aware(status.get("created_at") or note.get("created_at")),
+            in_reply_to_id=str(status.get("in_reply_to_id") or ""))
+
+    @staticmethod
+    def _reaction(note: Any, status: Any) -> Reaction:
+        return Reaction(id=str(note["id"]), kind=note["type"], post_id=str(status["id"]),
+                        account_id=str((note.get("account") or {}).get("id") or ""),
+                        cursor=str(note["id"]))
 
     # ------------------------------------------------------------ posting
 
-    def _upload(self, png: bytes, alt_text: str) -> Any:
-        """Upload, then poll until the server has processed it (Mastodon answers 202 first).
+    def _upload(self, item: Media) -> Any:
+        """Upload, then poll until the server has processed it (Mastodon answers 202 first; a
+        GIF, turned into a gifv, takes longer than a PNG).
 
         Polled here rather than with Mastodon.py's synchronous=True, whose loop turns every
         error (a 503, a 429, a 401) into "could not be processed" and sleeps uninterruptibly.
         """
-        media = self._call(self.client.media_post, io.BytesIO(png), mime_type="image/png",
-                           description=alt_text[:1500], file_name="human.png",
+        media = self._call(self.client.media_post, io.BytesIO(item.data), mime_type=item.mime,
+                           description=item.alt_text[:1500],
+                           file_name="human.gif" if item.is_gif else "human.png",
                            scope="write:media")
         for _ in range(PROCESSING_POLLS):
             if media.get("url"):
@@ -253,11 +293,20 @@ class MastodonPlatform:
             media = self._call(self.client.media, media["id"], scope="write:media")
         raise Transient(f"media {media['id']} still processing after {PROCESSING_POLLS} polls")
 
-    def reply(self, mention: Mention, text: str, png: bytes, alt_text: str) -> Posted:
-        media = self._upload(png, alt_text)
-        log.info("mention %s: media %s uploaded, posting the reply", mention.id, media["id"])
+    def _upload_all(self, media: list[Media]) -> list[Any]:
+        """Checked before anything is uploaded (every upload counts against the limit)."""
+        if not 1 <= len(media) <= MAX_MEDIA:
+            raise ValueError(f"a status takes 1 to {MAX_MEDIA} attachments, not {len(media)}")
+        if len(media) > 1 and any(m.is_gif for m in media):
+            raise ValueError("a GIF goes alone: Mastodon mixes no gifv with pictures")
+        return [self._upload(m) for m in media]
+
+    def reply(self, mention: Mention, text: str, media: list[Media]) -> Posted:
+        uploaded = self._upload_all(media)
+        log.info("mention %s: media %s uploaded, posting the reply", mention.id,
+                 ", ".join(str(m["id"]) for m in uploaded))
         status = self._call(
-            self.client.status_post, text, in_reply_to_id=mention.id, media_ids=[media],
+            self.client.status_post, text, in_reply_to_id=mention.id, media_ids=uploaded,
             visibility=more_private(mention.visibility, self.settings.visibility),
             idempotency_key=reply_key(mention.id), scope="write:statuses")
         return Posted(id=str(status["id"]), url=status.get("url") or "")
@@ -269,13 +318,23 @@ class MastodonPlatform:
             idempotency_key=f"human-image-bot-note-{mention.id}", scope="write:statuses")
         return Posted(id=str(status["id"]), url=status.get("url") or "")
 
-    def post(self, text: str, png: bytes, alt_text: str, key: str = "") -> Posted:
-        media = self._upload(png, alt_text)
-        status = self._call(self.client.status_post, text, media_ids=[media],
+    def post(self, text: str, media: list[Media], key: str = "") -> Posted:
+        uploaded = self._upload_all(media)
+        status = self._call(self.client.status_post, text, media_ids=uploaded,
                             visibility=self.settings.visibility,
                             idempotency_key=f"human-image-bot-{key}" if key else None,
                             scope="write:statuses")
         return Posted(id=str(status["id"]), url=status.get("url") or "")
+
+    def delete(self, post_id: str) -> None:
+        """Delete one of the bot's own statuses; one that is gone already (404) is done."""
+        try:
+            self._call(self.client.status_delete, post_id, scope="write:statuses")
+        except Rejected as exc:
+            if isinstance(exc.__cause__, MastodonNotFoundError):
+                log.info("status %s is gone already", post_id)
+                return
+            raise
 
     def find_reply(self, mention: Mention) -> Posted | None:
         assert self.me is not None, "start() first"

@@ -1,11 +1,22 @@
 """X (Twitter) through tweepy's API v2 client, plus the v2 media upload tweepy lacks.
 
-Mentions: GET /2/users/:id/mentions with since_id, the author expanded (username, bio), every
-page followed. Replies: POST /2/media/upload (multipart, OAuth 1.0a user context from
-requests-oauthlib), alt text with POST /2/media/metadata (docs.x.com; older pages call it
-/2/media/metadata/create), then POST /2/tweets with
-in_reply_to_tweet_id and media_ids. X has no idempotency key, so `idempotent_posts` is False
-and the service looks for an earlier reply (GET /2/users/:id/tweets) before any retry.
+Mentions: GET /2/users/:id/mentions with since_id, the author expanded (username, bio), the
+referenced tweets asked for (in_reply_to_id: the tweet a mention answers), every page followed.
+
+Replies and posts carry one to four PNGs or one GIF (OAuth 1.0a user context from
+requests-oauthlib for every media call):
+- a PNG: one POST /2/media/upload (multipart, media_category tweet_image);
+- a GIF: the chunked upload (docs.x.com, "Initialize / Append / Finalize Media upload", "Get
+  Media upload status"): POST /2/media/upload/initialize (JSON: media_type, total_bytes,
+  media_category tweet_gif), POST /2/media/upload/:id/append per segment (multipart: media,
+  segment_index), POST /2/media/upload/:id/finalize, then, while its processing_info says
+  pending or in_progress, GET /2/media/upload?command=STATUS&media_id=:id after
+  check_after_secs;
+then each one's alt text with POST /2/media/metadata (docs.x.com; older pages call it
+/2/media/metadata/create), then one POST /2/tweets with in_reply_to_tweet_id and all media_ids.
+X has no idempotency key, so `idempotent_posts` is False and the service looks for an earlier
+reply (GET /2/users/:id/tweets) before any retry. delete: DELETE /2/tweets/:id. Reactions: none
+(only Mastodon's favourites are counted).
 
 Every call, tweepy's included, goes to settings.api_base with a connect and read timeout:
 tweepy's Client names its own host and sends its requests with no timeout at all.
@@ -14,6 +25,8 @@ tweepy's Client names its own host and sends its requests with no timeout at all
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,10 +39,12 @@ from bot.config import TwitterSettings
 from bot.platforms.base import (
     AuthFailed,
     Me,
+    Media,
     Mention,
     PlatformError,
     Posted,
     RateLimited,
+    Reaction,
     Rejected,
     Transient,
 )
@@ -39,6 +54,10 @@ log = logging.getLogger(__name__)
 TWEEPY_HOSTS = ("https://api.twitter.com", "https://api.x.com")  # tweepy's own (4.x: the first)
 NEEDS_READ_ACCESS = ("X answered 403: a bot that reads mentions needs pay-per-use or Basic (or "
                      "higher) access with read permission; the free tier cannot read mentions")
+MAX_MEDIA = 4  # X: up to four pictures, or one GIF, per tweet
+SEGMENT_BYTES = 1024 * 1024  # X takes up to 5 MB per APPEND; a small segment keeps a retry cheap
+STATUS_CHECKS = 60  # GIF processing polls; then Transient, and the service tries again later
+CHECK_AFTER = (1.0, 30.0)  # X's check_after_secs, bounded: neither a busy loop nor a long stall
 
 
 class TimeoutAdapter(HTTPAdapter):
@@ -108,6 +127,14 @@ def _reset_at(headers: Any) -> datetime | None:
     return None if reset is None else datetime.fromtimestamp(reset, UTC)
 
 
+def _why(info: dict[str, Any], body: dict[str, Any]) -> str:
+    """X's own words on a failed processing: processing_info.error, else the answer's errors."""
+    error = info.get("error") or {}
+    words = [str(error.get(k)) for k in ("name", "message") if error.get(k)]
+    words += [str(e.get("detail") or e.get("title")) for e in body.get("errors") or []]
+    return "; ".join(words) or "no reason given"
+
+
 def translate(exc: Exception, own_account: bool = False) -> PlatformError:
     """tweepy / requests exceptions -> the service's four kinds.
 
@@ -136,8 +163,10 @@ class TwitterPlatform:
     notes_count_against_limit = True  # X counts every POST /2/tweets, notes included
     look_before_reply = False  # X's read limits are tight: only after an interrupted attempt
 
-    def __init__(self, settings: TwitterSettings):
+    def __init__(self, settings: TwitterSettings,
+                 wait: Callable[[float], None] = time.sleep):
         self.settings = settings
+        self.wait = wait  # between STATUS polls of a processing GIF (tests record, never sleep)
         self.media_limit = (settings.posts_per_day, 86400.0)
         s = settings
         self.client = tweepy.Client(
@@ -184,7 +213,7 @@ class TwitterPlatform:
         params: dict[str, Any] = {
             "max_results": 100, "expansions": ["author_id"],
             "user_fields": ["username", "description"],
-            "tweet_fields": ["created_at", "author_id"], "user_auth": True,
+            "tweet_fields": ["created_at", "author_id", "referenced_tweets"], "user_auth": True,
         }
         if since_id:
             params["since_id"] = since_id
@@ -240,14 +269,22 @@ class TwitterPlatform:
     @staticmethod
     def _mention(tweet: Any, user: Any) -> Mention:
         created = tweet.created_at or datetime.now(UTC)
+        # a tweet answers at most one other; a quote ("quoted") is no reply
+        replied_to = next((str(ref.id) for ref in tweet.referenced_tweets or []
+                           if ref.type == "replied_to"), "")
         return Mention(
             id=str(tweet.id), author=user.username, author_id=str(tweet.author_id),
             author_is_bot=False, author_bio=user.description or "", text=tweet.text or "",
-            is_html=False, visibility="public", created_at=created)
+            is_html=False, visibility="public", created_at=created, in_reply_to_id=replied_to)
+
+    def take_reactions(self) -> list[Reaction]:
+        return []  # X's likes are not counted: only Mastodon's favourites are
 
     # ------------------------------------------------------------ posting
 
-    def _check(self, response: requests.Response) -> dict[str, Any]:
+    def _check(self, response: requests.Response, answer: bool = True) -> dict[str, Any]:
+        """A media call's answer as JSON (answer=False: only its status, as APPEND has no
+        body to read), or the error kind its status means."""
         if response.status_code == 429:
             raise RateLimited("X media rate limit", _reset_at(response.headers))
         if response.status_code == 401:
@@ -256,44 +293,109 @@ class TwitterPlatform:
             raise Transient(f"X media upload: HTTP {response.status_code}")
         if response.status_code >= 400:
             raise Rejected(f"X media upload: HTTP {response.status_code} {response.text[:200]}")
+        if not answer:
+            return {}
         try:
             return response.json()
         except ValueError as exc:
             raise Transient(f"X media upload: not JSON ({exc})") from exc
 
-    def upload(self, png: bytes, alt_text: str) -> str:
-        """POST /2/media/upload, then the alt text; returns the media id."""
+    def upload(self, media: Media) -> str:
+        """Upload one picture (PNG in one request, GIF in chunks), then its alt text; returns
+        the media id."""
         try:
-            body = self._check(self.oauth.post(
-                f"{self.api}/2/media/upload", files={"media": ("human.png", png, "image/png")},
-                data={"media_category": "tweet_image", "media_type": "image/png"}))
-            media_id = str(body["data"]["id"])
+            media_id = self._upload_gif(media.data) if media.is_gif else self._upload_png(
+                media.data)
             self._check(self.oauth.post(
                 f"{self.api}/2/media/metadata",
-                json={"id": media_id, "metadata": {"alt_text": {"text": alt_text[:1000]}}}))
+                json={"id": media_id, "metadata": {"alt_text": {"text": media.alt_text[:1000]}}}))
         except requests.RequestException as exc:
             raise Transient(f"X media upload: {exc}") from exc
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise Transient(f"X media upload: unexpected answer ({exc})") from exc
         return media_id
 
-    def _tweet(self, text: str, media_id: str | None, reply_to: str | None) -> Posted:
+    def _upload_png(self, png: bytes) -> str:
+        """POST /2/media/upload: an image small enough for one request."""
+        body = self._check(self.oauth.post(
+            f"{self.api}/2/media/upload", files={"media": ("human.png", png, "image/png")},
+            data={"media_category": "tweet_image", "media_type": "image/png"}))
+        return str(body["data"]["id"])
+
+    def _upload_gif(self, gif: bytes) -> str:
+        """The chunked upload: X takes an animated GIF only with media_category tweet_gif, and
+        only through initialize / append / finalize, then processes it before it may be used."""
+        body = self._check(self.oauth.post(
+            f"{self.api}/2/media/upload/initialize",
+            json={"media_type": "image/gif", "total_bytes": len(gif),
+                  "media_category": "tweet_gif"}))
+        media_id = str(body["data"]["id"])
+        for index, start in enumerate(range(0, len(gif), SEGMENT_BYTES)):
+            self._check(self.oauth.post(
+                f"{self.api}/2/media/upload/{media_id}/append",
+                files={"media": ("human.gif", gif[start:start + SEGMENT_BYTES],
+                                 "application/octet-stream")},
+                data={"segment_index": str(index)}), answer=False)
+        body = self._check(self.oauth.post(f"{self.api}/2/media/upload/{media_id}/finalize"))
+        self._await_processing(media_id, body)
+        return media_id
+
+    def _await_processing(self, media_id: str, body: dict[str, Any]) -> None:
+        """Until X has processed the upload: no processing_info, or state succeeded. A media id
+        used before that is refused by POST /2/tweets."""
+        for checks in range(STATUS_CHECKS + 1):
+            info = body["data"].get("processing_info")
+            state = info.get("state") if info else "succeeded"
+            if state == "succeeded":
+                return
+            if state == "failed":  # this GIF cannot be posted: a retry would fail the same way
+                raise Rejected(f"X could not process media {media_id}: {_why(info, body)}")
+            if checks == STATUS_CHECKS:
+                break
+            low, high = CHECK_AFTER
+            self.wait(min(max(float(info.get("check_after_secs") or low), low), high))
+            body = self._check(self.oauth.get(
+                f"{self.api}/2/media/upload",
+                params={"command": "STATUS", "media_id": media_id}))
+        raise Transient(f"X media {media_id} still processing after {STATUS_CHECKS} checks")
+
+    def _media_ids(self, media: list[Media]) -> list[str]:
+        """Uploads each, in order. Checked before the first upload: X refuses a tweet with more
+        than four pictures or a GIF beside anything, after the uploads were spent."""
+        if not 1 <= len(media) <= MAX_MEDIA:
+            raise ValueError(f"a tweet carries 1 to {MAX_MEDIA} pictures, not {len(media)}")
+        if len(media) > 1 and any(m.is_gif for m in media):
+            raise ValueError("a GIF goes alone in a tweet")
+        if any(m.mime not in ("image/png", "image/gif") for m in media):
+            raise ValueError(f"only PNG and GIF: {[m.mime for m in media]}")
+        return [self.upload(m) for m in media]
+
+    def _tweet(self, text: str, media_ids: list[str], reply_to: str | None) -> Posted:
         try:
             response = self.client.create_tweet(
-                text=text, media_ids=[media_id] if media_id else None,
+                text=text, media_ids=media_ids or None,
                 in_reply_to_tweet_id=reply_to, user_auth=True)
             return Posted(id=str(response.data["id"]))
         except Exception as exc:
             raise translate(exc) from exc
 
-    def reply(self, mention: Mention, text: str, png: bytes, alt_text: str) -> Posted:
-        return self._tweet(text, self.upload(png, alt_text), mention.id)
+    def reply(self, mention: Mention, text: str, media: list[Media]) -> Posted:
+        return self._tweet(text, self._media_ids(media), mention.id)
 
     def send_note(self, mention: Mention, text: str) -> Posted:
-        return self._tweet(text, None, mention.id)
+        return self._tweet(text, [], mention.id)
 
-    def post(self, text: str, png: bytes, alt_text: str, key: str = "") -> Posted:
-        return self._tweet(text, self.upload(png, alt_text), None)
+    def post(self, text: str, media: list[Media], key: str = "") -> Posted:
+        return self._tweet(text, self._media_ids(media), None)
+
+    def delete(self, post_id: str) -> None:
+        """DELETE /2/tweets/:id. A 404 means it is gone already, which is what was asked."""
+        try:
+            self.client.delete_tweet(post_id, user_auth=True)
+        except tweepy.NotFound:
+            log.info("tweet %s was gone already", post_id)
+        except Exception as exc:
+            raise translate(exc) from exc
 
     def find_reply(self, mention: Mention) -> Posted | None:
         assert self.me is not None, "start() first"
