@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from PIL import Image
 
 from model.baseline import plain_dcgan
 from model.checkpoint import atomic_write_text
+from model.device import cpu_name, pick_device
 from model.distributed import SINGLE
 from model.errors import UserError, run_cli
 from model.sampler import (
@@ -50,7 +50,6 @@ from model.sampler import (
     SeedBook,
     ServeOptions,
     load_guard,
-    pick_device,
     render_png,
     serve,
     to_uint8,
@@ -481,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     lw = ({"warmup": 0, "windows": 1, "steps": 1} if args.quick
           else {"warmup": 2, "windows": 3, "steps": 5})
     machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
-               else f"{_cpu_name()}, {torch.get_num_threads()} threads, "
+               else f"{cpu_name()}, {torch.get_num_threads()} threads, "
                f"{torch.backends.cpu.get_cpu_capability()}")
     r: dict[str, Any] = {"device": str(device), "machine": machine, "torch": torch.__version__,
                          "batch": args.batch, "quick": args.quick}
@@ -559,15 +558,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         atomic_write_text(args.json, json.dumps(r, indent=2) + "\n")
     return 0
-
-
-def _cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -34,10 +34,11 @@ from model.checkpoint import (
     save_discriminator,
 )
 from model.data import load_dataset, random_flip, to_float
+from model.device import pick_device
 from model.errors import UserError, run_cli
 from model.losses import d_nonsaturating
 from model.networks import Discriminator
-from model.sampler import Sampler, pick_device
+from model.sampler import Sampler
 
 
 def starting_discriminator(weights: Path, sampler: Sampler, from_scratch: bool,

@@ -24,29 +24,13 @@ import torch
 from PIL import Image
 
 from model.checkpoint import atomic_write_text, load_discriminator, load_generator
+from model.device import cpu_has_native_bf16, pick_device
 from model.errors import UserError
 from model.networks import Discriminator, Generator
 
 SEEDS_FILE = "seeds.json"
 SEEDS_VERSION = 1
 PNG_LEVEL = 1  # zlib level of reply PNGs: see render_png
-
-
-def pick_device(preference: str = "auto") -> torch.device:
-    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a UserError."""
-    if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if preference.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but PyTorch sees no GPU; use --device cpu")
-    if preference not in ("cpu",) and not preference.startswith("cuda"):
-        raise UserError(f"unknown device {preference!r}; use auto, cpu or cuda")
-    return torch.device(preference)
-
-
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: without either, bf16 matmuls are emulated (~1 GFLOP/s vs ~150 fp32)."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 def request_rng(request_id: str | int) -> torch.Generator:

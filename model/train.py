@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import math
-import platform
 import signal
 import sys
 import time
@@ -54,12 +53,13 @@ from model.data import (
     random_flip,
     to_float,
 )
+from model.device import cpu_has_native_bf16, machine_description, pick_device
 from model.ema import make_ema, reestimate_batchnorm, update_ema
 from model.errors import UserError, run_cli
 from model.evaluate import evaluate
 from model.losses import d_loss_fn, g_loss_fn, gradient_penalty
 from model.networks import Discriminator, GANConfig, Generator
-from model.sampler import Sampler, cpu_has_native_bf16, make_grid, pick_device, to_uint8
+from model.sampler import Sampler, make_grid, to_uint8
 
 log = logging.getLogger("model.train")
 
@@ -313,18 +313,6 @@ def score(generator: torch.nn.Module, data: Dataset, n: int, device: torch.devic
     keys = ("swd", "memorisation_share", "memorisation", "precision", "recall", "density",
             "coverage")
     return {key: result[key] for key in keys}
-
-
-def machine_description(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return f"{cpu}, {torch.get_num_threads()} CPU threads"
 
 
 # ---------------------------------------------------------------- the loop

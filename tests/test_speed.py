@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from model.checkpoint import load_generator, save_generator
+from model.device import cpu_has_native_bf16
 from model.distributed import SINGLE
 from model.errors import UserError
-from model.sampler import Sampler, cpu_has_native_bf16
+from model.sampler import Sampler
 from model.train import Batches, build_models, main, preset_config, train_step
 from tests.conftest import TINY
 

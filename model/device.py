@@ -1,0 +1,49 @@
+"""Where the tensors run: the device to use, and what the CPU can do.
+
+One place for what the trainer, the benchmarks and the sampler ask of the machine: CUDA when
+present, whether bf16 is native on this CPU (AVX512-BF16 or AMX; without either PyTorch
+emulates it, far slower than fp32), and the CPU's name for model cards and benchmark reports.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+from model.errors import UserError
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a UserError."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but PyTorch sees no GPU; use --device cpu")
+    if preference not in ("cpu",) and not preference.startswith("cuda"):
+        raise UserError(f"unknown device {preference!r}; use auto, cpu or cuda")
+    return torch.device(preference)
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: without either, bf16 matmuls are emulated, slower than fp32."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform module knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_description(device: torch.device) -> str:
+    """'AMD EPYC ..., 2 CPU threads' or 'NVIDIA H100 (CUDA)': for cards and reports."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    return f"{cpu_name()}, {torch.get_num_threads()} CPU threads"
