@@ -1,4 +1,6 @@
-"""The reply service: platforms, state and the poll loop.
+"""The reply service: settings, the state file, the poll loop and the platforms.
 
-Imports model.sampler and model.checkpoint, never the training code.
+Uses ``model`` only through its serving API (``model.sampler``, ``model.checkpoint``,
+``model.device``, ``model.errors``), never the training code; ``bot.platforms`` imports neither
+torch nor ``model`` (tests/test_boundaries.py).
 """

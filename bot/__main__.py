@@ -29,6 +29,7 @@ from bot.observe import Metrics, ObserveServer, setup_logging
 from bot.platforms.base import Platform
 from bot.service import Clock, Fatal, Service, Unavailable
 from bot.state import State, StateError
+from model.checkpoint import atomic_write
 from model.errors import UserError
 
 log = logging.getLogger("bot")
@@ -220,9 +221,7 @@ def _write_picture(out: Path, fmt: str, png: bytes) -> None:
         buf = io.BytesIO()
         Image.open(io.BytesIO(png)).convert("RGB").save(buf, fmt, quality=95)
         data = buf.getvalue()
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    atomic_write(out, lambda tmp: tmp.write_bytes(data))
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:

@@ -20,6 +20,7 @@ from bot.platforms.base import Media
 from model.checkpoint import unservable_reason
 from model.errors import UserError
 from model.sampler import (
+    PNG_LEVEL,
     Sampler,
     SeedBook,
     Served,
@@ -69,6 +70,7 @@ class ArtistOptions:
     variation_sigma: float = 0.25  # "more like this": closer to the picture than a new one
     morph_frames: int = MORPH_FRAMES  # pictures from start to end; the GIF goes there and back
     morph_ms: int = MORPH_MS  # per frame: (2 * frames - 2) * ms stays within 2 s
+    png_level: int = PNG_LEVEL  # zlib level of the reply PNGs (a benchmark lever, no setting)
 
 
 class Artist:
@@ -103,7 +105,7 @@ class Artist:
 
     def _picture(self, served: Served, sigma: float, alt: str) -> Drawing:
         scale = self._scale(served.image.shape[-1])
-        png = render_png(served.image, scale, self.options.resample)
+        png = render_png(served.image, scale, self.options.resample, self.options.png_level)
         return Drawing(png, "image/png", alt, served.seed_id, served.image.shape[-1] * scale,
                        served.z.tolist(), sigma)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import sys
 import threading
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from bot.state import unwritable_reason
 
 # ---------------------------------------------------------------- logs
 
@@ -113,20 +114,6 @@ class Metrics:
 # ---------------------------------------------------------------- health
 
 
-def state_writable(path: Path) -> str | None:
-    """None when a write transaction can be opened on the state file, else the reason."""
-    try:
-        db = sqlite3.connect(path, timeout=2)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("ROLLBACK")
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        return f"state file {path} is not writable: {exc}"
-    return None
-
-
 def health(last_poll: float, poll_seconds: float, state_path: Path,
            now: Callable[[], float] = time.time, problem: str | None = None
            ) -> tuple[bool, str]:
@@ -139,7 +126,7 @@ def health(last_poll: float, poll_seconds: float, state_path: Path,
     age = now() - last_poll
     if age > 3 * poll_seconds:
         return False, f"last successful poll {age:.0f}s ago (more than 3 x {poll_seconds:g}s)"
-    reason = state_writable(state_path)
+    reason = unwritable_reason(state_path)
     if reason:
         return False, reason
     return True, "ok"

@@ -70,6 +70,13 @@ class Fatal(Exception):
     """Stop the bot: retrying cannot help (credentials refused, a scope missing)."""
 
 
+def fatal(platform: str, exc: AuthFailed) -> Fatal:
+    """The one way a refusal of the account becomes a stop: the same words wherever it came
+    from (start, a fetch, a post, the daily post)."""
+    return Fatal(f"{platform} refused the credentials ({exc}); check the tokens with "
+                 "python -m bot check")
+
+
 class Unavailable(Exception):
     """The platform could not be reached at start (network, 5xx, rate limit)."""
 
@@ -375,8 +382,7 @@ class Service:
         try:
             self.me = self.platform.start()
         except AuthFailed as exc:
-            raise Fatal(f"{self.name} refused the credentials ({exc}); check the tokens with "
-                        "python -m bot check") from None
+            raise fatal(self.name, exc) from None
         except (Transient, RateLimited, Rejected) as exc:
             raise Unavailable(str(exc)) from None
         self.problem = None
@@ -535,8 +541,7 @@ class Service:
 
     def _fetch_failed(self, exc: PlatformError) -> None:
         if isinstance(exc, AuthFailed):
-            raise Fatal(f"{self.name} refused the credentials ({exc}); check the tokens with "
-                        "python -m bot check") from None
+            raise fatal(self.name, exc) from None
         if isinstance(exc, RateLimited):
             self._rate_wait()
             wait = self._until(exc.reset_at)
@@ -682,7 +687,7 @@ class Service:
         try:
             posted = self.platform.send_note(m, decision.text)
         except AuthFailed as exc:
-            raise Fatal(f"{self.name} refused to post ({exc})") from None
+            raise fatal(self.name, exc) from None
         except PlatformError as exc:
             log.warning("mention %s: the %s note failed (%s); staying silent", m.id,
                         decision.note, exc)
@@ -774,8 +779,7 @@ class Service:
                         count_attempt: bool = False) -> None:
         m = record.mention
         if isinstance(exc, AuthFailed):
-            raise Fatal(f"{self.name} refused the credentials ({exc}); check the tokens with "
-                        "python -m bot check") from None
+            raise fatal(self.name, exc) from None
         if isinstance(exc, Rejected):
             log.warning("mention %s: %s refused the reply (%s)", m.id, self.name, exc)
             self._settle(m, "failed", f"rejected: {exc}")
@@ -852,7 +856,7 @@ class Service:
             log.warning("daily post for %s failed (%s)", day, exc)
             return None
         except AuthFailed as exc:
-            raise Fatal(f"{self.name} refused the credentials ({exc})") from None
+            raise fatal(self.name, exc) from None
         self.state.finish_daily(self.name, day, posted.id)
         self.state.record_upload(self.name)
         self.state.record_pictures(self.name, [Picture(

@@ -127,6 +127,22 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def unwritable_reason(path: Path, timeout: float = 2.0) -> str | None:
+    """None when a write transaction can be opened on the state file now (its own short-lived
+    connection: /healthz asks from another thread), else why not: locked by another process,
+    a read-only file or disk, not a database."""
+    try:
+        db = sqlite3.connect(path, timeout=timeout)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"state file {path} is not writable: {exc}"
+    return None
+
+
 class StateError(Exception):
     """The state file cannot be used (newer schema, not a database, not writable)."""
 
@@ -229,18 +245,6 @@ class State:
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
-
-    @property
-    def schema_version(self) -> int:
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
-
-    def writable(self) -> bool:
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("ROLLBACK")
-            return True
-        except sqlite3.Error:
-            return False
 
     # ------------------------------------------------------------ mentions
 

@@ -1,6 +1,6 @@
-"""Throughput on this machine: training, a reply image, batch generation, bot start-up.
+"""Throughput on this machine: training and generation.
 
-    python -m model.bench                       # the table: training, serving, start-up
+    python -m model.bench                       # the table: training, generation
     python -m model.bench --levers              # plus each speed lever flipped on its own
     python -m model.bench --quality 20          # plus SWD after 20k images: trainer vs plain
     python -m model.bench --quick               # seconds (CI): same code, tiny windows
@@ -11,20 +11,16 @@ after warm-up, for `classic-dcgan` and `default` as `python -m model.train` runs
 the plain baseline (model.baseline: pytorch/examples/dcgan's DataLoader + PIL loop). The FLOPs
 of one step (torch's FlopCounterMode) over its time give the achieved rate, set against this
 machine's matmul peak measured in the same run. bf16 rows are measured only where bf16 is
-native (CUDA, AVX512-BF16, AMX); elsewhere its emulation is ~100x slower than fp32 and the row
-says so. Serving: one reply image end to end (bot.artist: seed, noise, generator, 4x Lanczos,
-PNG) p50 and p95; generation in batches of 64; `python -m bot` from process start to its first
-poll. The issue's targets are checked and printed; nothing here asserts.
+native (CUDA, AVX512-BF16, AMX); elsewhere torch emulates it, far slower than fp32, and the row
+says so. Generation: the generator in batches of 64, and (--levers) one latent through it under
+each autograd mode and memory layout. The targets are checked and printed; nothing here asserts.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,28 +34,16 @@ import torch
 from PIL import Image
 
 from model.baseline import plain_dcgan
-from model.checkpoint import atomic_write_text
-from model.device import cpu_name, pick_device
+from model.device import machine_description, pick_device
 from model.distributed import SINGLE
 from model.errors import UserError, run_cli
-from model.sampler import (
-    PNG_LEVEL,
-    Guard,
-    Sampler,
-    Seed,
-    SeedBook,
-    ServeOptions,
-    load_guard,
-    render_png,
-    serve,
-    to_uint8,
-)
+from model.figures import finish, judge, percentiles
+from model.sampler import Sampler, to_uint8
 from model.train import Batches, Models, build_models, preset_config, train_step
 
 REPO = Path(__file__).resolve().parent.parent
 PRESETS = ("classic-dcgan", "default")
-TARGETS = {"classic_vs_baseline": 2.0, "default_vs_classic": 0.75, "reply_p50_ms": 15.0,
-           "startup_s": 3.0}
+TARGETS = {"classic_vs_baseline": 2.0, "default_vs_classic": 0.75}
 
 
 def _sync(device: torch.device) -> None:
@@ -81,8 +65,8 @@ def num_threads(n: int | None) -> Iterator[None]:
 def matmul_peak(device: torch.device, dtype: torch.dtype, budget_s: float = 0.5) -> float:
     """GFLOP/s of a square matmul in dtype: the ceiling the training step is measured against.
 
-    Sized by a first 256 x 256 probe so that an emulated dtype (bf16 on an AVX2 CPU runs at
-    ~1 GFLOP/s) costs a fraction of a second, not minutes; 2048 x 2048 where it is fast.
+    Sized by a first 256 x 256 probe so that an emulated dtype (bf16 on a CPU without native
+    bf16) costs a fraction of a second, not minutes; 2048 x 2048 where it is fast.
     """
     def rate(n: int, reps: int) -> tuple[float, float]:
         a = torch.randn(n, n, device=device, dtype=dtype)
@@ -118,12 +102,6 @@ def windows(step: Callable[[], object], device: torch.device, w: dict[str, int],
         _sync(device)
         rates.append(w["steps"] * images_per_step / (time.perf_counter() - t0))
     return statistics.median(rates)
-
-
-def percentiles(times: list[float]) -> dict[str, float]:
-    times = sorted(times)
-    return {"p50_ms": statistics.median(times) * 1000,
-            "p95_ms": times[int(0.95 * (len(times) - 1))] * 1000}
 
 
 # ---------------------------------------------------------------- training
@@ -249,7 +227,7 @@ def lever_setups(native_bf16: bool, quick: bool) -> list[tuple[str, str, Setup]]
                  (preset, "1 thread instead of one per core", Setup(threads=1))]
         if native_bf16:
             rows.append((preset, "bf16 autocast", Setup(amp=True)))
-        if not quick:  # compiling takes minutes: not in CI's quick mode
+        if not quick:  # compiling dwarfs the quick mode's windows: not in CI
             rows.append((preset, "torch.compile (G and D)", Setup(compiled=True)))
     rows += [("default", "D in two passes (real, fake)", Setup(split_d=True)),
              ("default", "no DiffAugment (its cost)", Setup(augment=False)),
@@ -276,34 +254,18 @@ def bench_levers(device: torch.device, batch: int, w: dict[str, int], native_bf1
     return rows
 
 
-# ---------------------------------------------------------------- serving
+# ---------------------------------------------------------------- generation
 
 
-def serving_sampler(weights: Path, device: torch.device) -> Sampler:
-    """The shipped generator when there is one (PNG size depends on the picture), else random."""
+def generation_sampler(weights: Path, device: torch.device) -> Sampler:
+    """The shipped generator when there is one, else a random one of the default shape: its
+    speed depends on the shape, not on what the weights learned."""
     if (weights / "generator.safetensors").is_file():
         return Sampler.load(weights, str(device))
     from model.networks import GANConfig, Generator
 
     g = Generator(GANConfig()).to(device, memory_format=torch.channels_last).eval()
     return Sampler(g, {}, device)
-
-
-def bench_reply(sampler: Sampler, repeats: int, level: int = PNG_LEVEL,
-                resample: str = "lanczos", guard: Guard | None = None,
-                best_of: int = 1) -> dict[str, float]:
-    """The bot's drawing path (model.sampler.serve: a seed + noise, best_of candidates through
-    G, the guard's pick, 4x upscale, PNG bytes), p50 / p95 in ms."""
-    book = SeedBook(sampler.z_dim, [Seed(1, torch.randn(sampler.z_dim).tolist())])
-    options = ServeOptions(best_of=best_of)
-    times = []
-    for i in range(repeats + 3):
-        t0 = time.perf_counter()
-        image = serve(sampler, book, f"bench:{i}", options, guard).image
-        render_png(image, 4, resample, level)
-        if i >= 3:
-            times.append(time.perf_counter() - t0)
-    return percentiles(times)
 
 
 def bench_generator(g: torch.nn.Module, device: torch.device, z_dim: int, repeats: int,
@@ -324,7 +286,9 @@ def bench_generator(g: torch.nn.Module, device: torch.device, z_dim: int, repeat
     return percentiles(times)
 
 
-def serving_levers(sampler: Sampler, device: torch.device, repeats: int) -> list[dict[str, Any]]:
+def generator_levers(sampler: Sampler, device: torch.device, repeats: int
+                     ) -> list[dict[str, Any]]:
+    """One latent through G under each autograd mode, and in NCHW instead of channels_last."""
     import copy
 
     g = sampler.generator
@@ -334,10 +298,6 @@ def serving_levers(sampler: Sampler, device: torch.device, repeats: int) -> list
             for mode in ("inference_mode", "no_grad", "grad")]
     rows.append({"lever": "generator alone, inference_mode, NCHW",
                  **bench_generator(nchw, device, sampler.z_dim, repeats, "inference_mode")})
-    rows.append({"lever": "reply, PNG zlib level 6 (PIL default)",
-                 **bench_reply(sampler, repeats, level=6)})
-    rows.append({"lever": "reply, nearest upscale", **bench_reply(sampler, repeats,
-                                                                  resample="nearest")})
     for r in rows:
         print(f"  {r['lever']:44s} p50 {r['p50_ms']:6.2f} ms  p95 {r['p95_ms']:6.2f} ms")
     return rows
@@ -353,45 +313,6 @@ def bench_batch_generation(sampler: Sampler, device: torch.device, repeats: int)
             sampler.generator(z)
         _sync(device)
     return 64 * repeats / (time.perf_counter() - t0)
-
-
-def bot_env(weights: Path, tmp: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_WEIGHTS_DIR=str(weights.resolve()), BOT_LOCAL__STDIN="false",
-               BOT_STATE_PATH=str(Path(tmp) / "s.db"), PYTHONPATH=str(REPO))
-    return env
-
-
-def bench_bot_startup(weights: Path) -> float | None:
-    """Seconds from starting `python -m bot once` (local platform) to its first poll."""
-    if not (weights / "generator.safetensors").is_file():
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "once"], cwd=tmp,
-                                env=bot_env(weights, tmp), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        assert proc.stderr is not None
-        elapsed = None
-        for line in proc.stderr:
-            if "first poll" in line:
-                elapsed = time.perf_counter() - t0
-                break
-        proc.stderr.read()
-        proc.wait(timeout=120)
-    return elapsed
-
-
-def lazy_import_savings() -> dict[str, float]:
-    """Seconds of imports the local platform's start never pays: what lazy imports save."""
-    code = ("import time, bot.__main__\n"
-            "for name in ('mastodon', 'tweepy', 'fastapi', 'uvicorn', 'apscheduler.schedulers."
-            "background'):\n"
-            "    t = time.perf_counter(); __import__(name)\n"
-            "    print(name, time.perf_counter() - t)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120, check=True)
-    return {line.split()[0]: float(line.split()[1]) for line in out.stdout.splitlines()}
 
 
 # ---------------------------------------------------------------- quality at equal images
@@ -434,21 +355,13 @@ def native_bf16(peak: dict[str, float]) -> bool:
 
 
 def check_targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The issue's targets against this run's figures (best precision this machine runs)."""
+    """The training targets against this run's figures (the best precision this machine ran:
+    a skipped bf16 row counts for nothing)."""
     def best(preset: str) -> float:
         return max(r[f"train_{preset}_{p}"].get("images_per_s", 0.0) for p in ("fp32", "bf16"))
 
-    figures = {"classic_vs_baseline": best("classic-dcgan") / r["train_baseline_images_per_s"],
-               "default_vs_classic": best("default") / best("classic-dcgan"),
-               "reply_p50_ms": r["reply_image_ms"]["p50_ms"],
-               "startup_s": r["bot_startup_to_first_poll_s"]}
-    out = {}
-    for key, target in TARGETS.items():
-        value = figures[key]
-        lower_is_better = key.endswith(("_ms", "_s"))
-        met = None if value is None else (value <= target if lower_is_better else value >= target)
-        out[key] = {"value": value, "target": target, "met": met}
-    return out
+    return judge({"classic_vs_baseline": best("classic-dcgan") / r["train_baseline_images_per_s"],
+                  "default_vs_classic": best("default") / best("classic-dcgan")}, TARGETS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -458,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--levers", action="store_true",
-                    help="also flip each speed lever on its own (training and serving)")
+                    help="also flip each speed lever on its own (training and generation)")
     ap.add_argument("--quality", type=float, default=None, metavar="KIMG",
                     help="also train the plain baseline and classic-dcgan for KIMG thousand "
                     "images each and compare their SWD")
@@ -467,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quality-n", type=int, default=1000, help="samples for the SWD")
     ap.add_argument("--workers", type=int, default=2, help="baseline DataLoader workers "
                     "(pytorch/examples' default is 2)")
-    ap.add_argument("--weights", type=Path, default=REPO / "weights")
+    ap.add_argument("--weights", type=Path, default=REPO / "weights",
+                    help="the generator whose generation is timed (a random one of the default "
+                    "shape when the folder has none)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.batch < 1:
@@ -479,9 +394,7 @@ def main(argv: list[str] | None = None) -> int:
          else {"warmup": 3, "windows": 3, "steps": 8})
     lw = ({"warmup": 0, "windows": 1, "steps": 1} if args.quick
           else {"warmup": 2, "windows": 3, "steps": 5})
-    machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
-               else f"{cpu_name()}, {torch.get_num_threads()} threads, "
-               f"{torch.backends.cpu.get_cpu_capability()}")
+    machine = machine_description(device, capability=True)
     r: dict[str, Any] = {"device": str(device), "machine": machine, "torch": torch.__version__,
                          "batch": args.batch, "quick": args.quick}
     print(f"{machine}, torch {torch.__version__}, batch {args.batch}"
@@ -515,32 +428,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{preset + ' ' + name:44s} {ips:7.1f} images/s {ips / base:5.2f}x  "
                   f"{achieved:5.0f} GFLOP/s = {achieved / ref:4.0%} of {name} peak")
 
-    sampler = serving_sampler(args.weights, device)
-    reply = bench_reply(sampler, 10 if args.quick else 200)
-    r["reply_image_ms"] = reply
-    guard = load_guard(args.weights, device) if args.weights.is_dir() else None
-    if guard is not None:
-        guarded = bench_reply(sampler, 10 if args.quick else 200, guard=guard, best_of=8)
-        r["reply_image_best_of_8_ms"] = guarded
-        print(f"one reply image with the guard (best of 8 by D): p50 {guarded['p50_ms']:.1f} "
-              f"ms, p95 {guarded['p95_ms']:.1f} ms")
+    sampler = generation_sampler(args.weights, device)
     gen = bench_batch_generation(sampler, device, 2 if args.quick else 20)
     r["generate_batch64_images_per_s"] = gen
-    startup = bench_bot_startup(args.weights)
-    r["bot_startup_to_first_poll_s"] = startup
-    print(f"one reply image (seed + noise, G, 4x Lanczos, PNG): p50 {reply['p50_ms']:.1f} ms, "
-          f"p95 {reply['p95_ms']:.1f} ms")
     print(f"generation in batches of 64: {gen:.0f} images/s")
-    shown = f"{startup:.2f} s" if startup is not None else f"skipped (no {args.weights})"
-    print(f"python -m bot start-up to first poll: {shown}")
 
     if args.levers:
         print("levers, each flipped on its own (effect against the first row of its preset):")
         r["levers"] = bench_levers(device, args.batch, lw, bf16, args.quick)
-        r["serving_levers"] = serving_levers(sampler, device, 10 if args.quick else 200)
-        r["lazy_imports_s"] = lazy_import_savings()
-        print("  imports the local platform's start skips: " + ", ".join(
-            f"{k.split('.')[0]} {v:.2f} s" for k, v in r["lazy_imports_s"].items()))
+        r["generator_levers"] = generator_levers(sampler, device, 10 if args.quick else 200)
 
     if args.quality is not None:
         q = bench_quality(args.quality, args.quality_data, device, args.workers, args.quality_n)
@@ -550,14 +446,7 @@ def main(argv: list[str] | None = None) -> int:
               f"model.train classic-dcgan {q['trainer']['swd']['mean']:.1f} "
               f"({q['trainer']['train_seconds'] / 60:.1f} min)")
 
-    r["targets"] = check_targets(r)
-    for key, t in r["targets"].items():
-        state = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
-        value = "-" if t["value"] is None else f"{t['value']:.2f}"
-        print(f"target {key:22s} {value:>7s} (target {t['target']:g}): {state}")
-    if args.json:
-        atomic_write_text(args.json, json.dumps(r, indent=2) + "\n")
-    return 0
+    return finish(r, check_targets(r), args.json)
 
 
 if __name__ == "__main__":

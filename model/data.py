@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from model.checkpoint import atomic_write
 from model.errors import UserError, run_cli
 
 log = logging.getLogger(__name__)
@@ -124,9 +124,9 @@ def load_folder(folder: Path, size: int, cache_dir: Path, min_images: int = 1) -
         images, kept = _decode_all(paths, size)
         names = tuple(p.relative_to(folder).as_posix() for p in kept)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_save_npy(cache, images)
+        _save_npy(cache, images)
         if len(kept) != len(paths):  # otherwise the file list itself says which is which
-            _atomic_save_names(names_file, names)
+            _save_names(names_file, names)
         log.info("decoded %d images from %s into %s", len(images), folder, cache)
     if len(images) < min_images:
         raise UserError(
@@ -167,28 +167,6 @@ def _cached_names(names_file: Path, paths: list[Path], folder: Path,
     if len(paths) == count:
         return tuple(p.relative_to(folder).as_posix() for p in paths)
     return None
-
-
-def _atomic_save_names(path: Path, names: tuple[str, ...]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(list(names), f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_dataset(
@@ -357,3 +335,15 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     run_cli(main)
+
+
+def _save_names(path: Path, names: tuple[str, ...]) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(list(names)), encoding="utf-8"))
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as f:  # a file object: np.save would append .npy to a path
+            np.save(f, array)
+
+    atomic_write(path, write)

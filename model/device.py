@@ -42,8 +42,10 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_description(device: torch.device) -> str:
-    """'AMD EPYC ..., 2 CPU threads' or 'NVIDIA H100 (CUDA)': for cards and reports."""
+def machine_description(device: torch.device, capability: bool = False) -> str:
+    """'AMD EPYC ..., 2 CPU threads' or 'NVIDIA H100 (CUDA)': for cards and reports;
+    capability adds the instruction set torch uses (AVX2, AVX512...), for benchmarks."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    return f"{cpu_name()}, {torch.get_num_threads()} CPU threads"
+    isa = f", {torch.backends.cpu.get_cpu_capability()}" if capability else ""
+    return f"{cpu_name()}, {torch.get_num_threads()} CPU threads{isa}"

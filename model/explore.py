@@ -4,35 +4,43 @@
     python -m model.explore --weights runs/emoji --seeds runs/emoji/seeds.json --port 8765
     python -m model.explore --state state/bot.sqlite3   # plus the bot's most favourited pictures
 
-One slider per latent dimension, random / nudge / reset, a grid of random candidates (click
-one to load it), "save as good seed" with a note, the saved seeds with thumbnails and a few
-sigma-0.5 neighbours as the bot would draw them, and a slerp strip between two seeds that
-downloads as a GIF. With --state (the bot's SQLite state file, read beside a running bot), a
-"popular" panel lists the bot's most favourited pictures with their counts, each loadable into
-the sliders and savable as a good seed in one click. Binds to loopback unless told otherwise.
-Writes to the seeds file are atomic (temporary file, then rename), keep one backup (.bak), and
-are serialised with a lock file, re-reading the file first, so two browsers (or two explorers)
-saving at once lose nothing.
+The page has sliders for the generator's main directions of change (found in closed form from
+its first layer, strongest first: see model/directions.py) above one slider per latent
+dimension, random / nudge / reset, a grid of random candidates (click one to load it), "save as
+good seed" with a note, the saved seeds with thumbnails and a few sigma-0.5 neighbours as the
+bot would draw them (deleting one asks first), and a slerp strip between two seeds that
+downloads as a GIF of the same steps. With --state (the bot's SQLite state file, read beside a
+running bot), a "popular" panel lists the bot's most favourited pictures with their counts,
+each loadable into the sliders and savable as a good seed in one click. Binds to loopback unless
+told otherwise, and says so if the port is taken. Writes to the seeds file are atomic
+(temporary file, then rename), keep one backup (.bak), and are serialised with a lock file,
+re-reading the file first, so two browsers (or two explorers) saving at once lose nothing.
+
+This module is the explorer's logic, on lists of floats in and PNG/GIF bytes or data URLs out,
+and the command line; model/explore_app.py is the web app over it and model/static/ the page.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import errno
 import fcntl
 import io
 import ipaddress
 import logging
 import math
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, Field
 
+from model.directions import factorize
 from model.errors import UserError, run_cli
 from model.sampler import (
     SEEDS_FILE,
@@ -53,15 +61,32 @@ Z_LIMIT = 3.0  # slider range: +-3 sigma of the prior covers 99.7 % of it
 VIEW_SCALE = 4
 POPULAR_MAX = 48  # pictures the popular panel may ask for
 POPULAR_SCAN = 1000  # pictures looked at to find them (past those from another model)
+RANDOM_MAX = 64  # candidates one request may ask for
+NEIGHBOURS_MAX = 16
+SIGMA_MAX = 3.0
+STEPS_MIN, STEPS_MAX = 2, 32  # pictures in a slerp strip, and frames in its GIF
+GIF_MS = 120  # per frame
+DIRECTIONS = 8  # direction sliders the page shows (at most z_dim)
 
 # The popular panel's source: n -> up to n pictures, most favourited first, each a dict with
 # post_id, idx, url, favourites, boosts, seed_id, kind, created_at and z (see state_popular).
 PopularProvider = Callable[[int], list[dict]]
 
 
+class NoSuchSeed(LookupError):
+    """A seed id that is not in the seeds file (any more); the message says so."""
+
+
+def clip(value: float, low: float, high: float) -> float:
+    return max(low, min(value, high))
+
+
 @dataclass
 class Explorer:
-    """The page's state: one loaded generator and the path of its seeds file."""
+    """The page's logic: one loaded generator and the path of its seeds file.
+
+    Latents go in and out as lists of floats, pictures as PNG/GIF bytes or PNG data URLs.
+    """
 
     sampler: Sampler
     seeds_path: Path
@@ -74,26 +99,75 @@ class Explorer:
     def z_dim(self) -> int:
         return self.sampler.z_dim
 
-    def clamp(self, z: list[float]) -> torch.Tensor:
+    def info(self) -> dict:
+        card = self.sampler.card
+        return {"z_dim": self.z_dim, "z_limit": Z_LIMIT,
+                "image_size": self.sampler.generator.config.image_size,
+                "seeds_file": str(self.seeds_path),
+                "swd": (card.get("swd") or {}).get("mean"),
+                "images_seen": card.get("images_seen"),
+                "directions": min(DIRECTIONS, self.z_dim),
+                "steps_min": STEPS_MIN, "steps_max": STEPS_MAX}
+
+    # ------------------------------------------------------------ latents and pictures
+
+    def _tensor(self, z: list[float]) -> torch.Tensor:
         if len(z) != self.z_dim:
             raise ValueError(f"z must have {self.z_dim} values, got {len(z)}")
         return torch.tensor(z, dtype=torch.float32).nan_to_num(0.0).clamp(-Z_LIMIT, Z_LIMIT)
 
-    def png(self, z: torch.Tensor, scale: int = VIEW_SCALE) -> bytes:
-        """(z_dim,) or (1, z_dim) -> PNG bytes of the picture, upscaled (nearest)."""
-        image = self.sampler.generate(z.reshape(1, -1))[0]
+    def _batch(self, zs: list[list[float]]) -> torch.Tensor:
+        if not zs:
+            return torch.empty(0, self.z_dim)
+        return torch.stack([self._tensor(z) for z in zs])
+
+    def clamp(self, z: list[float]) -> list[float]:
+        """z inside the sliders' range (NaN -> 0); ValueError for another length."""
+        return self._tensor(z).tolist()
+
+    def png(self, z: list[float], scale: int = VIEW_SCALE) -> bytes:
+        """One latent (clamped) -> PNG bytes of its picture, upscaled (nearest)."""
+        image = self.sampler.generate(self._tensor(z).reshape(1, -1))[0]
         buf = io.BytesIO()
         to_pil(image, scale).save(buf, format="PNG")
         return buf.getvalue()
 
-    def data_urls(self, zs: torch.Tensor, scale: int = 1) -> list[str]:
-        images = self.sampler.generate(zs)
+    def data_urls(self, zs: list[list[float]], scale: int = 1) -> list[str]:
+        """Latents (clamped) -> one PNG data URL each, in order."""
+        if not zs:
+            return []
         out = []
-        for image in images:
+        for image in self.sampler.generate(self._batch(zs)):
             buf = io.BytesIO()
             to_pil(image, scale).save(buf, format="PNG")
             out.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
         return out
+
+    def random(self, n: int, seed: int = 0) -> list[list[float]]:
+        """n (1 to RANDOM_MAX) draws from the prior, clamped, the same for the same seed."""
+        z = plain_latents(int(clip(n, 1, RANDOM_MAX)), self.z_dim,
+                          torch.Generator().manual_seed(seed)).clamp(-Z_LIMIT, Z_LIMIT)
+        return [[round(v, 4) for v in row] for row in z.tolist()]
+
+    def nudge(self, z: list[float], sigma: float, seed: int = 0) -> list[float]:
+        """z plus N(0, sigma^2) noise, clamped."""
+        out = near_seed(self._tensor(z), 1, clip(sigma, 0.0, SIGMA_MAX),
+                        torch.Generator().manual_seed(seed))[0]
+        return [round(v, 4) for v in out.clamp(-Z_LIMIT, Z_LIMIT).tolist()]
+
+    @cached_property
+    def _factors(self) -> tuple[list[list[float]], list[float]]:
+        vectors, eigenvalues = factorize(self.sampler.generator)
+        return vectors.tolist(), eigenvalues.tolist()
+
+    def directions(self, k: int = DIRECTIONS) -> dict:
+        """The k (1 to z_dim) strongest directions of change (unit lists of z_dim floats),
+        their eigenvalues and each one's share of all (SeFa, computed once)."""
+        vectors, eigenvalues = self._factors
+        k = int(clip(k, 1, self.z_dim))
+        total = sum(eigenvalues) or 1.0
+        return {"directions": vectors[:k], "eigenvalues": eigenvalues[:k],
+                "share": [e / total for e in eigenvalues[:k]]}
 
     # ------------------------------------------------------------ seeds
 
@@ -112,8 +186,15 @@ class Explorer:
     def seeds(self) -> SeedBook:
         return load_seeds(self.seeds_path, self.z_dim)
 
+    def seed(self, seed_id: int) -> Seed:
+        seed = self.seeds().get(seed_id)
+        if seed is None:
+            raise NoSuchSeed(f"no seed #{seed_id} in {self.seeds_path.name}; reload the page "
+                             "for the list")
+        return seed
+
     def add_seed(self, z: list[float], note: str) -> Seed:
-        zt = self.clamp(z)
+        zt = self._tensor(z)
         with self._locked() as book:  # re-read inside the lock: another save may have landed
             seed = Seed(book.next_id(), [round(v, 6) for v in zt.tolist()], note.strip()[:200])
             book.seeds.append(seed)
@@ -129,31 +210,48 @@ class Explorer:
             save_seeds(self.seeds_path, book)
         return True
 
-    def neighbours(self, seed: Seed, n: int, sigma: float, rng_seed: int = 0) -> torch.Tensor:
+    def neighbours(self, seed_id: int, n: int, sigma: float,
+                   rng_seed: int = 0) -> list[list[float]]:
+        """n (1 to NEIGHBOURS_MAX) latents near a seed, as the bot draws them."""
         gen = torch.Generator().manual_seed(rng_seed)
-        return near_seed(seed.tensor(), n, sigma, gen)
+        return near_seed(self.seed(seed_id).tensor(), int(clip(n, 1, NEIGHBOURS_MAX)),
+                         clip(sigma, 0.0, SIGMA_MAX), gen).tolist()
 
-    def strip(self, a: Seed, b: Seed, steps: int) -> torch.Tensor:
-        return slerp(a.tensor(), b.tensor(), torch.linspace(0, 1, steps))
+    def strip(self, a: int, b: int, steps: int) -> list[list[float]]:
+        """steps (STEPS_MIN to STEPS_MAX) latents from seed a to seed b along the sphere."""
+        steps = int(clip(steps, STEPS_MIN, STEPS_MAX))
+        return slerp(self.seed(a).tensor(), self.seed(b).tensor(),
+                     torch.linspace(0, 1, steps)).tolist()
 
-    def gif(self, zs: torch.Tensor, scale: int = VIEW_SCALE, ms: int = 120) -> bytes:
-        """A looping GIF there and back through the latents."""
-        return to_gif(self.sampler.generate(zs), scale, ms)
+    def gif(self, zs: list[list[float]], scale: int = VIEW_SCALE, ms: int = GIF_MS) -> bytes:
+        """A looping GIF with one frame per latent, in order: the strip as the page shows it.
 
+        (A frame identical to the one before is merged into it by the GIF writer.)
+        """
+        return to_gif(self.sampler.generate(self._batch(zs)), scale, ms, bounce=False)
 
-class ZIn(BaseModel):
-    z: list[float]
+    # ------------------------------------------------------------ the popular panel
 
+    def popular(self, provider: PopularProvider, n: int) -> list[dict]:
+        """Up to n (1 to POPULAR_MAX) of the provider's pictures whose latent fits this model,
+        most favourited first, each with its note as a seed and its picture as a data URL.
+        A UserError from the provider (the state file gone, say) goes through."""
+        n = int(clip(n, 1, POPULAR_MAX))
+        fetch = n
+        while True:  # ask for more while pictures from another model crowd the right ones out
+            rows = provider(fetch)
+            keep = [r for r in rows if self._fits(r.get("z"))]
+            if len(keep) >= n or len(rows) < fetch or fetch >= POPULAR_SCAN:
+                break
+            fetch = min(fetch * 4, POPULAR_SCAN)
+        keep = keep[:n]
+        images = self.data_urls([r["z"] for r in keep])
+        return [{**r, "note": popular_note(r), "image": image}
+                for r, image in zip(keep, images, strict=True)]
 
-class NudgeIn(BaseModel):
-    z: list[float]
-    sigma: float = Field(0.5, ge=0, le=3)
-    seed: int = 0
-
-
-class SeedIn(BaseModel):
-    z: list[float]
-    note: str = ""
+    def _fits(self, z: object) -> bool:  # a latent from another model is skipped, not an error
+        return (isinstance(z, list) and len(z) == self.z_dim
+                and all(isinstance(v, int | float) and math.isfinite(v) for v in z))
 
 
 def state_popular(path: Path) -> PopularProvider:
@@ -203,127 +301,7 @@ def popular_note(picture: dict) -> str:
             f"{count(picture['boosts'], 'boost')}")
 
 
-def create_app(explorer: Explorer,
-               popular: PopularProvider | None = None):  # -> fastapi.FastAPI, imported lazily
-    from fastapi import FastAPI, HTTPException
-    from fastapi.responses import HTMLResponse, Response
-
-    app = FastAPI(title="human-image-bot latent explorer")
-
-    def bad(exc: Exception) -> HTTPException:
-        return HTTPException(status_code=422, detail=str(exc))
-
-    def find(seed_id: int) -> Seed:
-        seed = explorer.seeds().get(seed_id)
-        if seed is None:
-            raise HTTPException(status_code=404, detail=f"no seed #{seed_id} in "
-                                f"{explorer.seeds_path.name}; reload the page for the list")
-        return seed
-
-    @app.get("/", response_class=HTMLResponse)
-    def page() -> str:
-        return PAGE.replace("__Z_DIM__", str(explorer.z_dim)).replace(
-            "__Z_LIMIT__", str(Z_LIMIT))
-
-    @app.get("/api/info")
-    def info() -> dict:
-        card = explorer.sampler.card
-        return {"z_dim": explorer.z_dim, "z_limit": Z_LIMIT,
-                "image_size": explorer.sampler.generator.config.image_size,
-                "seeds_file": str(explorer.seeds_path),
-                "swd": (card.get("swd") or {}).get("mean"),
-                "images_seen": card.get("images_seen")}
-
-    def fits(z: object) -> bool:  # a latent from another model is skipped, not an error
-        return (isinstance(z, list) and len(z) == explorer.z_dim
-                and all(isinstance(v, int | float) and math.isfinite(v) for v in z))
-
-    @app.get("/api/popular")
-    def popular_pictures(n: int = 12) -> dict:
-        if popular is None:
-            return {"enabled": False, "pictures": []}
-        n = max(1, min(n, POPULAR_MAX))
-        fetch = n
-        while True:  # ask for more while pictures from another model crowd the right ones out
-            try:
-                rows = popular(fetch)
-            except UserError as exc:
-                raise HTTPException(status_code=503, detail=str(exc)) from None
-            keep = [r for r in rows if fits(r.get("z"))]
-            if len(keep) >= n or len(rows) < fetch or fetch >= POPULAR_SCAN:
-                break
-            fetch = min(fetch * 4, POPULAR_SCAN)
-        keep = keep[:n]
-        images = (explorer.data_urls(torch.tensor([r["z"] for r in keep], dtype=torch.float32))
-                  if keep else [])
-        return {"enabled": True, "pictures": [
-            {**r, "note": popular_note(r), "image": image}
-            for r, image in zip(keep, images, strict=True)]}
-
-    @app.post("/api/render")
-    def render(body: ZIn) -> Response:
-        try:
-            z = explorer.clamp(body.z)
-        except ValueError as exc:
-            raise bad(exc) from None
-        return Response(explorer.png(z), media_type="image/png",
-                        headers={"Cache-Control": "no-store"})
-
-    @app.get("/api/random")
-    def random(n: int = 16, seed: int = 0) -> dict:
-        n = max(1, min(n, 64))
-        z = plain_latents(n, explorer.z_dim, torch.Generator().manual_seed(seed)).clamp(
-            -Z_LIMIT, Z_LIMIT)
-        return {"z": [[round(v, 4) for v in row] for row in z.tolist()],
-                "images": explorer.data_urls(z)}
-
-    @app.post("/api/nudge")
-    def nudge(body: NudgeIn) -> dict:
-        try:
-            z = explorer.clamp(body.z)
-        except ValueError as exc:
-            raise bad(exc) from None
-        out = near_seed(z, 1, body.sigma, torch.Generator().manual_seed(body.seed))[0]
-        return {"z": [round(v, 4) for v in out.clamp(-Z_LIMIT, Z_LIMIT).tolist()]}
-
-    @app.get("/api/seeds")
-    def seeds() -> dict:
-        book = explorer.seeds()
-        thumbs = (explorer.data_urls(torch.stack([s.tensor() for s in book.seeds]))
-                  if book.seeds else [])
-        return {"z_dim": book.z_dim, "seeds": [
-            {"id": s.id, "note": s.note, "z": s.z, "image": t}
-            for s, t in zip(book.seeds, thumbs, strict=True)]}
-
-    @app.post("/api/seeds", status_code=201)
-    def save(body: SeedIn) -> dict:
-        try:
-            seed = explorer.add_seed(body.z, body.note)
-        except ValueError as exc:
-            raise bad(exc) from None
-        return {"id": seed.id, "note": seed.note, "z": seed.z}
-
-    @app.delete("/api/seeds/{seed_id}")
-    def delete(seed_id: int) -> dict:
-        if not explorer.delete_seed(seed_id):
-            raise HTTPException(status_code=404, detail=f"no seed #{seed_id} to delete")
-        return {"deleted": seed_id}
-
-    @app.get("/api/seeds/{seed_id}/neighbours")
-    def neighbours(seed_id: int, n: int = 4, sigma: float = 0.5, seed: int = 0) -> dict:
-        z = explorer.neighbours(find(seed_id), max(1, min(n, 16)),
-                                max(0.0, min(sigma, 3.0)), seed)
-        return {"images": explorer.data_urls(z)}
-
-    @app.get("/api/interpolate")
-    def interpolate(a: int, b: int, steps: int = 8, format: str = "json"):
-        zs = explorer.strip(find(a), find(b), max(2, min(steps, 32)))
-        if format == "gif":
-            return Response(explorer.gif(zs), media_type="image/gif", headers={
-                "Content-Disposition": f'attachment; filename="seed{a}-seed{b}.gif"'})
-        return {"images": explorer.data_urls(zs)}
-
-    return app
+# ---------------------------------------------------------------- the command line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -345,20 +323,48 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        import fastapi  # noqa: F401  (create_app imports it)
         import uvicorn
     except ImportError:
         raise UserError("the explorer needs fastapi and uvicorn: pip install -e .") from None
+    from model.explore_app import create_app  # the web app over this module's Explorer
     if not _is_loopback(args.host):
         log.warning("warning: binding to %s makes the explorer (which can edit your seeds "
                     "file) reachable from other machines; it has no login", args.host)
     popular = state_popular(args.state) if args.state is not None else None  # bot/ imported here
     explorer = Explorer(Sampler.load(args.weights, args.device),
                         args.seeds or args.weights / SEEDS_FILE)
+    app = create_app(explorer, popular)
+    check_port(args.host, args.port)  # before the address is printed: not one that is taken
     print(f"latent explorer on http://{args.host}:{args.port}/ (seeds: {explorer.seeds_path}"
           + (f"; popular from {args.state})" if popular else ")"))
-    uvicorn.run(create_app(explorer, popular), host=args.host, port=args.port,
-                log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind (host, port) as uvicorn will, then let go; a UserError if that cannot be done.
+
+    The same socket options as uvicorn's (SO_REUSEADDR), so that a port only lingering in
+    TIME_WAIT from the last run is not called busy.
+    """
+    if not 1 <= port <= 65535:
+        raise UserError(f"--port {port} is not a port the page can be opened on; give one "
+                        "from 1 to 65535")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UserError(f"port {port} on {host} is already in use (another explorer?); "
+                            f"stop that or pick another with --port N") from None
+        if exc.errno == errno.EACCES:
+            raise UserError(f"not allowed to listen on port {port} (ports below 1024 need "
+                            "root); pick another with --port N") from None
+        raise UserError(f"cannot listen on {host} port {port}: {exc.strerror or exc}; check "
+                        "--host, or pick another port with --port N") from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -368,150 +374,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>latent explorer</title>
-<style>
- body{font-family:system-ui,sans-serif;margin:16px;display:grid;grid-template-columns:300px 1fr;
-      gap:20px;color:#222}
- h2{font-size:15px;margin:14px 0 6px}
- #current{width:256px;height:256px;image-rendering:pixelated;border:1px solid #ccc}
- .sl{display:flex;align-items:center;font-size:11px;gap:4px}
- .sl input{flex:1}
- #sliders{max-height:520px;overflow-y:auto;padding-right:6px}
- .grid img,.thumb img,#strip img{width:64px;height:64px;image-rendering:pixelated;
-      border:1px solid #ddd;cursor:pointer}
- .seed,.pop{display:flex;gap:6px;align-items:center;margin:4px 0;font-size:12px}
- .pop img{width:48px;height:48px;image-rendering:pixelated;border:1px solid #ddd;cursor:pointer}
- #popular .hint{font-size:12px;color:#666}
- button{margin:2px}
-</style></head><body>
-<div>
- <img id="current" alt="the picture for the sliders' latent">
- <div><button id="random">random</button><button id="nudge">nudge</button>
-  sigma <input id="sigma" type="number" value="0.5" step="0.1" min="0" max="3" style="width:4em">
-  <button id="reset">reset</button></div>
- <div><input id="note" placeholder="note (e.g. smiling, red hair)">
-  <button id="save">save as good seed</button></div>
- <h2>latent (__Z_DIM__ dimensions)</h2><div id="sliders"></div>
-</div>
-<div>
- <h2>candidates <button id="more">new candidates</button></h2><div id="grid" class="grid"></div>
- <h2>popular <button id="popmore">refresh</button></h2><div id="popular"></div>
- <h2>good seeds</h2><div id="seeds"></div>
- <h2>interpolation</h2>
- <div>from <select id="ia"></select> to <select id="ib"></select>
-  <button id="interp">slerp</button> <a id="gif" href="#">download GIF</a></div>
- <div id="strip"></div>
-</div>
-<script>
-const D = __Z_DIM__, L = __Z_LIMIT__;
-let z = new Array(D).fill(0), start = z.slice(), nudges = 0, batch = 0, pending = null;
-const $ = (id) => document.getElementById(id);
-const sliders = [];
-for (let i = 0; i < D; i++) {
-  const row = document.createElement('div'); row.className = 'sl';
-  row.innerHTML = `<span style="width:2.5em">z${i}</span>` +
-    `<input type="range" id="z${i}" min="-${L}" max="${L}" step="0.01" value="0">` +
-    `<span id="v${i}" style="width:3em">0.00</span>`;
-  $('sliders').appendChild(row);
-  const s = row.querySelector('input'); sliders.push(s);
-  s.addEventListener('input', () => { z[i] = parseFloat(s.value); $('v' + i).textContent =
-    z[i].toFixed(2); render(); });
-}
-function setZ(v) { z = v.map((x) => Math.max(-L, Math.min(L, x)));
-  sliders.forEach((s, i) => { s.value = z[i]; $('v' + i).textContent = z[i].toFixed(2); });
-  render(); }
-async function render() {
-  if (pending) { pending.again = true; return; }
-  pending = {again: false};
-  const r = await fetch('/api/render', {method: 'POST', headers: {'Content-Type':
-    'application/json'}, body: JSON.stringify({z})});
-  const url = URL.createObjectURL(await r.blob());
-  const img = $('current'); const old = img.src; img.src = url;
-  img.dataset.renders = (parseInt(img.dataset.renders || '0') + 1).toString();
-  if (old.startsWith('blob:')) URL.revokeObjectURL(old);
-  const again = pending.again; pending = null; if (again) render();
-}
-async function candidates() {
-  const r = await (await fetch(`/api/random?n=16&seed=${batch++}`)).json();
-  $('grid').innerHTML = '';
-  r.images.forEach((src, i) => { const im = new Image(); im.src = src; im.title = 'load';
-    im.onclick = () => { start = r.z[i].slice(); setZ(r.z[i]); }; $('grid').appendChild(im); });
-}
-async function seeds() {
-  const r = await (await fetch('/api/seeds')).json();
-  $('seeds').innerHTML = ''; $('ia').innerHTML = ''; $('ib').innerHTML = '';
-  for (const s of r.seeds) {
-    const row = document.createElement('div'); row.className = 'seed'; row.id = 'seed-' + s.id;
-    row.innerHTML = `<img src="${s.image}" width="48" style="image-rendering:pixelated">` +
-      `<b>#${s.id}</b> <span class="seednote"></span> <span class="thumb"></span>` +
-      `<button data-del="${s.id}">delete</button>`;
-    row.querySelector('.seednote').textContent = s.note;
-    row.querySelector('img').onclick = () => { start = s.z.slice(); setZ(s.z); };
-    row.querySelector('button').onclick = async () => {
-      await fetch('/api/seeds/' + s.id, {method: 'DELETE'}); seeds(); };
-    $('seeds').appendChild(row);
-    fetch(`/api/seeds/${s.id}/neighbours?n=4&sigma=0.5`).then(x => x.json()).then(n =>
-      n.images.forEach(src => { const im = new Image(); im.src = src;
-        row.querySelector('.thumb').appendChild(im); }));
-    for (const sel of [$('ia'), $('ib')]) { const o = document.createElement('option');
-      o.value = s.id; o.textContent = '#' + s.id; sel.appendChild(o); }
-  }
-  if (r.seeds.length > 1) $('ib').selectedIndex = 1;
-}
-async function popular() {
-  const box = $('popular'), hint = (text) => { box.innerHTML = '';
-    const p = document.createElement('div'); p.className = 'hint'; p.textContent = text;
-    box.appendChild(p); };
-  const r = await fetch('/api/popular?n=12'), body = await r.json();
-  if (!r.ok) return hint(body.detail);
-  if (!body.enabled) return hint("Start the explorer with --state PATH (the bot's state " +
-    'file, BOT_STATE_PATH, default state/bot.sqlite3) to see its most favourited pictures.');
-  if (!body.pictures.length) return hint('No favourites or boosts yet.');
-  box.innerHTML = '';
-  body.pictures.forEach((p, i) => {
-    const row = document.createElement('div'); row.className = 'pop'; row.id = 'pop-' + i;
-    row.title = `${p.kind} ${p.post_id}, ${new Date(p.created_at * 1000).toLocaleString()}`;
-    row.innerHTML = '<img alt="a popular picture" title="load"><span class="counts"></span>' +
-      '<span class="where"></span><button class="load">load</button>' +
-      '<button class="keep">save as seed</button>';
-    row.querySelector('img').src = p.image;
-    row.querySelector('.counts').textContent = `\u2605 ${p.favourites} \u00b7 \u27f3 ${p.boosts}`;
-    if (/^https?:[/][/]/i.test(p.url)) { const a = document.createElement('a'); a.href = p.url;
-      a.target = '_blank'; a.rel = 'noopener noreferrer'; a.textContent = 'post';
-      row.querySelector('.where').appendChild(a); }
-    const load = () => { start = p.z.slice(); setZ(p.z); };
-    row.querySelector('img').onclick = load; row.querySelector('.load').onclick = load;
-    const keep = row.querySelector('.keep');
-    keep.onclick = async () => { keep.disabled = true;
-      const s = await fetch('/api/seeds', {method: 'POST', headers: {'Content-Type':
-        'application/json'}, body: JSON.stringify({z: p.z, note: p.note})});
-      if (s.ok) { keep.textContent = `saved as #${(await s.json()).id}`; seeds(); }
-      else { keep.disabled = false; keep.textContent = 'save failed: retry'; } };
-    box.appendChild(row);
-  });
-}
-$('popmore').onclick = popular;
-$('random').onclick = async () => { const r = await (await fetch(
-  `/api/random?n=1&seed=${Date.now() % 1000000}`)).json(); start = r.z[0].slice(); setZ(r.z[0]); };
-$('nudge').onclick = async () => { const r = await (await fetch('/api/nudge', {method: 'POST',
-  headers: {'Content-Type': 'application/json'}, body: JSON.stringify({z,
-  sigma: parseFloat($('sigma').value), seed: nudges++})})).json(); setZ(r.z); };
-$('reset').onclick = () => setZ(start);
-$('more').onclick = candidates;
-$('save').onclick = async () => { const r = await fetch('/api/seeds', {method: 'POST',
-  headers: {'Content-Type': 'application/json'}, body: JSON.stringify({z,
-  note: $('note').value})}); if (r.ok) { $('note').value = ''; seeds(); } };
-$('interp').onclick = async () => { const a = $('ia').value, b = $('ib').value;
-  const r = await (await fetch(`/api/interpolate?a=${a}&b=${b}&steps=8`)).json();
-  $('strip').innerHTML = ''; r.images.forEach(src => { const im = new Image(); im.src = src;
-  $('strip').appendChild(im); });
-  $('gif').href = `/api/interpolate?a=${a}&b=${b}&steps=16&format=gif`; };
-$('random').onclick(); candidates(); seeds(); popular();
-</script></body></html>
-"""
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from model.errors import UserError
+
 LossName = Literal["dcgan", "hinge", "wgan-gp"]
 
 
@@ -62,9 +64,20 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
+_D_LOSSES = {"dcgan": d_nonsaturating, "hinge": d_hinge, "wgan-gp": d_wasserstein}
+_G_LOSSES = {"dcgan": g_nonsaturating, "hinge": g_hinge, "wgan-gp": g_wasserstein}
+
+
+def _known(name: str) -> str:
+    if name not in _D_LOSSES:
+        raise UserError(f"unknown loss {name!r}; choose one of {', '.join(_D_LOSSES)} "
+                        "(--loss)")
+    return name
+
+
 def d_loss_fn(name: LossName) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    return {"dcgan": d_nonsaturating, "hinge": d_hinge, "wgan-gp": d_wasserstein}[name]
+    return _D_LOSSES[_known(name)]
 
 
 def g_loss_fn(name: LossName) -> Callable[[torch.Tensor], torch.Tensor]:
-    return {"dcgan": g_nonsaturating, "hinge": g_hinge, "wgan-gp": g_wasserstein}[name]
+    return _G_LOSSES[_known(name)]

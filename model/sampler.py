@@ -161,9 +161,9 @@ def render_png(image: torch.Tensor, scale: int = 4, resample: str = "lanczos",
                compress_level: int = PNG_LEVEL) -> bytes:
     """One uint8 (C, H, W) picture -> PNG bytes, upscaled for viewing: the bot's reply image.
 
-    zlib level 1: a 256 px Lanczos picture encodes in 3.7 ms at 60 KiB instead of 12.4 ms at
-    51 KiB (level 6, PIL's default), far below any platform's upload limit; optimize=True
-    would cost another 3x for 1.5 % (`python -m model.bench --levers`).
+    zlib level 1, not PIL's default 6: encoding is most of a reply's cost and level 1 cuts it
+    for a slightly larger file, still far below any platform's upload limit; optimize=True
+    costs more again for little. The figures: README, `python -m bot.bench --levers`.
     """
     import io
 
@@ -212,7 +212,7 @@ class Sampler:
     def load(cls, weights_dir: Path | str, device: str = "auto") -> Sampler:
         dev = pick_device(device)
         generator, card = load_generator(weights_dir, dev)
-        # NHWC convolutions: one 64 px picture in 3.6 ms instead of 5.4 ms on 2 AVX2 cores.
+        # NHWC: oneDNN and cuDNN run its convolutions without layout reorders (README).
         return cls(generator.to(memory_format=torch.channels_last), card, dev)
 
     @property

@@ -10,7 +10,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from model.checkpoint import save_generator
-from model.networks import GANConfig, Generator
+from model.networks import Generator
+from tests.helpers import TINY
 
 pytest_plugins = ["tests.secret_audit", "pytester"]  # the audit: no secret in any output
 
@@ -40,7 +41,6 @@ def people_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-TINY = GANConfig(z_dim=8, image_size=32, g_width=8, d_width=8)
 
 
 @pytest.fixture
@@ -53,13 +53,20 @@ def tiny_weights(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def bot_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No BOT_* variables from the outer environment, and a fresh working directory."""
+@pytest.fixture(autouse=True)
+def _no_outer_bot_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the BOT_* variables of the shell that runs the suite (an operator's token
+    or platform would change what the bot does); a subprocess started with os.environ inherits
+    the clean environment too."""
     import os
 
     for key in list(os.environ):
         if key.startswith("BOT_"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def bot_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory (no stray .env, state or outbox from elsewhere)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path

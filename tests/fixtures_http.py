@@ -97,3 +97,25 @@ def file_parts(request: Any) -> dict[str, tuple[str, str, bytes]]:
             out[name] = (part.get_filename(), part.get_content_type(),
                          part.get_payload(decode=True))
     return out
+
+
+# ---------------------------------------------------------------- X, as the tests use it
+
+TWEEPY = "https://api.x.com"  # TwitterSettings.api_base, where tweepy's calls are sent too
+ME = recorded("x-api/get_me.json", "GET", "/2/users/me")["body"]["data"]
+ME_ID = ME["id"]  # 1072250532645998596, @TweepyDev
+TWEET = recorded("x-api/create_and_delete_tweet.json", "POST", "/2/tweets")
+
+
+def mentions_template() -> dict[str, Any]:
+    return recorded("x-api/get_users_mentions.json", "GET", "/mentions")
+
+
+def v2_upload_answer() -> dict[str, Any]:
+    """The v2 upload answer ({data: {id, media_key, ...}}) built from the recorded v1.1 one."""
+    v1 = recorded("x-api/mediauploadpng.json", "POST", "/media/upload")
+    b = v1["body"]
+    data = {"id": b["media_id_string"], "media_key": f"3_{b['media_id_string']}",
+            "size": b["size"], "expires_after_secs": b["expires_after_secs"],
+            "image": b["image"]}
+    return dict(v1, body={"data": data})

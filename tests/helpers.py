@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from datetime import UTC, datetime
 
+import requests
+
+from bot.platforms.base import Mention
 from bot.service import Clock
+from model.networks import GANConfig
+
+# The small real generator most tests serve (conftest's tiny_weights exports one)
+TINY = GANConfig(z_dim=8, image_size=32, g_width=8, d_width=8)
+
+
+def mention(i: int, author: str = "alice") -> Mention:
+    """A plain request from `author`, id i, paging position 1000 + i."""
+    return Mention(id=str(i), author=author, author_id=author, author_is_bot=False,
+                   author_bio="", text="create a human image", is_html=False,
+                   visibility="public", created_at=datetime(2026, 11, 1, tzinfo=UTC),
+                   cursor=str(1000 + i))
 
 
 class FakeClock(Clock):
@@ -94,3 +112,68 @@ def fault(srv, **rule) -> None:
 
     requests.post(srv.base_url + "/api/v1/_mock/faults", json=rule, timeout=10
                   ).raise_for_status()
+
+
+# ---------------------------------------------------------------- a proxy that holds answers
+
+
+class HoldingProxy:
+    """Forwards HTTP to upstream; while `hold` is set, a status POST's answer is held back
+    (after upstream stored the status) and `committed` is signalled instead."""
+
+    def __init__(self, upstream: str):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.upstream = upstream
+        self.hold = threading.Event()
+        self.down = threading.Event()  # drop every connection: the server is gone
+        self.committed: queue.Queue = queue.Queue()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                if proxy.down.is_set():
+                    self.close_connection = True
+                    self.connection.shutdown(2)  # no answer at all
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "content-length", "connection")}
+                upstream = requests.request(self.command, proxy.upstream + self.path,
+                                            headers=headers, data=body, timeout=60)
+                if (self.command == "POST" and self.path.startswith("/api/v1/statuses")
+                        and proxy.hold.is_set()):
+                    proxy.committed.put(upstream.json().get("id"))
+                    threading.Event().wait(30)  # never answered: the bot is killed meanwhile
+                    return
+                payload = upstream.content
+                self.send_response(upstream.status_code)
+                for k, v in upstream.headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection",
+                                         "content-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a killed bot leaves broken pipes behind: expected here
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

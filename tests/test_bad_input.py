@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def bot_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = dict(os.environ)
     env.update(PYTHONPATH=str(REPO), BOT_LOCAL__STDIN="false", BOT_DAILY_POST_ENABLED="false",
                **extra)
     return env

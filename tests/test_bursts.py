@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,9 +25,6 @@ from tests.helpers import FakeClock
 def burst(tmp_path: Path, weights: Path, accounts: int, per_account: int, limit: int,
           media_per_30min: int, monkeypatch: pytest.MonkeyPatch,
           faults: tuple[dict, ...] = ()) -> dict:
-    for key in list(os.environ):
-        if key.startswith("BOT_"):
-            monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     users = [f"u{i}" for i in range(accounts)]
     seed = SeedConfig(accounts=[SeedAccount(username="bot", access_token="bot_token"),

@@ -20,7 +20,7 @@ from model.checkpoint import (
 )
 from model.errors import UserError
 from model.networks import GANConfig, Generator
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
 def test_generator_round_trip_keeps_weights_batchnorm_and_card(tmp_path: Path) -> None:

@@ -12,11 +12,6 @@ from bot.config import DEFAULT_TRIGGERS, SettingsError, load_settings, unknown_s
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("BOT_"):
-            monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)  # no stray .env
 
 
@@ -154,3 +149,31 @@ def test_a_seeds_path_that_does_not_exist_is_a_settings_problem(
     monkeypatch.delenv("BOT_SEEDS_PATH")
     monkeypatch.setenv("BOT_WEIGHTS_DIR", str(tmp_path / "no-seeds-here"))
     assert load_settings().seeds_path is None
+
+
+def test_command_phrases_are_configured_per_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.commands import parse
+
+    monkeypatch.setenv("BOT_COMMANDS", '{"again": ["encore"]}')
+    monkeypatch.setenv("BOT_LIKE_PHRASES", '["comme #{n}"]')
+    s = load_settings()
+    assert s.commands["again"] == ["encore"]
+    assert s.commands["morph"][0] == "morph"  # the others keep their defaults
+    ask = {"commands": s.commands, "like": s.like_phrases}
+    assert parse("@bot encore !", s.triggers, reply_to_picture=True, **ask).command == "again"
+    assert parse("@bot again", s.triggers, reply_to_picture=True, **ask) is None
+    assert parse("@bot comme #4", s.triggers, **ask).seed_id == 4
+
+
+@pytest.mark.parametrize(("name", "value", "words"), [
+    ("BOT_COMMANDS", '{"agian": ["x"]}', "unknown command 'agian'"),
+    ("BOT_COMMANDS", "again", "JSON object"),
+    ("BOT_LIKE_PHRASES", '["like #"]', "must hold {n}"),
+])
+def test_bad_command_settings_are_one_line(monkeypatch: pytest.MonkeyPatch, name: str,
+                                           value: str, words: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    [problem] = err.value.problems
+    assert name in problem and words in problem and "\n" not in problem

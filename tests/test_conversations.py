@@ -9,7 +9,6 @@ their own Mastodon.py clients; what the bot did is read back from the server and
 from __future__ import annotations
 
 import io
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,8 +23,7 @@ from mastodon_mock.testing import MockServer
 
 from bot.service import Service
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.conftest import TINY
-from tests.helpers import FakeClock, client, mastodon_service, replies_to, reset_server
+from tests.helpers import TINY, FakeClock, client, mastodon_service, replies_to, reset_server
 
 SEED = SeedConfig(accounts=[
     SeedAccount(username="bot", access_token="bot_token"),
@@ -55,9 +53,6 @@ def clock() -> FakeClock:
 @pytest.fixture
 def bot(srv, tmp_path: Path, tiny_weights: Path, clock: FakeClock,
         monkeypatch: pytest.MonkeyPatch) -> Service:
-    for key in list(os.environ):
-        if key.startswith("BOT_"):
-            monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     gen = torch.Generator().manual_seed(5)
     save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [

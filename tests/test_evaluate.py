@@ -19,7 +19,7 @@ from model.evaluate import evaluate, main, reference, score_samples
 from model.metrics import heldout_memorisation, sliced_wasserstein
 from model.networks import Discriminator, GANConfig, Generator
 from model.sampler import Sampler, Seed, SeedBook, save_seeds
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 TONES = ("", "1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF")
 SKIN = {"": (255, 204, 0), "1F3FB": (247, 222, 206), "1F3FC": (243, 210, 162),

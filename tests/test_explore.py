@@ -12,14 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
+from model.directions import directions, factorize
 from model.errors import UserError
-from model.explore import Z_LIMIT, Explorer, create_app, main, state_popular
+from model.explore import Z_LIMIT, Explorer, main, state_popular
+from model.explore_app import create_app
+from model.networks import Generator
 from model.sampler import Sampler, Seed, SeedBook, load_seeds, save_seeds
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
 @pytest.fixture
@@ -209,7 +213,8 @@ def test_state_option_wires_the_panel_and_refuses_a_missing_file(
         main(["--weights", str(tiny_weights), "--state", str(garbage)])
 
     assert not apps
-    assert main(["--weights", str(tiny_weights), "--state", str(state_file)]) == 0
+    assert main(["--weights", str(tiny_weights), "--state", str(state_file),
+                 "--port", str(free_port())]) == 0  # not 8765: it may be in use here
     got = TestClient(apps[0]).get("/api/popular").json()
     assert [p["post_id"] for p in got["pictures"]] == ORDER
 
@@ -225,12 +230,16 @@ def test_model_does_not_import_bot_at_import_time() -> None:
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def serve(app) -> Iterator[str]:
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -328,3 +337,337 @@ def test_the_popular_panel_in_chromium(popular_url: str, explorer: Explorer) -> 
         saved = json.loads(explorer.seeds_path.read_text())["seeds"]
         assert [s["z"] for s in saved] == [POPULAR["tie-boosts"][2]]
         browser.close()
+
+
+# ---------------------------------------------------------------- the split: logic, app, page
+
+
+def test_the_logic_works_on_lists_and_bytes(explorer: Explorer) -> None:
+    z = explorer.random(3, seed=1)
+    assert len(z) == 3 and all(len(row) == TINY.z_dim for row in z)
+    assert all(isinstance(v, float) for row in z for v in row)
+    assert explorer.random(3, seed=1) == z and len(explorer.random(1000)) == 64
+    assert explorer.png(z[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    urls = explorer.data_urls(z)
+    assert len(urls) == 3 and all(u.startswith("data:image/png;base64,") for u in urls)
+    assert explorer.data_urls([]) == []
+    assert explorer.clamp([9.0] * TINY.z_dim) == [Z_LIMIT] * TINY.z_dim
+    nudged = explorer.nudge(z[0], 0.5, seed=2)
+    assert len(nudged) == TINY.z_dim and nudged != z[0]
+    a, b = (explorer.add_seed(row, "") for row in z[:2])
+    strip = explorer.strip(a.id, b.id, 5)
+    assert len(strip) == 5 and abs(strip[0][0] - a.z[0]) < 1e-5
+    assert explorer.gif(strip)[:6] == b"GIF89a"
+    assert len(explorer.neighbours(a.id, 4, 0.5)) == 4
+    found = explorer.directions(3)
+    assert len(found["directions"]) == 3 and len(found["eigenvalues"]) == 3
+
+
+def test_the_logic_and_the_app_import_no_web_framework() -> None:
+    code = ("import sys, model.explore, model.explore_app; "
+            "assert 'fastapi' not in sys.modules and 'uvicorn' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+
+
+def test_the_page_is_a_static_file_of_the_package(client: TestClient) -> None:
+    from importlib.resources import files
+
+    static = files("model") / "static"
+    for name, kind in (("explore.html", "text/html"), ("explore.js", "text/javascript"),
+                       ("explore.css", "text/css")):
+        assert (static / name).is_file()
+        r = client.get("/" if name == "explore.html" else f"/static/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind)
+        assert r.content == (static / name).read_bytes()  # served as it is, nothing filled in
+    html = (static / "explore.html").read_text()
+    assert "/static/explore.js" in html and "/static/explore.css" in html
+    assert client.get("/static/explore.html").status_code == 404
+    assert client.get("/static/..%2Fexplore.py").status_code == 404
+
+
+def test_the_wheel_ships_the_page(tmp_path: Path) -> None:
+    pytest.importorskip("setuptools")
+    import shutil
+    import zipfile
+
+    repo = Path(__file__).resolve().parent.parent
+    src = tmp_path / "src"  # a copy: the build leaves build/ and *.egg-info behind
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(repo / name, src / name)
+    for package in ("model", "bot"):
+        shutil.copytree(repo / package, src / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("from setuptools import build_meta; "
+            f"print(build_meta.build_wheel({str(tmp_path / 'dist')!r}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=src, check=True,
+                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    names = zipfile.ZipFile(tmp_path / "dist" / out).namelist()
+    for name in ("explore.html", "explore.js", "explore.css"):
+        assert f"model/static/{name}" in names
+
+
+# ---------------------------------------------------------------- main directions (SeFa)
+
+
+def vivid(generator, seed: int = 0):
+    """Give a generator (in place) visible pictures and a first layer with a known spectrum:
+    singular values halving from one direction to the next, as a trained one's fall off.
+    Returns the planted directions, one per row, strongest first."""
+    from torch import nn
+
+    first = generator.main[0]
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in generator.modules():
+            if isinstance(m, nn.ConvTranspose2d) and m is not first:  # He init: no fading out
+                m.weight.normal_(0.0, (2.0 / (m.in_channels * 4)) ** 0.5, generator=gen)
+        z_dim, rest = first.weight.shape[0], first.weight[0].numel()
+        u = torch.linalg.qr(torch.randn(z_dim, z_dim, generator=gen))[0]
+        v = torch.linalg.qr(torch.randn(rest, z_dim, generator=gen))[0]
+        s = 2.0 ** -torch.arange(z_dim, dtype=torch.float32) * (2 * rest / z_dim) ** 0.5
+        first.weight.copy_(((u * s) @ v.T).reshape(first.weight.shape))
+    return u.T
+
+
+@pytest.fixture
+def vivid_explorer(explorer: Explorer) -> Explorer:
+    vivid(explorer.sampler.generator)
+    return explorer
+
+
+def pixel_change(generator, z0: torch.Tensor, step: torch.Tensor) -> float:
+    """Mean absolute change of the uint8 pixels when each latent of z0 moves by step."""
+    from model.sampler import to_uint8
+
+    with torch.no_grad():
+        a, b = to_uint8(generator(z0)).float(), to_uint8(generator(z0 + step)).float()
+    return (a - b).abs().mean().item()
+
+
+def test_directions_are_orthonormal_and_ordered_by_eigenvalue() -> None:
+    torch.manual_seed(0)
+    g = Generator(TINY).eval()  # as initialised: a flat spectrum, still ordered
+    vectors, eigenvalues = factorize(g)
+    assert vectors.shape == (TINY.z_dim, TINY.z_dim)
+    assert torch.allclose(vectors @ vectors.T, torch.eye(TINY.z_dim), atol=1e-5)
+    assert (eigenvalues[:-1] >= eigenvalues[1:]).all()
+    a = g.main[0].weight.detach().reshape(TINY.z_dim, -1)
+    assert torch.allclose(eigenvalues, torch.linalg.svdvals(a) ** 2, rtol=1e-4)
+    for d, e in zip(vectors, eigenvalues, strict=True):  # eigenvectors of A A^T
+        assert torch.allclose(a @ a.T @ d, e * d, atol=1e-5)
+    listed = directions(g, 3)
+    assert len(listed) == 3 and all(len(d) == TINY.z_dim for d in listed)
+    assert listed == vectors[:3].tolist() == directions(g, 3)  # deterministic, signs too
+    with pytest.raises(ValueError):
+        directions(g, 0)
+
+
+def test_the_strongest_direction_changes_the_picture_most() -> None:
+    torch.manual_seed(0)
+    g = Generator(TINY).eval()
+    planted = vivid(g)
+    vectors, _ = factorize(g)
+    assert torch.allclose((vectors * planted).sum(dim=1).abs(), torch.ones(TINY.z_dim),
+                          atol=1e-4)  # it finds the planted directions, in their order
+    gen = torch.Generator().manual_seed(1)
+    z0 = torch.randn(16, TINY.z_dim, generator=gen)
+    rand = torch.randn(TINY.z_dim, generator=gen)
+    first, last = (pixel_change(g, z0, d) for d in (vectors[0], vectors[-1]))
+    random = pixel_change(g, z0, rand / rand.norm())
+    assert first > 1.2 * random and first > 10 * last and random > last
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "weights"
+
+
+@pytest.mark.skipif(not (SHIPPED / "generator.safetensors").is_file(), reason="no shipped weights")
+def test_on_the_shipped_generator_too() -> None:
+    g = Sampler.load(SHIPPED, "cpu").generator
+    vectors, eigenvalues = factorize(g)
+    assert (eigenvalues[:-1] >= eigenvalues[1:]).all()
+    gen = torch.Generator().manual_seed(1)
+    z0 = torch.randn(16, g.config.z_dim, generator=gen)
+    rand = torch.randn(g.config.z_dim, generator=gen)
+    first, last = (pixel_change(g, z0, d) for d in (vectors[0], vectors[-1]))
+    assert first > pixel_change(g, z0, rand / rand.norm()) and first > 3 * last
+
+
+def test_a_linear_first_layer_gives_the_rows_of_its_weight_per_z_dimension() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 12), torch.nn.ReLU(), torch.nn.Linear(12, 3))
+    vectors, eigenvalues = factorize(net)
+    w = net[0].weight.detach()  # (12, 5): z -> W z, so A = W^T
+    _, s, vh = torch.linalg.svd(w, full_matrices=False)
+    assert torch.allclose(eigenvalues, s**2, rtol=1e-4)
+    assert torch.allclose((vectors * vh).sum(dim=1).abs(), torch.ones(5), atol=1e-4)
+
+
+def test_the_directions_endpoint(client: TestClient, explorer: Explorer) -> None:
+    body = client.get("/api/directions?k=3").json()
+    assert body["directions"] == directions(explorer.sampler.generator, 3)
+    assert len(body["eigenvalues"]) == len(body["share"]) == 3
+    assert body["eigenvalues"] == sorted(body["eigenvalues"], reverse=True)
+    assert 0 < sum(body["share"]) <= 1 + 1e-6
+    assert len(client.get("/api/directions?k=999").json()["directions"]) == TINY.z_dim
+    assert len(client.get("/api/directions?k=0").json()["directions"]) == 1
+    assert client.get("/api/info").json()["directions"] == min(8, TINY.z_dim)
+
+
+# ---------------------------------------------------------------- the GIF's steps
+
+
+def gif_frames(data: bytes) -> tuple[int, int]:
+    """A GIF's frame count and total duration (ms), decoded with PIL."""
+    import io
+
+    from PIL import Image, ImageSequence
+
+    with Image.open(io.BytesIO(data)) as im:
+        durations = [frame.info["duration"] for frame in ImageSequence.Iterator(im)]
+        return im.n_frames, sum(durations)
+
+
+def test_the_gif_has_exactly_the_steps_asked(vivid_explorer: Explorer) -> None:
+    client = TestClient(create_app(vivid_explorer))
+    a = client.post("/api/seeds", json={"z": [1.5] * TINY.z_dim}).json()["id"]
+    b = client.post("/api/seeds", json={"z": [-1.0, 2.0] * (TINY.z_dim // 2)}).json()["id"]
+    for asked, steps in ((2, 2), (5, 5), (16, 16), (1, 2), (99, 32)):  # limits: 2 to 32
+        strip = client.get(f"/api/interpolate?a={a}&b={b}&steps={asked}").json()["images"]
+        gif = client.get(f"/api/interpolate?a={a}&b={b}&steps={asked}&format=gif").content
+        assert len(strip) == steps and gif_frames(gif) == (steps, steps * 120)
+
+
+# ---------------------------------------------------------------- a busy port
+
+
+def test_a_busy_port_is_one_line_before_any_address(tiny_weights: Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: pytest.fail("served"))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(UserError) as err:
+            main(["--weights", str(tiny_weights), "--port", str(port)])
+        message = str(err.value)
+        assert f"port {port}" in message and "--port N" in message and "\n" not in message
+        assert "http://" not in capsys.readouterr().out
+
+        # the command: the same line on stderr, the exit status of every UserError
+        run = subprocess.run([sys.executable, "-m", "model.explore", "--weights",
+                              str(tiny_weights), "--port", str(port)],
+                             capture_output=True, text=True, timeout=120,
+                             cwd=Path(__file__).parent.parent)
+    assert run.returncode == 2 and "http://" not in run.stdout
+    assert run.stderr.strip().splitlines()[-1] == f"error: {message}"
+
+
+# ---------------------------------------------------------------- the new parts in a browser
+
+
+def launch(p):
+    return p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
+def test_deleting_a_seed_asks_first_in_chromium(live_url: str, explorer: Explorer) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    explorer.add_seed([0.5] * TINY.z_dim, "keep me")
+    explorer.add_seed([-0.5] * TINY.z_dim, "")
+    with sync_api.sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page()
+        asked: list[str] = []
+        deletes: list[str] = []
+        page.on("request", lambda r: deletes.append(r.url) if r.method == "DELETE" else None)
+        page.goto(live_url)
+        expect(page.locator("#seeds .seed")).to_have_count(2)
+
+        # dismissed: nothing is sent, the seed stays in the file and on the page
+        page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+        page.click("#seed-1 .delete")
+        page.evaluate("() => new Promise((done) => setTimeout(done, 300))")
+        assert len(asked) == 1 and 'seed #1 ("keep me")' in asked[0]
+        assert deletes == [] and [s.id for s in explorer.seeds().seeds] == [1, 2]
+        expect(page.locator("#seed-1")).to_be_visible()
+
+        # accepted: deleted from the file and from the page
+        page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
+        page.click("#seed-1 .delete")
+        expect(page.locator("#seed-1")).to_have_count(0)
+        assert len(asked) == 2 and deletes == [live_url + "/api/seeds/1"]
+        assert [s.id for s in explorer.seeds().seeds] == [2]
+        expect(page.locator("#seed-2")).to_be_visible()
+        browser.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
+def test_directions_and_the_gif_label_in_chromium(vivid_explorer: Explorer) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    explorer = vivid_explorer
+    explorer.add_seed([1.5] * TINY.z_dim, "a")
+    explorer.add_seed([-1.0, 2.0] * (TINY.z_dim // 2), "b")
+    found = explorer.directions(8)["directions"]
+    k = min(8, TINY.z_dim)
+    for url in serve(create_app(explorer)):
+        with sync_api.sync_playwright() as p:
+            browser = launch(p)
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function(
+                "parseInt(document.getElementById('current').dataset.renders || '0') >= 1")
+            # k direction sliders, strongest first, above the raw ones
+            names = page.locator("#directions .sl .name")
+            expect(names).to_have_count(k)
+            expect(names.first).to_have_text("direction 1 (strongest)")
+            expect(names.nth(1)).to_have_text("direction 2")
+            assert page.evaluate("""() => document.getElementById('directions')
+                .compareDocumentPosition(document.getElementById('sliders'))
+                & Node.DOCUMENT_POSITION_FOLLOWING""")
+
+            # load seed #1, then move along direction 1 by t: z = z_base + t * d_1
+            page.click("#seed-1 > img")
+            expect(page.locator("#v0")).to_have_text("1.50")
+            renders = int(page.get_attribute("#current", "data-renders") or 0)
+            page.wait_for_load_state("networkidle")
+            before = page.locator("#current").screenshot()
+            page.eval_on_selector("#d0", "(s) => { s.value = '1.2'; "
+                                  "s.dispatchEvent(new Event('input')); }")
+            expect(page.locator("#dv0")).to_have_text("1.20")
+            for i in range(TINY.z_dim):
+                want = max(-Z_LIMIT, min(Z_LIMIT, 1.5 + 1.2 * found[0][i]))
+                got = float(page.inner_text(f"#v{i}"))
+                assert abs(got - want) < 0.006, (i, got, want)
+            page.wait_for_function(
+                f"parseInt(document.getElementById('current').dataset.renders) > {renders}")
+            page.wait_for_load_state("networkidle")
+            assert page.locator("#current").screenshot() != before
+
+            # a raw slider moved by hand: the directions start again from there
+            page.eval_on_selector("#z0", "(s) => { s.value = '-2'; "
+                                  "s.dispatchEvent(new Event('input')); }")
+            expect(page.locator("#dv0")).to_have_text("0.00")
+            assert page.eval_on_selector("#d0", "(s) => s.value") == "0"
+
+            # the strip and the GIF: the steps asked, the label, the frames all agree
+            page.fill("#steps", "5")
+            page.click("#interp")
+            expect(page.locator("#strip img")).to_have_count(5)
+            gif = page.locator("#gif")
+            expect(gif).to_have_text("download GIF (5 frames)")
+            data = page.request.get(url + gif.get_attribute("href")).body()
+            assert gif_frames(data)[0] == 5
+            page.fill("#steps", "99")  # clamped to the server's limit, and shown so
+            page.click("#interp")
+            expect(page.locator("#strip img")).to_have_count(32)
+            expect(gif).to_have_text("download GIF (32 frames)")
+            expect(page.locator("#steps")).to_have_value("32")
+            data = page.request.get(url + gif.get_attribute("href")).body()
+            assert gif_frames(data)[0] == 32
+            browser.close()

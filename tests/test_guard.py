@@ -32,7 +32,7 @@ from model.sampler import (
     serve,
     served_images,
 )
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -130,7 +130,7 @@ def test_generate_n_writes_the_replies_the_bot_would_send(bot_env: Path, tiny_we
 
     save_seeds(tiny_weights / "seeds.json", book)
     save_discriminator(tiny_weights, Discriminator(TINY), TINY, {})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = dict(os.environ)
     env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO), BOT_BEST_OF="4")
     out = bot_env / "replies"
     out.mkdir()

@@ -29,8 +29,7 @@ from bot.state import State
 from model.checkpoint import WEIGHTS_FILE, load_generator
 from model.errors import UserError
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.conftest import TINY
-from tests.helpers import FakeClock
+from tests.helpers import TINY, FakeClock
 
 REPO = Path(__file__).resolve().parent.parent
 TOKENS = [*"<>/=\"'&;# @pabrspn", "create a human image", "</p>", "<br>", "<p>", "&amp;",
@@ -171,7 +170,7 @@ def test_once_on_a_locked_state_file_says_so_in_one_line(tmp_path: Path,
     State(tmp_path / "s.db").close()
     locker = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = dict(os.environ)
     env.update(PYTHONPATH=str(REPO), BOT_WEIGHTS_DIR=str(tiny_weights),
                BOT_STATE_PATH=str(tmp_path / "s.db"), BOT_LOCAL__STDIN="false")
     try:
@@ -260,11 +259,8 @@ def test_the_server_gone_for_minutes_then_back(tmp_path: Path, tiny_weights: Pat
     from mastodon_mock.testing import MockServer
 
     from bot.platforms.mastodon import MastodonPlatform
-    from tests.test_resilience import HoldingProxy
+    from tests.helpers import HoldingProxy
 
-    for key in list(os.environ):
-        if key.startswith("BOT_"):
-            monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     accounts = SeedConfig(accounts=[SeedAccount(username="bot", access_token="bot_token"),
                                     SeedAccount(username="alice", access_token="alice_token")])

@@ -224,11 +224,15 @@ def test_loss_fn_names(name, d_fn, g_fn):
 
 
 @pytest.mark.parametrize("name", ["wgan", "DCGAN", "", "nonsaturating"])
-def test_unknown_loss_name_raises_key_error(name):
-    with pytest.raises(KeyError):
-        d_loss_fn(name)
-    with pytest.raises(KeyError):
-        g_loss_fn(name)
+def test_an_unknown_loss_name_is_one_line_naming_the_known_ones(name):
+    from model.errors import UserError
+
+    for fn in (d_loss_fn, g_loss_fn):
+        with pytest.raises(UserError) as caught:
+            fn(name)
+        message = str(caught.value)
+        assert "\n" not in message and repr(name) in message
+        assert all(known in message for known in ("dcgan", "hinge", "wgan-gp"))
 
 
 def test_every_declared_loss_name_resolves():

@@ -7,7 +7,6 @@ Faults are injected with the mock's control plane (/api/v1/_mock/faults).
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from mastodon_mock.testing import MockServer
 
 from bot.service import Clock, Fatal, Service
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.conftest import TINY
 from tests.helpers import (
+    TINY,
     FakeClock,
     client,
     fault,
@@ -54,9 +53,6 @@ def srv(server):
 
 @pytest.fixture
 def make(srv, tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch):
-    for key in list(os.environ):
-        if key.startswith("BOT_"):
-            monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [
         Seed(7, [0.3] * TINY.z_dim, "kept")]))

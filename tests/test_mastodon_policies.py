@@ -13,7 +13,6 @@ control plane (its own scope check knows only read and write, not write:accounts
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -25,8 +24,8 @@ from mastodon_mock.testing import MockServer
 
 from bot.service import Clock, Fatal, Service
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.conftest import TINY
 from tests.helpers import (
+    TINY,
     FakeClock,
     client,
     fault,
@@ -60,9 +59,6 @@ def clear_faults(srv) -> None:
 
 @pytest.fixture
 def make(srv, tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch):
-    for key in list(os.environ):
-        if key.startswith("BOT_"):
-            monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [
         Seed(7, [0.3] * TINY.z_dim, "kept")]))

@@ -13,7 +13,6 @@ from model.networks import (
     Discriminator,
     GANConfig,
     Generator,
-    count_parameters,
 )
 
 NORMS = ("batch", "layer", "none")
@@ -289,15 +288,13 @@ def test_config_from_dict_validates_values():
         GANConfig.from_dict({**GANConfig().to_dict(), "image_size": 96})
 
 
-def test_config_is_frozen():
-    cfg = GANConfig()
-    with pytest.raises(AttributeError):
-        cfg.image_size = 32  # type: ignore[misc]
-
-
 def test_same_config_same_architecture():
     cfg = _small(image_size=64)
     rebuilt = GANConfig(**cfg.to_dict())
-    assert count_parameters(Generator(cfg)) == count_parameters(Generator(rebuilt))
+    assert _parameters(Generator(cfg)) == _parameters(Generator(rebuilt))
     wider = _small(image_size=64, d_width=16)
-    assert count_parameters(Discriminator(wider)) > count_parameters(Discriminator(cfg))
+    assert _parameters(Discriminator(wider)) > _parameters(Discriminator(cfg))
+
+
+def _parameters(module) -> int:
+    return sum(p.numel() for p in module.parameters())

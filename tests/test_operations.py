@@ -24,13 +24,13 @@ from bot.service import Clock, Service
 from bot.state import State
 from model.checkpoint import WEIGHTS_FILE
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    return dict(os.environ)
 
 
 # ---------------------------------------------------------------- deploy/
@@ -161,9 +161,6 @@ def test_metrics_and_health_after_a_run_against_mastodon_mock(tmp_path: Path,
 
     from bot.platforms.mastodon import MastodonPlatform
 
-    for key in list(os.environ):
-        if key.startswith("BOT_"):
-            monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     seed = SeedConfig(accounts=[SeedAccount(username="bot", access_token="bot_token"),
                                 SeedAccount(username="alice", access_token="alice_token")])

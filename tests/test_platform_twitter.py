@@ -42,21 +42,23 @@ from bot.platforms.base import (
 )
 from bot.platforms.twitter import STATUS_CHECKS, TwitterPlatform
 from tests.fixtures_http import (
+    ME_ID,
+    TWEEPY,
+    TWEET,
     add,
     file_parts,
     form_fields,
     header,
     load,
+    mentions_template,
     recorded,
     require_fixtures,
+    v2_upload_answer,
 )
 
 require_fixtures()
 
-TWEEPY = "https://api.x.com"  # TwitterSettings.api_base, where tweepy's calls are sent too
 MEDIA = "https://api.x.com"  # TwitterSettings.api_base
-ME = recorded("x-api/get_me.json", "GET", "/2/users/me")["body"]["data"]
-ME_ID = ME["id"]  # 1072250532645998596, @TweepyDev
 MENTIONS_URL = f"{TWEEPY}/2/users/{ME_ID}/mentions"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 ALT = "A small generated picture of a person in a red shirt."
@@ -96,10 +98,6 @@ def query(call: Any) -> dict[str, list[str]]:
     return parse_qs(urlsplit(call.request.url).query)
 
 
-def mentions_template() -> dict[str, Any]:
-    return recorded("x-api/get_users_mentions.json", "GET", "/mentions")
-
-
 def mention_pages() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """Two pages built from the recorded mentions: the recorded first page (with its
     meta.next_token) and a last page without one; tweets carry author_id and created_at and
@@ -133,19 +131,8 @@ def a_mention(mention_id: str = "1578516295611748353", visibility: str = "public
                    visibility=visibility, created_at=datetime(2022, 10, 8, tzinfo=UTC))
 
 
-def v2_upload_answer() -> dict[str, Any]:
-    """The v2 upload answer ({data: {id, media_key, ...}}) built from the recorded v1.1 one."""
-    v1 = recorded("x-api/mediauploadpng.json", "POST", "/media/upload")
-    b = v1["body"]
-    data = {"id": b["media_id_string"], "media_key": f"3_{b['media_id_string']}",
-            "size": b["size"], "expires_after_secs": b["expires_after_secs"],
-            "image": b["image"]}
-    return dict(v1, body={"data": data})
-
-
 MEDIA_ID = recorded("x-api/mediauploadpng.json", "POST", "/media/upload")["body"][
     "media_id_string"]
-TWEET = recorded("x-api/create_and_delete_tweet.json", "POST", "/2/tweets")
 
 
 def x_error(status: int, title: str) -> dict[str, Any]:

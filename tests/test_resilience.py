@@ -19,7 +19,6 @@ import threading
 from pathlib import Path
 
 import pytest
-import requests
 
 pytest.importorskip("mastodon_mock")
 from mastodon import Mastodon
@@ -27,78 +26,16 @@ from mastodon_mock.config import SeedAccount, SeedConfig
 from mastodon_mock.testing import MockServer
 
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.conftest import TINY
+from tests.helpers import TINY, HoldingProxy
 from tests.secret_audit import record_output
 
 REPO = Path(__file__).resolve().parent.parent
 USERS = [f"user{i}" for i in range(6)]
 
 
-class HoldingProxy:
-    """Forwards HTTP to upstream; while `hold` is set, a status POST's answer is held back
-    (after upstream stored the status) and `committed` is signalled instead."""
-
-    def __init__(self, upstream: str):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.upstream = upstream
-        self.hold = threading.Event()
-        self.down = threading.Event()  # drop every connection: the server is gone
-        self.committed: queue.Queue = queue.Queue()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _forward(self) -> None:
-                if proxy.down.is_set():
-                    self.close_connection = True
-                    self.connection.shutdown(2)  # no answer at all
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "content-length", "connection")}
-                upstream = requests.request(self.command, proxy.upstream + self.path,
-                                            headers=headers, data=body, timeout=60)
-                if (self.command == "POST" and self.path.startswith("/api/v1/statuses")
-                        and proxy.hold.is_set()):
-                    proxy.committed.put(upstream.json().get("id"))
-                    threading.Event().wait(30)  # never answered: the bot is killed meanwhile
-                    return
-                payload = upstream.content
-                self.send_response(upstream.status_code)
-                for k, v in upstream.headers.items():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection",
-                                         "content-encoding"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                pass  # a killed bot leaves broken pipes behind: expected here
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def start_bot(base_url: str, tmp: Path, weights: Path, command: str = "run"
               ) -> tuple[subprocess.Popen, queue.Queue]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = dict(os.environ)
     env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", BOT_PLATFORM="mastodon",
                BOT_MASTODON__BASE_URL=base_url, BOT_MASTODON__ACCESS_TOKEN="bot_token",
                BOT_MASTODON__MEDIA_PER_30MIN="1000", BOT_WEIGHTS_DIR=str(weights),

@@ -12,7 +12,7 @@ from PIL import Image
 from model.errors import UserError
 from model.sample import main
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
 @pytest.fixture

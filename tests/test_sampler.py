@@ -20,7 +20,7 @@ from model.sampler import (
     save_seeds,
     slerp,
 )
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
 def test_same_request_id_draws_the_same_image(tiny_weights: Path) -> None:

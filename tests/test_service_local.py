@@ -20,16 +20,13 @@ from bot.platforms.local import LocalPlatform
 from bot.service import Clock, Service
 from bot.state import State
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def settings(tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch):
-    for key in list(os.environ):
-        if key.startswith("BOT_"):
-            monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     save_seeds(tiny_weights / "seeds.json",
                SeedBook(TINY.z_dim, [Seed(1, [0.1] * TINY.z_dim, "a"),
@@ -134,7 +131,7 @@ def test_daily_post_once_per_day_across_restarts(settings) -> None:
 
 
 def test_local_demo_in_a_subprocess(tmp_path: Path, tiny_weights: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = dict(os.environ)
     env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO))
     result = subprocess.run([sys.executable, "-m", "bot"], input="@alice create a human image\n",
                             capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
@@ -145,7 +142,7 @@ def test_local_demo_in_a_subprocess(tmp_path: Path, tiny_weights: Path) -> None:
 
 
 def test_sigterm_finishes_and_exits_zero(tmp_path: Path, tiny_weights: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = dict(os.environ)
     env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO),
                BOT_DAILY_POST_ENABLED="false")
     proc = subprocess.Popen([sys.executable, "-m", "bot"], stdin=subprocess.PIPE,
@@ -162,7 +159,7 @@ def test_sigterm_finishes_and_exits_zero(tmp_path: Path, tiny_weights: Path) -> 
 
 
 def test_bad_settings_exit_with_one_line_each(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = dict(os.environ)
     env.update(BOT_PLATFORM="myspace", BOT_SIGMA="x", PYTHONPATH=str(REPO))
     result = subprocess.run([sys.executable, "-m", "bot", "check"], capture_output=True,
                             text=True, cwd=tmp_path, env=env, timeout=60)
@@ -172,7 +169,7 @@ def test_bad_settings_exit_with_one_line_each(tmp_path: Path) -> None:
 
 
 def test_generate_writes_a_png(tmp_path: Path, tiny_weights: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = dict(os.environ)
     env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO))
     out = tmp_path / "x.png"
     result = subprocess.run([sys.executable, "-m", "bot", "generate", "--out", str(out),
@@ -219,7 +216,7 @@ def test_daily_post_is_due_at_the_local_time_once_a_day(settings) -> None:
 def test_authors_take_turns_in_a_burst(settings) -> None:
     from bot.service import round_robin
     from bot.state import Record
-    from tests.test_state import mention
+    from tests.helpers import mention
 
     records = [Record(mention(i, author), "seen", 0, 0.0, None, None)
                for i, author in enumerate(["a", "a", "a", "b", "c", "c", "b"])]
@@ -235,7 +232,7 @@ def test_authors_take_turns_in_a_burst(settings) -> None:
 ], ids=["latin-1", "shift-jis", "binary"])
 def test_a_line_that_is_not_utf8_does_not_stop_the_bot(tmp_path: Path, tiny_weights: Path,
                                                        bad: bytes, answered: list[str]) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = dict(os.environ)
     env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO),
                BOT_DAILY_POST_ENABLED="false")
     result = subprocess.run([sys.executable, "-m", "bot"],

@@ -28,15 +28,14 @@ from bot.platforms.mastodon import MastodonPlatform
 from bot.service import Service
 from bot.state import State
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.conftest import TINY
-from tests.helpers import FakeClock, client, replies_to, reset_server
+from tests.helpers import TINY, FakeClock, client, replies_to, reset_server
 
 REPO = Path(__file__).resolve().parent.parent
 USERS = ["alice", "bob", "carol", "dave", "erin"]
 
 
 def bot_environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = dict(os.environ)
     env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", **extra)
     return env
 
@@ -382,12 +381,13 @@ def test_x_counts_every_post_and_never_uploads_for_a_reply_that_cannot_go_out(
     note use the day up, and the next reply waits without uploading its picture."""
     import responses
 
-    from tests.fixtures_http import add, recorded
-    from tests.test_platform_twitter import (
+    from tests.fixtures_http import (
         ME_ID,
         TWEEPY,
         TWEET,
+        add,
         mentions_template,
+        recorded,
         v2_upload_answer,
     )
 

@@ -14,7 +14,7 @@ from model.distributed import SINGLE
 from model.errors import UserError
 from model.sampler import Sampler
 from model.train import Batches, build_models, main, preset_config, train_step
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 CPU = torch.device("cpu")
 

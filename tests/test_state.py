@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot.platforms.base import Mention
-from bot.state import SCHEMA_VERSION, State, StateError
-
-
-def mention(i: int, author: str = "alice") -> Mention:
-    return Mention(id=str(i), author=author, author_id=author, author_is_bot=False,
-                   author_bio="", text="create a human image", is_html=False,
-                   visibility="public", created_at=datetime(2026, 11, 1, tzinfo=UTC),
-                   cursor=str(1000 + i))
+from bot.state import SCHEMA_VERSION, State, StateError, unwritable_reason
+from tests.helpers import mention
 
 
 class FakeTime:
@@ -88,8 +80,13 @@ def test_cursor_and_first_start(tmp_path: Path) -> None:
 def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     s = State(tmp_path / "s.db")
     assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert s.schema_version == SCHEMA_VERSION
-    assert s.writable()
+    assert _schema(s) == SCHEMA_VERSION
+    assert unwritable_reason(tmp_path / "s.db") is None
+    locker = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # another process holds the file
+    reason = unwritable_reason(tmp_path / "s.db", timeout=0.1)
+    assert reason is not None and "s.db" in reason and "locked" in reason
+    locker.execute("ROLLBACK")
 
 
 def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
@@ -122,7 +119,7 @@ def test_migrations_run_forward_from_an_older_file(tmp_path: Path,
                                            "ALTER TABLE mentions ADD COLUMN lang TEXT"])
     monkeypatch.setattr(st, "SCHEMA_VERSION", len(st.MIGRATIONS))
     s = st.State(path)
-    assert s.schema_version == len(st.MIGRATIONS)
+    assert _schema(s) == len(st.MIGRATIONS)
     cols = [r[1] for r in s.db.execute("PRAGMA table_info(mentions)")]
     assert "lang" in cols
 
@@ -148,7 +145,7 @@ def test_a_state_file_of_schema_one_migrates_in_place(tmp_path: Path) -> None:
     db.close()
 
     s = State(path, clock=FakeTime())
-    assert s.schema_version == SCHEMA_VERSION >= 2
+    assert _schema(s) == SCHEMA_VERSION >= 2
     record = s.get("mastodon", "5")
     assert record.status == "replied" and record.mention.in_reply_to_id == ""
     assert s.replies_since("mastodon", "a", 0) == 1
@@ -180,3 +177,7 @@ def test_pictures_reactions_and_the_popular_order(tmp_path: Path) -> None:
     assert [p.post_id for p in s.popular("mastodon")] == ["p1"] * 4
     assert s.popular("mastodon", since=clock.t + 1) == []
     s.close()
+
+
+def _schema(state: State) -> int:
+    return state.db.execute("PRAGMA user_version").fetchone()[0]

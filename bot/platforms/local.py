@@ -166,18 +166,15 @@ class LocalPlatform:
             suffix = ".gif" if item.is_gif else ".png"
             path = self.outbox / (f"{name}{suffix}" if len(media) == 1 else
                                   f"{name}-{i + 1}{suffix}")
-            tmp = path.with_suffix(suffix + ".tmp")
-            tmp.write_bytes(item.data)
-            tmp.replace(path)
+            _write_atomically(path, item.data)
             paths.append(path)
         if media:
             record["image"] = paths[0].name
             record["images"] = [p.name for p in paths]
             record["alt_texts"] = [item.alt_text for item in media]
         meta = self.outbox / f"{name}.json"
-        tmp = meta.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n")
-        tmp.replace(meta)
+        _write_atomically(meta, (json.dumps(record, ensure_ascii=False, indent=1) + "\n"
+                                 ).encode("utf-8"))
         return paths[0] if paths else meta
 
     def _settle_inbox_file(self, mention: Mention) -> None:
@@ -249,6 +246,13 @@ class LocalPlatform:
         if (self.outbox / f"{name}.json").is_file():
             return Posted(id=name, url=str(self.outbox / f"{name}.json"))
         return None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """A whole file or none: written beside, then renamed (a reader never sees half a PNG)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
 
 
 def reply_id(mention_id: str) -> str:

@@ -1,0 +1,130 @@
+"""What a run shows and ships: fixed-noise grids, the losses plot, and at the end the scored
+export the bot loads (generator.safetensors + generator.json, and D for the guard)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from model import __version__
+from model.checkpoint import read_card, save_discriminator, save_generator
+from model.data import Dataset, image_groups
+from model.device import machine_description
+from model.ema import reestimate_batchnorm
+from model.evaluate import evaluate
+from model.options import Run, TrainConfig
+from model.resume import Progress
+from model.sampler import Sampler, make_grid, to_uint8
+from model.step import Models
+
+
+def fixed_noise(cfg: TrainConfig) -> torch.Tensor:
+    """The 64 latents every grid of a run draws, from their own generator: the global
+    stream (and so the training) is the same whether grids are drawn or not."""
+    return torch.randn(64, cfg.gan.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+
+
+def save_grid(path: Path, images: torch.Tensor) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(make_grid(images)).save(path)
+
+
+@torch.no_grad()
+def draw(generator: torch.nn.Module, z: torch.Tensor, device: torch.device) -> torch.Tensor:
+    was_training = generator.training
+    generator.eval()
+    out = to_uint8(generator(z.to(device)))
+    generator.train(was_training)
+    return out
+
+
+def plot_losses(log_path: Path, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    if not rows:
+        return
+    kimg = np.array([r["kimg"] for r in rows])
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    window = max(1, len(rows) // 100)
+    for key in ("loss_d", "loss_g"):
+        y = np.array([r[key] for r in rows])
+        smooth = np.convolve(y, np.ones(window) / window, mode="valid")
+        ax.plot(kimg[window - 1:], smooth, label=key)
+    ax.set_xlabel("thousands of real images seen")
+    ax.set_ylabel(f"loss (mean of {window} steps)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def score(generator: torch.nn.Module, data: Dataset, n: int, device: torch.device,
+          seed: int) -> dict[str, Any]:
+    """n eval-mode samples against the data (model.evaluate.evaluate): SWD, the k-NN metrics
+    and the held-out memorisation test, split by base emoji when the file names are known."""
+    was_training = generator.training
+    generator.eval()
+    try:
+        result = evaluate(Sampler(generator, {}, device), data.images.cpu(), n, seed,
+                          groups=image_groups(data))
+    finally:
+        generator.train(was_training)
+    keys = ("swd", "memorisation_share", "memorisation", "precision", "recall", "density",
+            "coverage")
+    return {key: result[key] for key in keys}
+
+
+def export(run: Run, m: Models, p: Progress, data: Dataset) -> dict[str, Any]:
+    """Score G and the EMA copy (its BatchNorm statistics re-estimated); ship the better."""
+    cfg, out, device, limits = run.cfg, run.out, run.device, run.limits
+    n = min(limits.eval_n, 64) if limits.dry_run else limits.eval_n
+    candidates: dict[str, torch.nn.Module] = {"generator": m.G}
+    if m.ema is not None:
+        # 32 batches of 64 for a real run; fewer when the evaluation itself is tiny
+        reestimate_batchnorm(m.ema, cfg.gan.z_dim, device, batches=max(4, min(32, n // 32)),
+                             seed=cfg.seed)
+        candidates["ema"] = m.ema
+    scores = {name: score(g, data, n, device, cfg.seed + 1) for name, g in candidates.items()}
+    best = min(scores, key=lambda k: scores[k]["swd"]["mean"])
+    fixed_z = fixed_noise(cfg)
+    for name, g in candidates.items():
+        save_grid(out / f"grid_final_{name}.png", draw(g, fixed_z, device))
+    save_grid(out / "grid_final.png", draw(candidates[best], fixed_z, device))
+    plot_losses(out / "log.jsonl", out / "losses.png")
+    card = {
+        "exported": best,
+        "preset": cfg.preset,
+        "loss": cfg.loss,
+        "training": cfg.to_dict(),
+        "data": {"source": data.source, "images": len(data), "hash": data.data_hash},
+        "images_seen": p.images_seen,
+        "steps": p.step,
+        "train_seconds": round(p.train_seconds, 1),
+        "wall_seconds": round(p.wall_seconds, 1),
+        "machine": machine_description(device),
+        "last_losses": p.last,
+        "swd": scores[best]["swd"],
+        "memorisation_share": scores[best]["memorisation_share"],
+        "scores": scores,
+        "eval_samples": n,
+        # four steps on a handful of images: the bot refuses to serve it (unservable_reason)
+        "dry_run": limits.dry_run,
+        "version": __version__,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    save_generator(out, candidates[best], cfg.gan, card)
+    save_discriminator(out, m.D, cfg.gan, {
+        "images_seen": p.images_seen, "steps": p.step,
+        "use": "best-of-k guard: ranks candidate pictures, never thresholds"})
+    return read_card(out)

@@ -1,0 +1,198 @@
+"""The training loop, top to bottom: data, models (or the checkpoint's), steps until a limit,
+a checkpoint, the export. Every rank runs it; rank 0 alone writes files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model import __version__
+from model import distributed as ddp
+from model.checkpoint import CKPT_FILE, atomic_write_text, save_training_state
+from model.data import Dataset, load_dataset
+from model.device import pick_device
+from model.errors import UserError
+from model.export import draw, export, fixed_noise, save_grid
+from model.options import Run, RunLimits, TrainConfig
+from model.resume import (
+    load_resumable,
+    refuse_finished_work,
+    restore,
+    rng_state,
+    training_state,
+)
+from model.step import Batches, build_models, train_step
+
+log = logging.getLogger("model.train")  # the trainer's one name, whichever module logs
+
+
+def train(cfg: TrainConfig, out: Path, limits: RunLimits, *, resume: bool = False,
+          force: bool = False, device: torch.device | None = None, amp: bool = False,
+          channels_last: bool = True, cache_dir: Path | None = None,
+          show_progress: bool = True) -> dict[str, Any] | None:
+    """Run (or continue) training into `out`; returns the exported card on rank 0.
+
+    A new run (not resume) into a folder holding ckpt.pt or generator.safetensors is refused
+    unless force: a dry run once replaced the shipped generator with noise.
+    """
+    if not resume and not force:
+        refuse_finished_work(out)  # every rank sees the same folder: all refuse together
+    device = device or pick_device("auto")
+    d = ddp.from_env(device.type)
+    if d.enabled and device.type == "cuda":
+        device = torch.device("cuda", d.local_rank)
+    if cfg.batch % d.world:
+        raise UserError(f"--batch {cfg.batch} must be a multiple of the {d.world} ranks")
+    run = Run(cfg, out, limits, device, resume=resume, amp=amp, channels_last=channels_last,
+              cache_dir=cache_dir, show_progress=show_progress)
+    try:
+        card = training_loop(run, d)
+    except KeyboardInterrupt:  # every rank agreed to stop (ddp.any_rank): leave together
+        ddp.shutdown(d, together=True)
+        raise
+    except BaseException:  # this rank alone may have failed: never wait for the others
+        ddp.shutdown(d, together=False)
+        raise
+    ddp.shutdown(d, together=True)
+    return card
+
+
+def training_loop(run: Run, d: ddp.Dist) -> dict[str, Any] | None:
+    cfg, limits, out, device = run.cfg, run.limits, run.out, run.device
+
+    # The data: every image decoded once, then batches from memory.
+    data = load_dataset(cfg.data, cfg.gan.image_size, run.cache_dir, min_images=cfg.batch)
+    if limits.dry_run:
+        data = Dataset(data.images[:max(cfg.batch * 2, 16)], data.data_hash, data.source)
+
+    # The models: new, or where the checkpoint left them.
+    ckpt_path = out / CKPT_FILE
+    state = load_resumable(ckpt_path, cfg, data.data_hash) if run.resume else None
+    m = build_models(cfg, device, d, run.channels_last)
+    batches = Batches(data.images.to(device), cfg.batch, cfg.seed, d)
+    p = restore(state, m, batches, cfg, d, device)
+
+    fixed_z = fixed_noise(cfg)
+    max_images = math.inf if limits.kimg is None else round(limits.kimg * 1000)
+    deadline = math.inf if limits.minutes is None else time.monotonic() + limits.minutes * 60
+    if d.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        if state is None:  # a new run (--force over an old one): not the old run's log lines
+            (out / "log.jsonl").unlink(missing_ok=True)
+        atomic_write_text(out / "options.json", json.dumps(
+            {"config": cfg.to_dict(), "limits": asdict(limits), "resume": run.resume,
+             "amp": run.amp, "channels_last": run.channels_last, "device": str(device),
+             "world": d.world, "data_hash": data.data_hash,
+             "images": len(data), "version": __version__}, indent=2) + "\n")
+        log.info("training %s on %d images (%s) on %s, world %d; G %.2fM params, D %.2fM",
+                 cfg.preset, len(data), data.source, device, d.world,
+                 sum(t.numel() for t in m.G.parameters()) / 1e6,
+                 sum(t.numel() for t in m.D.parameters()) / 1e6)
+
+    def checkpoint() -> None:  # a collective: every rank calls it at the same step
+        rngs = ddp.gather_objects(rng_state(device), d)
+        if d.is_main:
+            save_training_state(ckpt_path, training_state(m, cfg, p, batches, rngs,
+                                                          data.data_hash))
+
+    # The steps, until the images, the minutes or the user run out.
+    bar = progress_bar(max_images, p.images_seen, d.is_main and run.show_progress)
+    log_file = (out / "log.jsonl").open("a") if d.is_main else None
+    last_ckpt = loop_start = time.monotonic()
+    wall_before = p.wall_seconds
+    interrupted = False
+    try:
+        with Interrupt() as interrupt:
+            while p.images_seen < max_images:
+                t0 = time.perf_counter()
+                stats = train_step(m, cfg, batches, p.step, device, d, run.amp)
+                dt = time.perf_counter() - t0
+                p.step += 1
+                p.images_seen += cfg.batch * cfg.n_critic
+                p.train_seconds += dt
+                p.wall_seconds = wall_before + time.monotonic() - loop_start
+                rate = cfg.batch * cfg.n_critic / dt
+                p.last = {k: stats[k] for k in ("loss_d", "loss_g", "d_real", "d_fake")}
+                if log_file is not None:
+                    log_file.write(json.dumps({"step": p.step, "kimg": p.images_seen / 1000,
+                                               "epoch": batches.epoch, **p.last,
+                                               "img_s": round(rate, 1),
+                                               "t": round(p.train_seconds, 2)}) + "\n")
+                    bar.update(cfg.batch * cfg.n_critic / 1000)
+                    bar.set_postfix_str(f"{rate:.0f} img/s, D {p.last['loss_d']:.3f}, "
+                                        f"G {p.last['loss_g']:.3f}, ep {batches.epoch}")
+                    if stats["epoch_end"]:
+                        save_grid(out / "grids" / f"epoch_{batches.epoch:04d}.png",
+                                  draw(m.G, fixed_z, device))
+                # One rank's clock or Ctrl-C decides for all: none enters a collective alone.
+                now = time.monotonic()
+                asked, out_of_time, ckpt_due = ddp.any_rank(
+                    (interrupt.asked, now >= deadline,
+                     now - last_ckpt > limits.ckpt_minutes * 60), d, device)
+                if asked:
+                    interrupted = True
+                    break
+                if out_of_time:
+                    break
+                if ckpt_due:
+                    checkpoint()
+                    last_ckpt = time.monotonic()
+    finally:
+        bar.close()
+        if log_file is not None:
+            log_file.close()
+
+    # Done: a checkpoint to resume from, then (rank 0) the scored export.
+    ddp.check_consistency(m.G, d, "G")
+    ddp.check_consistency(m.D, d, "D")
+    checkpoint()
+    if interrupted:
+        if d.is_main:
+            print(f"interrupted at {p.images_seen / 1000:.1f} kimg; checkpoint written to "
+                  f"{ckpt_path}; continue with the same command plus --resume", file=sys.stderr)
+        raise KeyboardInterrupt
+    if not d.is_main:
+        return None
+    return export(run, m, p, data)
+
+
+def progress_bar(max_images: float, images_seen: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=None if max_images == math.inf else max_images / 1000,
+                initial=images_seen / 1000, unit="kimg", disable=not enabled,
+                dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.2f}/{total_fmt} kimg "
+                "[{elapsed}<{remaining}{postfix}]")
+
+
+class Interrupt:
+    """Ctrl-C (or SIGTERM) asks the loop to stop after the current step and checkpoint."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> Interrupt:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.asked:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.asked = True
+        print("\nstopping after this step; writing a checkpoint (Ctrl-C again to abort)",
+              file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)

@@ -1,0 +1,104 @@
+"""A training run's options as typed objects: what it computes, for how long, where and how.
+
+TrainConfig decides the maths and must match on resume (it is saved in options.json and
+ckpt.pt); RunLimits and the rest of Run may change between invocations of one run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.errors import UserError
+from model.networks import GANConfig
+
+PRESETS = ("default", "classic-dcgan")
+LOSSES = ("dcgan", "hinge", "wgan-gp")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a run computes. Saved as options.json and in ckpt.pt."""
+
+    data: str
+    preset: str = "default"
+    gan: GANConfig = field(default_factory=GANConfig)
+    loss: str = "dcgan"
+    augment: tuple[str, ...] = ("color", "translation", "cutout")
+    ema_beta: float = 0.999  # 0 turns the EMA generator off
+    batch: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1  # D steps per G step
+    gp_weight: float = 0.0  # WGAN-GP's lambda
+    # Top-k training (Sinha et al., NeurIPS 2020): G learns only from the fakes D ranks most
+    # real; the share kept decays by top_k_gamma per epoch from all of them down to top_k.
+    top_k: float = 1.0  # 1: off (every fake counts)
+    top_k_gamma: float = 0.99
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["augment"], d["betas"] = list(self.augment), list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        d["gan"] = GANConfig.from_dict(d["gan"])
+        d["augment"], d["betas"] = tuple(d["augment"]), tuple(d["betas"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """How long to train and how often to write; may change between resumes."""
+
+    kimg: float | None = 200.0  # thousands of real images shown to D
+    minutes: float | None = None  # wall-clock budget for this invocation
+    ckpt_minutes: float = 5.0
+    eval_n: int = 1000  # samples for the final SWD
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Run:
+    """One invocation of the trainer: the config, the limits, and where and how to run."""
+
+    cfg: TrainConfig
+    out: Path  # the run folder
+    limits: RunLimits
+    device: torch.device  # this rank's device
+    resume: bool = False
+    amp: bool = False  # bf16 autocast
+    channels_last: bool = True
+    cache_dir: Path | None = None
+    show_progress: bool = True
+
+
+def preset_config(preset: str, data: str, loss: str | None = None) -> TrainConfig:
+    """The preset's settings; a loss other than the preset's brings that loss's own recipe."""
+    if preset == "classic-dcgan":
+        # pytorch/examples/dcgan: nz 100, ngf = ndf = 64, BatchNorm in both, BCE, no tricks.
+        cfg = TrainConfig(data, preset, GANConfig(z_dim=100, d_norm="batch", spectral_norm=False),
+                          augment=(), ema_beta=0.0)
+    elif preset == "default":
+        # Measured best on small data: a spectral-norm D without BatchNorm, DiffAugment, EMA.
+        cfg = TrainConfig(data, preset)
+    else:
+        raise UserError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    if loss == "wgan-gp":
+        # Gulrajani et al.: n_critic 5, lambda 10, Adam 1e-4 (0, 0.9); the per-sample penalty
+        # breaks with BatchNorm in the critic, so it gets LayerNorm there.
+        # The penalty is the critic's Lipschitz control, so spectral norm is off too.
+        gan = replace(cfg.gan, spectral_norm=False,
+                      d_norm="layer" if cfg.gan.d_norm == "batch" else cfg.gan.d_norm)
+        cfg = replace(cfg, loss=loss, gan=gan, n_critic=5, gp_weight=10.0,
+                      lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9))
+    elif loss is not None:
+        cfg = replace(cfg, loss=loss)
+    return cfg

@@ -1,0 +1,134 @@
+"""The models a run trains and one training step: n_critic D steps, then one G step."""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from model import distributed as ddp
+from model.augment import diff_augment
+from model.data import epoch_permutation, random_flip, to_float
+from model.ema import make_ema, update_ema
+from model.losses import d_loss_fn, g_loss_fn, gradient_penalty
+from model.networks import Discriminator, Generator
+from model.options import TrainConfig
+
+
+@dataclass
+class Models:
+    G: Generator
+    D: Discriminator
+    ema: Generator | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def build_models(cfg: TrainConfig, device: torch.device, d: ddp.Dist = ddp.SINGLE,
+                 channels_last: bool = True) -> Models:
+    """G, D, the EMA copy and their optimisers, identical on every rank.
+
+    channels_last (NHWC) weights make every convolution's activations NHWC too, which oneDNN
+    and cuDNN run without layout reorders (the figures: README, `python -m model.bench
+    --levers`). It changes no maths beyond rounding; checkpoints and exports are layout-free.
+    """
+    torch.manual_seed(cfg.seed)  # identical init on every rank
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    G = Generator(cfg.gan).to(device, memory_format=fmt)
+    D = Discriminator(cfg.gan).to(device, memory_format=fmt)
+    ddp.broadcast_module(G, d)
+    ddp.broadcast_module(D, d)
+    ema = make_ema(G) if cfg.ema_beta > 0 else None
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    return Models(G, D, ema, opt_g, opt_d)
+
+
+@dataclass
+class Batches:
+    """Real batches from memory in a fixed per-epoch order; this rank takes its share."""
+
+    images: torch.Tensor  # (N, C, S, S) uint8 on the training device
+    batch: int  # the global batch, summed over ranks
+    seed: int
+    dist: ddp.Dist
+    epoch: int = 0
+    pos: int = 0  # global images consumed in this epoch
+    _perm: torch.Tensor | None = None
+
+    def next(self) -> tuple[torch.Tensor, bool]:
+        """(this rank's (B/world, C, S, S) batch in [-1, 1], whether an epoch just ended)."""
+        n = self.images.shape[0]
+        ended = False
+        if self.pos + self.batch > n:  # drop the incomplete tail of the epoch
+            self.epoch, self.pos, self._perm = self.epoch + 1, 0, None
+            ended = True
+        if self._perm is None:
+            self._perm = epoch_permutation(n, self.epoch, self.seed).to(self.images.device)
+        idx = self._perm[self.pos:self.pos + self.batch][self.dist.rank::self.dist.world]
+        self.pos += self.batch
+        return random_flip(to_float(self.images[idx])), ended
+
+
+def top_k_count(batch: int, epoch: int, cfg: TrainConfig) -> int:
+    """How many of a batch's fakes count in G's loss at this epoch (top-k training)."""
+    share = max(cfg.top_k, cfg.top_k_gamma ** epoch) if cfg.top_k < 1 else 1.0
+    return max(1, min(batch, math.ceil(share * batch)))
+
+
+def train_step(m: Models, cfg: TrainConfig, batches: Batches, step: int, device: torch.device,
+               d: ddp.Dist = ddp.SINGLE, amp: bool = False) -> dict[str, float]:
+    """n_critic D steps, then one G step. Returns the losses and D's mean outputs."""
+    d_loss, g_loss = d_loss_fn(cfg.loss), g_loss_fn(cfg.loss)  # type: ignore[arg-type]
+    def autocast() -> Any:
+        return torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
+
+    b = batches.batch // d.world
+    stats: dict[str, float] = {"epoch_end": 0.0}
+
+    m.D.requires_grad_(True)
+    fake = None
+    for _ in range(cfg.n_critic):
+        real, ended = batches.next()
+        stats["epoch_end"] = max(stats["epoch_end"], float(ended))
+        with autocast():
+            fake = m.G(torch.randn(b, cfg.gan.z_dim, device=device))
+            pair = diff_augment(torch.cat([real, fake.detach()]), cfg.augment)
+            if cfg.gan.d_norm == "batch":
+                # BatchNorm must not mix real and fake statistics: two passes, as in DCGAN.
+                logits = torch.cat([m.D(pair[:b]), m.D(pair[b:])])
+            else:
+                logits = m.D(pair)  # one pass over both halves is cheaper
+            real_logits, fake_logits = logits[:b].float(), logits[b:].float()
+            loss_d = d_loss(real_logits, fake_logits)
+        if cfg.gp_weight > 0:
+            loss_d = loss_d + cfg.gp_weight * gradient_penalty(m.D, pair[:b].float(),
+                                                               pair[b:].float())
+        m.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        ddp.average_gradients(m.D, d)
+        m.opt_d.step()
+
+    m.D.requires_grad_(False)  # the G step needs gradients through D, not for it
+    with autocast():
+        if cfg.n_critic > 1:
+            fake = m.G(torch.randn(b, cfg.gan.z_dim, device=device))
+        # n_critic == 1 reuses the D step's fakes: one G forward per step instead of two.
+        gen_logits = m.D(diff_augment(fake, cfg.augment)).float()  # (b,)
+        keep = top_k_count(b, batches.epoch, cfg)
+        if keep < b:  # the worst fakes' gradients would drag G towards what D rejects
+            gen_logits = gen_logits.topk(keep).values
+        loss_g = g_loss(gen_logits)
+    m.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    ddp.average_gradients(m.G, d)
+    m.opt_g.step()
+    ddp.average_batchnorm_stats(m.G, d)
+    if m.ema is not None:
+        update_ema(m.ema, m.G, cfg.ema_beta, step)
+    stats.update(loss_d=loss_d.item(), loss_g=loss_g.item(),
+                 d_real=real_logits.mean().item(), d_fake=fake_logits.mean().item())
+    return stats
