@@ -1,12 +1,11 @@
 """The poll loop: mentions in, pictures out, nothing lost, nothing twice.
 
-Two halves. `decide` is a pure function: given one mention, what the state store says about
-its author, the platform's budget and the picture the mention answers (if it is one of the
-bot's), the settings and the time, it answers ignore, refuse, note, reply, delete or
-wait-until-T. A reply to one of the bot's pictures may ask for more of it: again (near the same
-good seed), more like this (four near its own latent), morph (a GIF to another seed), delete
-(only for the person it was made for) or help; "like #12" works anywhere. Every picture sent is
-remembered with its latent, so the conversation can go on from any of them.
+Two halves. What to do with a mention is decided by `bot.decision.decide`, a pure function of
+the mention and the facts looked up here (its author's quota, the platform's budget, the
+picture it answers if it is one of the bot's): ignore, refuse, note, reply, delete or wait. A
+reply to one of the bot's pictures may ask for more of it (again, more like this, morph),
+delete it or ask for help; "like #12" works anywhere. Every picture sent is remembered with its
+latent, so the conversation can go on from any of them.
 
 `Service` is the executor: it polls, records each mention before
 doing anything, asks `decide`, and does the I/O. Handling a mention never sleeps: a mention
@@ -26,44 +25,37 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot import commands
-from bot.artist import Artist, Drawing, id_ranges
+from bot.artist import Artist, Drawing
 from bot.config import Settings
-from bot.observe import Metrics
-from bot.platforms.base import (
-    AuthFailed,
-    Me,
-    Mention,
-    Platform,
-    PlatformError,
-    RateLimited,
-    Reaction,
-    Rejected,
-    Transient,
-    id_key,
+from bot.decision import (
+    HOUR,
+    Decision,
+    Facts,
+    Quota,
+    budget_free_at,
+    daily_due_at,
+    decide,
 )
+from bot.observe import Metrics
+from bot.platforms.base import Me, Mention, Platform, Reaction, id_key
+from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
 from bot.state import Picture, Record, State
+from bot.texts import daily_text, reply_text
 
 log = logging.getLogger("bot.service")
 
-_NOBOT = re.compile(r"#nobots?\b", re.IGNORECASE)
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 15 * 60.0
 MAX_RATE_WAIT = 20 * 60.0  # a reset further away than this is re-checked after this long
-DAILY_GRACE = 3600  # a daily post missed by less than this (restart, downtime) still goes out
 DAILY_RETRY = 600.0  # a daily post that failed is tried again this much later
-HOUR = 3600.0
-DAY = 86400.0
 
 
 class Fatal(Exception):
@@ -86,10 +78,6 @@ def backoff(attempt: int, rng: random.Random) -> float:
     return rng.uniform(0.5, 1.0) * min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempt - 1))
 
 
-def has_nobot(bio: str) -> bool:
-    return bool(_NOBOT.search(commands.normalise(commands.strip_html(bio))))
-
-
 def round_robin(records: list[Record]) -> list[Record]:
     """Oldest first within each author, authors taking turns: a burst from one account does
     not make everyone else wait behind it."""
@@ -102,215 +90,6 @@ def round_robin(records: list[Record]) -> list[Record]:
         out += [q.pop(0) for q in queues]
         queues = [q for q in queues if q]
     return out
-
-
-def _phrase(settings: Settings, command: str) -> str:
-    """The first phrase of a command, as the operator configured it."""
-    phrases = settings.commands.get(command) or commands.DEFAULT_COMMANDS[command]
-    return phrases[0]
-
-
-def _more(settings: Settings) -> str:
-    """The reply's last sentence: what works as a reply to the picture."""
-    again, like_this, morph = (_phrase(settings, c) for c in ("again", "variations", "morph"))
-    return f"Reply \"{again}\", \"{like_this}\" or \"{morph}\" to it for more."
-
-
-def reply_text(mention: Mention, drawings: list[Drawing], request: commands.Request,
-               settings: Settings) -> str:
-    """The words of a picture reply: what it is, and what a reply to it can ask."""
-    first = drawings[0]
-    if request.command == "variations":
-        what = (f"Four more like that one. {_more(settings)} Add 1-4 to pick one, "
-                f"like \"{_phrase(settings, 'variations')} 2\".")
-        return f"@{mention.author} {what}"
-    if request.command == "morph":
-        to = f"seed #{first.morph_to}" if first.morph_to is not None else "someone new"
-        return f"@{mention.author} From your picture to {to} and back. {_more(settings)}"
-    seed = f"from seed #{first.seed_id}" if first.seed_id is not None else "from a random seed"
-    return f"@{mention.author} Here is a human, drawn {seed}. {_more(settings)}"
-
-
-def note_text(mention: Mention, limit: int, minutes: int, asked: int = 1) -> str:
-    if asked > 1:
-        return (f"@{mention.author} That would be {asked} more pictures, past my limit of "
-                f"{limit} per person per hour. Please ask again in about {minutes} minutes.")
-    return (f"@{mention.author} You have had {limit} pictures this hour, which is my limit "
-            f"per person. Please ask again in about {minutes} minutes.")
-
-
-def help_text(mention: Mention, settings: Settings) -> str:
-    again, like_this, morph, delete = (_phrase(settings, c)
-                                       for c in ("again", "variations", "morph", "delete"))
-    like = settings.like_phrases[0].replace("{n}", "12")
-    return (f"@{mention.author} Reply to one of my pictures with \"{again}\", \"{like_this}\" "
-            f"(four), \"{morph}\" (an animation) or \"{delete}\" (yours only). \"{like}\" "
-            f"anywhere asks for seed #12; \"{settings.triggers[0]}\" for a new one.")
-
-
-def unknown_seed_text(mention: Mention, seed_id: int, known: frozenset[int]) -> str:
-    ids = sorted(known)
-    few = ids[:: max(1, len(ids) // 3)][:3]
-    some = ", ".join(f"#{i}" for i in few) or "none yet"
-    return (f"@{mention.author} I have no seed #{seed_id}. Try one of mine, like {some} "
-            f"(I know {id_ranges(ids)}).")
-
-
-# ---------------------------------------------------------------- the decision
-
-
-@dataclass(frozen=True)
-class Quota:
-    """What the state store says about one author's last hour."""
-
-    replies: int  # pictures sent to this author within the hour
-    oldest_reply: float | None  # when the oldest of them was sent
-    last_note: float | None  # when this author was last told about the limit
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the executor looked up about one mention: everything `decide` needs besides the
-    mention and the settings."""
-
-    me: Me | None
-    now: float
-    not_before: datetime | None
-    quota: Quota
-    uploads: list[float]  # the platform's counted posts within its window, oldest first
-    media_limit: tuple[int, float]  # (posts, seconds)
-    blocked_until: float  # a rate limit's reset: no post before it
-    notes_use_budget: bool  # a text-only note counts against media_limit (X)
-    parent: list[Picture] = field(default_factory=list)  # pictures of the post replied to
-    seed_ids: frozenset[int] = frozenset()  # the good seeds there are
-    last_help: float | None = None  # when this author last had the help
-
-    def free_at(self, need: int = 1) -> float:
-        return budget_free_at(self.uploads, self.media_limit, self.now, self.blocked_until,
-                              need)
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: Literal["ignore", "refuse", "note", "reply", "wait", "delete"]
-    reason: str = ""
-    until: float = 0.0  # wait: the time at which to decide again
-    request: commands.Request | None = None  # reply, delete: what was asked
-    target: Picture | None = None  # the picture a command is about (None: a new one)
-    text: str = ""  # note: what to say
-    note: Literal["limit", "help", "unknown seed"] = "limit"  # which kind of note
-
-    @property
-    def trigger(self) -> str:
-        return self.request.trigger if self.request is not None else ""
-
-
-def reason_to_ignore(m: Mention, me: Me | None, not_before: datetime | None) -> str | None:
-    if me is not None and (m.author_id == me.id or m.author.casefold() == me.handle.casefold()):
-        return "my own post"
-    if m.author_is_bot:
-        return "author is a bot"
-    if has_nobot(m.author_bio):
-        return "author's bio has #nobot"
-    if not_before is not None and m.created_at < not_before:
-        return "older than the backlog window"
-    return None
-
-
-def decide(m: Mention, facts: Facts, settings: Settings) -> Decision:
-    """What to do with one pending mention now. Pure: no I/O, no clock, no randomness.
-
-    A reply to one of the bot's pictures may carry a command (again, more like this, morph,
-    delete, help); "like #12" works anywhere; otherwise a trigger phrase asks for a picture.
-    """
-    now = facts.now
-    reason = reason_to_ignore(m, facts.me, facts.not_before)
-    if reason is not None:
-        return Decision("ignore", reason)
-    parent = [p for p in facts.parent if p.deleted_at is None]
-    request = commands.parse(m.text, settings.triggers, m.is_html, commands=settings.commands,
-                             like=settings.like_phrases, reply_to_picture=bool(parent))
-    if request is None:
-        return Decision("ignore", "no trigger phrase")
-    target = None
-    if parent:
-        pick = request.pick if request.pick is not None and request.pick <= len(parent) else 1
-        target = parent[pick - 1]
-    if request.command == "delete":
-        assert target is not None
-        if target.for_author_id != m.author_id:
-            return Decision("ignore", "delete asked by someone the picture was not made for")
-        return Decision("delete", f"deleted {target.post_id} on request", request=request,
-                        target=target)
-    if request.command == "help":
-        if facts.last_help is not None and facts.last_help > now - DAY:
-            return Decision("refuse", "had the help within a day")
-        return _note(facts, "help", help_text(m, settings), "help")
-    if request.command == "like" and request.seed_id not in facts.seed_ids:
-        assert request.seed_id is not None
-        return _note(facts, f"no seed #{request.seed_id}",
-                     unknown_seed_text(m, request.seed_id, facts.seed_ids), "unknown seed")
-    asked = request.pictures
-    limit, quota = settings.user_limit_per_hour, facts.quota
-    if limit > 0 and quota.replies + asked > limit:
-        refused = f"over {limit} per hour"
-        if quota.last_note is not None and quota.last_note >= now - HOUR:
-            return Decision("refuse", refused)  # one polite note per window, then silence
-        oldest = quota.oldest_reply if quota.oldest_reply is not None else now - HOUR
-        minutes = max(1, round((oldest + HOUR - now) / 60))
-        return _note(facts, refused, note_text(m, limit, minutes, asked), "limit")
-    free_at = facts.free_at(asked)
-    if free_at > now:
-        return Decision("wait", "waiting for the media budget", until=free_at)
-    return Decision("reply", request=request, target=target)
-
-
-def _note(facts: Facts, reason: str, text: str,
-          kind: Literal["limit", "help", "unknown seed"]) -> Decision:
-    """A text-only answer, or a wait when notes count against the post budget (X)."""
-    if facts.notes_use_budget and facts.free_at() > facts.now:
-        return Decision("wait", f"the note waits for the post budget ({reason})",
-                        until=facts.free_at())
-    return Decision("note", reason, text=text, note=kind)
-
-
-def budget_free_at(uploads: list[float], limit: tuple[int, float], now: float,
-                   blocked_until: float = 0.0, need: int = 1) -> float:
-    """When `need` more posts fit (0.0: now): at most `count` in any `window` seconds
-    (uploads: times, oldest first, those within the window), and never before a rate limit's
-    reset. Four variations need four free places at once."""
-    count, window = limit
-    over = len(uploads) + min(need, count) - count  # how many must leave the window first
-    free = 0.0 if over <= 0 else uploads[over - 1] + window
-    return max(free, blocked_until)
-
-
-def daily_due_at(now: float, settings: Settings, posted: Callable[[str], bool],
-                 not_before: float = 0.0) -> tuple[float, str] | None:
-    """When the next daily post is due (<= now: now) and the local day it is for, or None
-    when none is due within the next three days.
-
-    The planned times come from APScheduler's cron trigger (time zones, DST). A time that a
-    restart or an outage missed by less than the grace still counts (coalesced: one post),
-    and a day whose post was made (or is in doubt) is skipped. The loop's own timer runs it:
-    one mechanism, never two posts on one day."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    if not settings.daily_post_enabled:
-        return None
-    zone = ZoneInfo(settings.timezone)
-    t = settings.daily_time
-    trigger = CronTrigger(hour=t.hour, minute=t.minute, timezone=zone)
-    fire = trigger.get_next_fire_time(None, datetime.fromtimestamp(now - DAILY_GRACE, zone))
-    for _ in range(3):
-        if fire is None:
-            return None
-        if not posted(fire.date().isoformat()):
-            due = max(fire.timestamp(), not_before)
-            if due - fire.timestamp() <= DAILY_GRACE:
-                return due, fire.date().isoformat()
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-    return None
 
 
 # ---------------------------------------------------------------- the executor
@@ -880,17 +659,7 @@ class Service:
         good seed. The bot never changes its seeds itself: the curator does."""
         if favourite is None:
             drawing = self.artist.draw(key)
-            seed = f" (seed #{drawing.seed_id})" if drawing.seed_id is not None else ""
-            return drawing, f"Today's human{seed}."
-        drawing = self.artist.draw_near(key, favourite.z, 1, self.settings.variation_sigma,
-                                        favourite.seed_id)[0]
-        counts = _plural(favourite.favourites, "favourite")
-        if favourite.boosts:
-            counts += f" and {_plural(favourite.boosts, 'boost')}"
-        link = f" {favourite.url}" if favourite.url else ""
-        return drawing, (f"Today's human, drawn near yesterday's favourite picture "
-                         f"({counts}).{link}")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+        else:
+            drawing = self.artist.draw_near(key, favourite.z, 1, self.settings.variation_sigma,
+                                            favourite.seed_id)[0]
+        return drawing, daily_text(drawing, favourite)

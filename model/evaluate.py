@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +105,13 @@ def score_samples(fakes: torch.Tensor, ref: Reference, seed: int = 0, k: int = K
     real = ref.sample
     swd = sliced_wasserstein(real, fakes, seed=seed)
     if min(real.shape[0], fakes.shape[0]) > k:
-        pr = prdc(ref.features(), random_features(fakes), k=k).to_dict()
+        pr = asdict(prdc(ref.features(), random_features(fakes), k=k))
     else:
         pr = dict.fromkeys(("precision", "recall", "density", "coverage"))
     memo = heldout_memorisation(fakes, ref.images[~ref.heldout], ref.images[ref.heldout])
-    return {"swd": swd.to_dict(), "precision": pr["precision"], "recall": pr["recall"],
+    return {"swd": asdict(swd), "precision": pr["precision"], "recall": pr["recall"],
             "density": pr["density"], "coverage": pr["coverage"], "k": k,
-            "memorisation": memo.to_dict(), "memorisation_share": memo.share,
+            "memorisation": asdict(memo), "memorisation_share": memo.share,
             "samples": fakes.shape[0], "real": real.shape[0]}
 
 

@@ -30,7 +30,7 @@ held-out images, real pictures the model never saw (see its docstring for the ex
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -53,10 +53,6 @@ class SWDResult:
     resolutions: list[int]
     per_level: list[float]
     mean: float
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain dict (lists copied) for JSON logs."""
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------- validation
@@ -391,9 +387,6 @@ class PRDCResult:
     real: int
     fake: int
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 def _check_features(x: torch.Tensor, name: str) -> None:
     """One-line ValueError unless x is a non-empty, finite, floating (N, D) tensor."""
@@ -475,9 +468,6 @@ class HeldOutResult:
     samples: int
     train: int  # reference points, mirrored copies included
     heldout: int
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _nearest_sq_distances(query: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

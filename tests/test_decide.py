@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.config import load_settings
+from bot.decision import Facts, Quota, budget_free_at, decide
 from bot.platforms.base import Me, Mention
-from bot.service import Facts, Quota, budget_free_at, decide
 from bot.state import Picture
 
 NOW = 1_800_000_000.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,7 @@ def test_evaluate_keys_and_compatibility(emoji_dir: Path, tmp_path: Path) -> Non
     gen = torch.Generator().manual_seed(3)
     fakes = sampler.generate(torch.randn(32, TINY.z_dim, generator=gen))
     real = data.images[torch.randperm(len(data), generator=gen)[:32]]
-    assert result["swd"] == sliced_wasserstein(real, fakes, seed=3).to_dict()
+    assert result["swd"] == asdict(sliced_wasserstein(real, fakes, seed=3))
     # without groups it still runs, splitting single images
     assert evaluate(sampler, data.images, 32, seed=3)["memorisation"]["heldout"] == 48
 

@@ -23,7 +23,8 @@ from mastodon_mock.config import SeedAccount, SeedConfig
 from mastodon_mock.testing import MockServer
 
 from bot.config import MastodonSettings
-from bot.platforms.base import Media, Mention, Reaction, Rejected
+from bot.platforms.base import Media, Mention, Reaction
+from bot.platforms.errors import Rejected
 from bot.platforms.mastodon import MastodonPlatform
 from tests.helpers import client, fault, reset_server
 

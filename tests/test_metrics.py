@@ -3,6 +3,8 @@ drawn with PIL, and on toy points."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
@@ -112,7 +114,7 @@ def test_result_fields_and_dict(scores: dict[str, SWDResult]) -> None:
     result = scores["b"]
     assert result.mean == pytest.approx(sum(result.per_level) / len(result.per_level))
     assert all(v > 0 for v in result.per_level)
-    assert result.to_dict() == {
+    assert asdict(result) == {
         "resolutions": [64, 32, 16],
         "per_level": result.per_level,
         "mean": result.mean,

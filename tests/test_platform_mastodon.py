@@ -21,18 +21,8 @@ from pydantic import SecretStr
 from responses import matchers
 
 from bot.config import MastodonSettings
-from bot.platforms.base import (
-    AuthFailed,
-    Me,
-    Media,
-    Mention,
-    PlatformError,
-    Posted,
-    RateLimited,
-    Reaction,
-    Rejected,
-    Transient,
-)
+from bot.platforms.base import Me, Media, Mention, Posted, Reaction
+from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
 from bot.platforms.mastodon import MastodonPlatform, reply_key
 from tests.fixtures_http import (
     add,

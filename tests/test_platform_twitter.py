@@ -29,17 +29,8 @@ from pydantic import SecretStr
 from responses import matchers
 
 from bot.config import TwitterSettings
-from bot.platforms.base import (
-    AuthFailed,
-    Me,
-    Media,
-    Mention,
-    PlatformError,
-    Posted,
-    RateLimited,
-    Rejected,
-    Transient,
-)
+from bot.platforms.base import Me, Media, Mention, Posted
+from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
 from bot.platforms.twitter import STATUS_CHECKS, TwitterPlatform
 from tests.fixtures_http import (
     ME_ID,

@@ -183,7 +183,7 @@ def test_daily_post_is_due_at_the_local_time_once_a_day(settings) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from bot.service import DAILY_GRACE, daily_due_at
+    from bot.decision import DAILY_GRACE, daily_due_at
 
     settings = settings.model_copy(update={"daily_post_enabled": True,
                                            "daily_post_time": "07:30",

@@ -1,9 +1,7 @@
-"""The Platform protocol and the errors every adapter raises.
+"""The Platform protocol and the data it speaks: mentions, media, reactions, posts.
 
-A platform knows HTTP and nothing of images: it is given PNG bytes and alt text. Adapters turn
-their library's exceptions into the four kinds the service handles differently:
-RateLimited (wait until the reset), Transient (back off and retry), AuthFailed (stop with a
-message) and Rejected (this mention cannot be answered; record it and move on).
+A platform knows HTTP and nothing of images: it is given PNG or GIF bytes and alt text. What
+can go wrong is said with the four kinds in bot.platforms.errors.
 """
 
 from __future__ import annotations
@@ -68,31 +66,6 @@ class Posted:
 class Me:
     id: str
     handle: str
-
-
-class PlatformError(Exception):
-    """Base of the four kinds. `mentions_read`: what a failed fetch had read before it failed
-    (a 429 on page two of three): the service records them, but keeps its cursor."""
-
-    mentions_read: list[Mention] = []  # noqa: RUF012 (set per instance, never mutated)
-
-
-class RateLimited(PlatformError):
-    def __init__(self, message: str, reset_at: datetime | None):
-        super().__init__(message)
-        self.reset_at = reset_at
-
-
-class Transient(PlatformError):
-    """5xx, timeouts, connection errors: retry with backoff."""
-
-
-class AuthFailed(PlatformError):
-    """401/403 on the account itself: retrying cannot help."""
-
-
-class Rejected(PlatformError):
-    """The platform refuses this one action (deleted status, 404, 422): do not retry."""
 
 
 class Platform(Protocol):

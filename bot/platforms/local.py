@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.config import LocalSettings
-from bot.platforms.base import Me, Media, Mention, Posted, Reaction, Rejected
+from bot.platforms.base import Me, Media, Mention, Posted, Reaction
+from bot.platforms.errors import Rejected
 
 _AUTHOR = re.compile(r"^\s*@([\w.\-]+(?:@[\w.\-]+)?)\s*(.*)$", re.DOTALL)
 _RE = re.compile(r"(?<!\w)re:([\w-]+)")  # re:ID names the post a line answers

@@ -47,19 +47,8 @@ from mastodon.errors import (
 from mastodon.types_base import AttribAccessDict
 
 from bot.config import MastodonSettings
-from bot.platforms.base import (
-    AuthFailed,
-    Me,
-    Media,
-    Mention,
-    PlatformError,
-    Posted,
-    RateLimited,
-    Reaction,
-    Rejected,
-    Transient,
-    more_private,
-)
+from bot.platforms.base import Me, Media, Mention, Posted, Reaction, more_private
+from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
 
 log = logging.getLogger(__name__)
 

@@ -36,18 +36,8 @@ from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1Session
 
 from bot.config import TwitterSettings
-from bot.platforms.base import (
-    AuthFailed,
-    Me,
-    Media,
-    Mention,
-    PlatformError,
-    Posted,
-    RateLimited,
-    Reaction,
-    Rejected,
-    Transient,
-)
+from bot.platforms.base import Me, Media, Mention, Posted, Reaction
+from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
 
 log = logging.getLogger(__name__)
 

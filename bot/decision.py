@@ -1,0 +1,186 @@
+"""What to do with one mention, decided without any I/O.
+
+`decide` is a pure function: given the mention, the facts the executor looked up (what the
+state file says about its author and the picture it answers, the platform's budget, the time)
+and the settings, it answers ignore, refuse, note, reply, delete or wait-until-T. The media
+budget and the daily post's next time are pure functions too. The executor (bot.service)
+does what the decision says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from bot import commands
+from bot.config import Settings
+from bot.platforms.base import Me, Mention
+from bot.state import Picture
+from bot.texts import help_text, note_text, unknown_seed_text
+
+_NOBOT = re.compile(r"#nobots?\b", re.IGNORECASE)
+DAILY_GRACE = 3600  # a daily post missed by less than this (restart, downtime) still goes out
+HOUR = 3600.0
+DAY = 86400.0
+
+
+def has_nobot(bio: str) -> bool:
+    return bool(_NOBOT.search(commands.normalise(commands.strip_html(bio))))
+
+
+@dataclass(frozen=True)
+class Quota:
+    """What the state store says about one author's last hour."""
+
+    replies: int  # pictures sent to this author within the hour
+    oldest_reply: float | None  # when the oldest of them was sent
+    last_note: float | None  # when this author was last told about the limit
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the executor looked up about one mention: everything `decide` needs besides the
+    mention and the settings."""
+
+    me: Me | None
+    now: float
+    not_before: datetime | None
+    quota: Quota
+    uploads: list[float]  # the platform's counted posts within its window, oldest first
+    media_limit: tuple[int, float]  # (posts, seconds)
+    blocked_until: float  # a rate limit's reset: no post before it
+    notes_use_budget: bool  # a text-only note counts against media_limit (X)
+    parent: list[Picture] = field(default_factory=list)  # pictures of the post replied to
+    seed_ids: frozenset[int] = frozenset()  # the good seeds there are
+    last_help: float | None = None  # when this author last had the help
+
+    def free_at(self, need: int = 1) -> float:
+        return budget_free_at(self.uploads, self.media_limit, self.now, self.blocked_until,
+                              need)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["ignore", "refuse", "note", "reply", "wait", "delete"]
+    reason: str = ""
+    until: float = 0.0  # wait: the time at which to decide again
+    request: commands.Request | None = None  # reply, delete: what was asked
+    target: Picture | None = None  # the picture a command is about (None: a new one)
+    text: str = ""  # note: what to say
+    note: Literal["limit", "help", "unknown seed"] = "limit"  # which kind of note
+
+    @property
+    def trigger(self) -> str:
+        return self.request.trigger if self.request is not None else ""
+
+
+def reason_to_ignore(m: Mention, me: Me | None, not_before: datetime | None) -> str | None:
+    if me is not None and (m.author_id == me.id or m.author.casefold() == me.handle.casefold()):
+        return "my own post"
+    if m.author_is_bot:
+        return "author is a bot"
+    if has_nobot(m.author_bio):
+        return "author's bio has #nobot"
+    if not_before is not None and m.created_at < not_before:
+        return "older than the backlog window"
+    return None
+
+
+def decide(m: Mention, facts: Facts, settings: Settings) -> Decision:
+    """What to do with one pending mention now. Pure: no I/O, no clock, no randomness.
+
+    A reply to one of the bot's pictures may carry a command (again, more like this, morph,
+    delete, help); "like #12" works anywhere; otherwise a trigger phrase asks for a picture.
+    """
+    now = facts.now
+    reason = reason_to_ignore(m, facts.me, facts.not_before)
+    if reason is not None:
+        return Decision("ignore", reason)
+    parent = [p for p in facts.parent if p.deleted_at is None]
+    request = commands.parse(m.text, settings.triggers, m.is_html, commands=settings.commands,
+                             like=settings.like_phrases, reply_to_picture=bool(parent))
+    if request is None:
+        return Decision("ignore", "no trigger phrase")
+    target = None
+    if parent:
+        pick = request.pick if request.pick is not None and request.pick <= len(parent) else 1
+        target = parent[pick - 1]
+    if request.command == "delete":
+        assert target is not None
+        if target.for_author_id != m.author_id:
+            return Decision("ignore", "delete asked by someone the picture was not made for")
+        return Decision("delete", f"deleted {target.post_id} on request", request=request,
+                        target=target)
+    if request.command == "help":
+        if facts.last_help is not None and facts.last_help > now - DAY:
+            return Decision("refuse", "had the help within a day")
+        return _note(facts, "help", help_text(m, settings), "help")
+    if request.command == "like" and request.seed_id not in facts.seed_ids:
+        assert request.seed_id is not None
+        return _note(facts, f"no seed #{request.seed_id}",
+                     unknown_seed_text(m, request.seed_id, facts.seed_ids), "unknown seed")
+    asked = request.pictures
+    limit, quota = settings.user_limit_per_hour, facts.quota
+    if limit > 0 and quota.replies + asked > limit:
+        refused = f"over {limit} per hour"
+        if quota.last_note is not None and quota.last_note >= now - HOUR:
+            return Decision("refuse", refused)  # one polite note per window, then silence
+        oldest = quota.oldest_reply if quota.oldest_reply is not None else now - HOUR
+        minutes = max(1, round((oldest + HOUR - now) / 60))
+        return _note(facts, refused, note_text(m, limit, minutes, asked), "limit")
+    free_at = facts.free_at(asked)
+    if free_at > now:
+        return Decision("wait", "waiting for the media budget", until=free_at)
+    return Decision("reply", request=request, target=target)
+
+
+def _note(facts: Facts, reason: str, text: str,
+          kind: Literal["limit", "help", "unknown seed"]) -> Decision:
+    """A text-only answer, or a wait when notes count against the post budget (X)."""
+    if facts.notes_use_budget and facts.free_at() > facts.now:
+        return Decision("wait", f"the note waits for the post budget ({reason})",
+                        until=facts.free_at())
+    return Decision("note", reason, text=text, note=kind)
+
+
+def budget_free_at(uploads: list[float], limit: tuple[int, float], now: float,
+                   blocked_until: float = 0.0, need: int = 1) -> float:
+    """When `need` more posts fit (0.0: now): at most `count` in any `window` seconds
+    (uploads: times, oldest first, those within the window), and never before a rate limit's
+    reset. Four variations need four free places at once."""
+    count, window = limit
+    over = len(uploads) + min(need, count) - count  # how many must leave the window first
+    free = 0.0 if over <= 0 else uploads[over - 1] + window
+    return max(free, blocked_until)
+
+
+def daily_due_at(now: float, settings: Settings, posted: Callable[[str], bool],
+                 not_before: float = 0.0) -> tuple[float, str] | None:
+    """When the next daily post is due (<= now: now) and the local day it is for, or None
+    when none is due within the next three days.
+
+    The planned times come from APScheduler's cron trigger (time zones, DST). A time that a
+    restart or an outage missed by less than the grace still counts (coalesced: one post),
+    and a day whose post was made (or is in doubt) is skipped. The loop's own timer runs it:
+    one mechanism, never two posts on one day."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    if not settings.daily_post_enabled:
+        return None
+    zone = ZoneInfo(settings.timezone)
+    t = settings.daily_time
+    trigger = CronTrigger(hour=t.hour, minute=t.minute, timezone=zone)
+    fire = trigger.get_next_fire_time(None, datetime.fromtimestamp(now - DAILY_GRACE, zone))
+    for _ in range(3):
+        if fire is None:
+            return None
+        if not posted(fire.date().isoformat()):
+            due = max(fire.timestamp(), not_before)
+            if due - fire.timestamp() <= DAILY_GRACE:
+                return due, fire.date().isoformat()
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return None
