@@ -70,3 +70,20 @@ def bot_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh working directory (no stray .env, state or outbox from elsewhere)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """A mastodon-mock server (a real Mastodon API on loopback) for one test module, seeded
+    with that module's SEED accounts (a mastodon_mock SeedConfig)."""
+    testing = pytest.importorskip("mastodon_mock.testing")
+    with testing.MockServer(seed=request.module.SEED) as srv:
+        yield srv
+
+
+@pytest.fixture
+def srv(server):  # type: ignore[no-untyped-def]
+    """The module's server, reset, with Mastodon 4.3's notification policy on the bot."""
+    from tests.helpers import reset_server
+
+    return reset_server(server)

@@ -19,11 +19,10 @@ from PIL import Image
 
 pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
-from mastodon_mock.testing import MockServer
 
 from bot.service import Service
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.helpers import TINY, FakeClock, client, mastodon_service, replies_to, reset_server
+from tests.helpers import TINY, FakeClock, client, mastodon_service, replies_to
 
 SEED = SeedConfig(accounts=[
     SeedAccount(username="bot", access_token="bot_token"),
@@ -32,17 +31,6 @@ SEED = SeedConfig(accounts=[
     SeedAccount(username="carol", access_token="carol_token"),
 ])
 SEEDS = (7, 8, 9)
-
-
-@pytest.fixture(scope="module")
-def server():
-    with MockServer(seed=SEED) as srv:
-        yield srv
-
-
-@pytest.fixture
-def srv(server):
-    return reset_server(server)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from mastodon import Mastodon
 
 pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
-from mastodon_mock.testing import MockServer
 
 from bot.service import Clock, Fatal, Service
 from model.sampler import Seed, SeedBook, save_seeds
@@ -27,7 +26,6 @@ from tests.helpers import (
     fault,
     mastodon_service,
     replies_to,
-    reset_server,
 )
 
 USERS = ["alice", "bob", "carol", "dave", "erin", "frank"]
@@ -38,17 +36,6 @@ SEED = SeedConfig(accounts=[
                 access_token="shy_token"),
     SeedAccount(username="otherbot", bot=True, access_token="otherbot_token"),
 ])
-
-
-@pytest.fixture(scope="module")
-def server():
-    with MockServer(seed=SEED) as srv:
-        yield srv
-
-
-@pytest.fixture
-def srv(server):
-    return reset_server(server)
 
 
 @pytest.fixture

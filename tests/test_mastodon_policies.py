@@ -20,7 +20,6 @@ import requests
 
 pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
-from mastodon_mock.testing import MockServer
 
 from bot.service import Clock, Fatal, Service
 from model.sampler import Seed, SeedBook, save_seeds
@@ -31,7 +30,6 @@ from tests.helpers import (
     fault,
     mastodon_service,
     replies_to,
-    reset_server,
 )
 
 SEED = SeedConfig(accounts=[
@@ -40,17 +38,6 @@ SEED = SeedConfig(accounts=[
     SeedAccount(username="bob", access_token="bob_token"),
 ])
 SCOPE_403 = {"error": "This action is outside the authorized scopes"}
-
-
-@pytest.fixture(scope="module")
-def server():
-    with MockServer(seed=SEED) as srv:
-        yield srv
-
-
-@pytest.fixture
-def srv(server):
-    return reset_server(server)
 
 
 def clear_faults(srv) -> None:

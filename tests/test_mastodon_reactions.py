@@ -20,30 +20,18 @@ from pydantic import SecretStr
 pytest.importorskip("mastodon_mock")
 from mastodon.errors import MastodonNotFoundError
 from mastodon_mock.config import SeedAccount, SeedConfig
-from mastodon_mock.testing import MockServer
 
 from bot.config import MastodonSettings
 from bot.platforms.base import Media, Mention, Reaction
 from bot.platforms.errors import Rejected
 from bot.platforms.mastodon import MastodonPlatform
-from tests.helpers import client, fault, reset_server
+from tests.helpers import client, fault
 
 SEED = SeedConfig(accounts=[
     SeedAccount(username="bot", access_token="bot_token"),
     SeedAccount(username="alice", access_token="alice_token"),
     SeedAccount(username="bob", access_token="bob_token"),
 ])
-
-
-@pytest.fixture(scope="module")
-def server():
-    with MockServer(seed=SEED) as srv:
-        yield srv
-
-
-@pytest.fixture
-def srv(server):
-    return reset_server(server)
 
 
 @pytest.fixture

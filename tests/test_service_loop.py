@@ -18,7 +18,6 @@ import requests
 
 pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
-from mastodon_mock.testing import MockServer
 
 from bot.__main__ import _install_signals, make_artist
 from bot.config import load_settings
@@ -28,10 +27,12 @@ from bot.platforms.mastodon import MastodonPlatform
 from bot.service import Service
 from bot.state import State
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.helpers import TINY, FakeClock, client, replies_to, reset_server
+from tests.helpers import TINY, FakeClock, client, replies_to
 
 REPO = Path(__file__).resolve().parent.parent
 USERS = ["alice", "bob", "carol", "dave", "erin"]
+SEED = SeedConfig(accounts=[SeedAccount(username="bot", access_token="bot_token"),
+                            *[SeedAccount(username=u, access_token=f"{u}_token") for u in USERS]])
 
 
 def bot_environment(**extra: str) -> dict[str, str]:
@@ -79,20 +80,6 @@ class Forwarder:
 
     def close(self) -> None:
         self.sock.close()
-
-
-@pytest.fixture(scope="module")
-def server():
-    seed = SeedConfig(accounts=[SeedAccount(username="bot", access_token="bot_token"),
-                                *[SeedAccount(username=u, access_token=f"{u}_token")
-                                  for u in USERS]])
-    with MockServer(seed=seed) as srv:
-        yield srv
-
-
-@pytest.fixture
-def srv(server):
-    return reset_server(server)
 
 
 @pytest.fixture
