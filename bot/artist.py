@@ -153,9 +153,9 @@ class Artist:
             end, morph_to = torch.randn(self.sampler.z_dim, generator=rng), None
         frames = morph_frames(self.sampler, start, end, o.morph_frames)  # (F, C, S, S)
         side = frames.shape[-1]
-        gif = to_gif(frames, min(self._scale(side), MORPH_SIZE // side) or 1, o.morph_ms)
-        size = side * (min(self._scale(side), MORPH_SIZE // side) or 1)
-        return Drawing(gif, "image/gif", morph_alt_text(seed_id, morph_to), seed_id, size,
+        scale = min(self._scale(side), MORPH_SIZE // side) or 1
+        gif = to_gif(frames, scale, o.morph_ms)
+        return Drawing(gif, "image/gif", morph_alt_text(seed_id, morph_to), seed_id, side * scale,
                        list(z), 0.0, morph_to)
 
 

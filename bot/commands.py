@@ -8,6 +8,7 @@ when a trigger phrase, normalised the same way, occurs in it as whole words.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -121,10 +122,7 @@ def _find_phrase(text: str, phrase: str) -> re.Match[str] | None:
     return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text)
 
 
-def _contains_phrase(text: str, phrase: str) -> bool:
-    return _find_phrase(text, phrase) is not None
-
-
+@functools.lru_cache(maxsize=64)
 def like_pattern(phrase: str) -> re.Pattern[str]:
     """'like #{n}' -> a pattern whose group 1 is the number, matched like a phrase."""
     before, _, after = normalise(phrase).partition("{n}")
@@ -161,6 +159,6 @@ def parse(text: str, triggers: list[str], is_html: bool = False, *,
                 pick = _PICK.match(plain, found.end())
                 return Request(plain, phrase, command, pick=int(pick.group(1)) if pick else None)
     for trigger in triggers:
-        if _contains_phrase(plain, normalise(trigger)):
+        if _find_phrase(plain, normalise(trigger)) is not None:
             return Request(plain, trigger)
     return None

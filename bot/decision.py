@@ -73,10 +73,6 @@ class Decision:
     text: str = ""  # note: what to say
     note: Literal["limit", "help", "unknown seed"] = "limit"  # which kind of note
 
-    @property
-    def trigger(self) -> str:
-        return self.request.trigger if self.request is not None else ""
-
 
 def reason_to_ignore(m: Mention, me: Me | None, not_before: datetime | None) -> str | None:
     if me is not None and (m.author_id == me.id or m.author.casefold() == me.handle.casefold()):
