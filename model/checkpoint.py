@@ -22,8 +22,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from model.architectures import build_discriminator, build_generator
 from model.errors import UserError
-from model.networks import Discriminator, GANConfig, Generator
+from model.networks import GANConfig
 
 WEIGHTS_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"  # the serving guard ranks candidates with it
@@ -134,7 +135,7 @@ def _read_config(path: Path, card: dict[str, Any]) -> GANConfig:
 
 
 def load_generator(weights_dir: Path | str, device: torch.device | str = "cpu"
-                   ) -> tuple[Generator, dict[str, Any]]:
+                   ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """A weights folder -> (generator in eval mode on device, model card)."""
     weights_dir = Path(weights_dir)
     path = weights_dir / WEIGHTS_FILE
@@ -143,7 +144,7 @@ def load_generator(weights_dir: Path | str, device: torch.device | str = "cpu"
                         "python -m model.train (for example weights/ or runs/NAME)")
     card = read_card(weights_dir)
     config = _read_config(path, card)
-    generator = _load_into(path, Generator(config), config, "re-export it with python -m "
+    generator = _load_into(path, build_generator(config), config, "re-export it with python -m "
                            "model.train or restore weights/ from git")
     return generator.to(device).eval(), card
 
@@ -185,21 +186,21 @@ def save_discriminator(out_dir: Path, discriminator: torch.nn.Module, config: GA
 
 
 def load_discriminator(weights_dir: Path | str, device: torch.device | str = "cpu"
-                       ) -> Discriminator | None:
+                       ) -> torch.nn.Module | None:
     """The exported discriminator in eval mode, or None when the folder ships none."""
     path = Path(weights_dir) / DISCRIMINATOR_FILE
     if not path.is_file():
         return None
     config = _read_config(path, {})
-    discriminator = _load_into(path, Discriminator(config), config,
+    discriminator = _load_into(path, build_discriminator(config), config,
                                "re-export it or delete it to serve without the guard")
     return discriminator.to(device).eval()
 
 
-def discriminator_from_checkpoint(path: Path) -> tuple[Discriminator, dict[str, Any]]:
+def discriminator_from_checkpoint(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """A run's ckpt.pt -> (its discriminator, the training state it came from)."""
     state = load_training_state(path)
-    discriminator = Discriminator(GANConfig.from_dict(state["config"]["gan"]))
+    discriminator = build_discriminator(GANConfig.from_dict(state["config"]["gan"]))
     discriminator.load_state_dict({k.removeprefix("module."): v for k, v in state["D"].items()})
     return discriminator, state
 

@@ -227,6 +227,21 @@ def heldout_mask(groups: list[str], fraction: float = 0.2, seed: int = 0) -> tor
     return torch.tensor([g in held for g in groups], dtype=torch.bool)
 
 
+def without_held_out(data: Dataset, fraction: float, min_images: int = 1) -> Dataset:
+    """The data set less its held-out groups (heldout_mask with this fraction, seed 0: the
+    split model.evaluate's memorisation test holds out); the hash names the subset."""
+    groups = image_groups(data)
+    if groups is None:
+        raise UserError(f"--held-out needs the file names of {data.source}'s images; delete "
+                        "the cache folder's entry for it (its names file is missing) and retry")
+    keep = ~heldout_mask(groups, fraction)
+    if int(keep.sum()) < min_images:
+        raise UserError(f"--held-out {fraction} leaves {int(keep.sum())} images, fewer than "
+                        f"the batch ({min_images}); hold out less or lower --batch")
+    names = tuple(n for n, k in zip(data.names or (), keep.tolist(), strict=True) if k)
+    return Dataset(data.images[keep], f"{data.data_hash}-held{fraction:g}", data.source, names)
+
+
 # ---------------------------------------------------------------- batches from memory
 
 

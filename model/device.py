@@ -32,6 +32,25 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
+AMP_CHOICES = ("auto", "none", "bf16")
+
+
+def use_bf16(choice: str, device: torch.device) -> bool:
+    """Whether to train under bf16 autocast: 'auto' where the hardware runs bf16 natively
+    (a CUDA GPU that supports it; a CPU with AVX512-BF16 or AMX), never where it would be
+    emulated; 'bf16' on a CPU without native support is a UserError (about 100x slower)."""
+    if choice not in AMP_CHOICES:
+        raise UserError(f"unknown --amp {choice!r}; use {', '.join(AMP_CHOICES)}")
+    if choice == "none":
+        return False
+    native = (torch.cuda.is_bf16_supported() if device.type == "cuda"
+              else cpu_has_native_bf16())
+    if choice == "bf16" and not native and device.type == "cpu":
+        raise UserError("--amp bf16: this CPU has no native bf16 (AVX512-BF16 or AMX) and "
+                        "would run bf16 about 100x slower than fp32; use --amp auto or none")
+    return native or choice == "bf16"
+
+
 def cpu_name() -> str:
     """The CPU's model name (Linux: /proc/cpuinfo), else what the platform module knows."""
     cpuinfo = Path("/proc/cpuinfo")

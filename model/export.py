@@ -113,6 +113,7 @@ def export(run: Run, m: Models, p: Progress, data: Dataset) -> dict[str, Any]:
         "train_seconds": round(p.train_seconds, 1),
         "wall_seconds": round(p.wall_seconds, 1),
         "machine": machine_description(device),
+        "precision": "bf16 autocast" if run.amp else "fp32",
         "last_losses": p.last,
         "swd": scores[best]["swd"],
         "memorisation_share": scores[best]["memorisation_share"],

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from model.augment import parse_policy
+from model.device import AMP_CHOICES
 from model.errors import UserError
 from model.networks import IMAGE_SIZES, GANConfig
 from model.options import LOSSES, PRESETS, RunLimits, TrainConfig, preset_config
@@ -31,6 +32,20 @@ def flag(help: str | None = None, *, sets: tuple[str, ...] = (), limits: bool = 
     positive, refused at zero or below before anything is read."""
     return {"help": help, "sets": sets, "limits": limits, "parse": parse, "positive": positive,
             "choices": choices}
+
+
+def non_negative(name: str) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        if value < 0:
+            raise UserError(f"{name} must be 0 or more, got {value}")
+        return value
+    return parse
+
+
+def held_out_share(value: float) -> float:
+    if not 0 <= value < 1:
+        raise UserError(f"--held-out must be a share in [0, 1), got {value}")
+    return value
 
 
 def top_k_share(value: float) -> float:
@@ -69,6 +84,16 @@ class Flags:
         "top-k training: the smallest share of fakes G learns from, reached by "
         f"{TrainConfig.top_k_gamma:g} per epoch (e.g. 0.5; default {TrainConfig.top_k:g}: off)",
         sets=("top_k",), parse=top_k_share))
+    lecam: float | None = field(default=None, metadata=flag(
+        "LeCam regularisation weight in D's loss (Tseng et al. 2021; default 0: off)",
+        sets=("lecam",), parse=non_negative("--lecam")))
+    mbstd: int | None = field(default=None, metadata=flag(
+        "minibatch standard deviation in D over groups of this size (e.g. 4; default 0: off)",
+        sets=("gan.mbstd_group",), parse=non_negative("--mbstd")))
+    held_out: float | None = field(default=None, metadata=flag(
+        "train without this share of base emoji (all their skin tones), the held-out part "
+        "of the memorisation test (e.g. 0.2; default 0: all images)", sets=("held_out",),
+        parse=held_out_share))
     kimg: float | None = field(default=None, metadata=flag(
         f"stop after this many thousand real images (default {RunLimits.kimg:g})",
         limits=True, positive=True))
@@ -80,10 +105,12 @@ class Flags:
         "start a new run in --out even if it holds a checkpoint or exported weights, "
         "overwriting them"))
     device: str = field(default="auto", metadata=flag("auto, cpu or cuda"))
-    amp: str = field(default="none", metadata=flag(
-        "bf16 autocast (CUDA; CPUs with AVX512-BF16 or AMX)", choices=("none", "bf16")))
-    channels_last: bool = field(default=True, metadata=flag(
-        "NHWC memory format (default on: faster on CPU and GPU)"))
+    amp: str = field(default="auto", metadata=flag(
+        "bf16 autocast: auto uses it where the hardware runs bf16 natively (CUDA with bf16, "
+        "CPUs with AVX512-BF16 or AMX) and fp32 elsewhere", choices=AMP_CHOICES))
+    channels_last: bool | None = field(default=None, metadata=flag(
+        "NHWC memory format (default: on for dcgan, where it is faster on CPU and GPU; off "
+        "for fastgan, whose BatchNorm backward runs 3-4x slower in NHWC on CPU)"))
     cache_dir: Path | None = field(default=None, metadata=flag())
     dry_run: bool = field(default=False, metadata=flag(
         "a few steps on a handful of images, every output written", limits=True))
@@ -100,7 +127,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         else:
             kwargs["default"] = f.default
         if kind is bool:  # a switch; one that is on by default can be turned off
-            kwargs["action"] = argparse.BooleanOptionalAction if f.default else "store_true"
+            # a switch with no default (None: the preset decides) can be set either way
+            kwargs["action"] = (argparse.BooleanOptionalAction if f.default is not False
+                                else "store_true")
         elif kind is not str:
             kwargs["type"] = kind
         if f.metadata["choices"] is not None:

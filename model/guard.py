@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from model.architectures import build_discriminator
 from model.augment import diff_augment, parse_policy
 from model.checkpoint import (
     CKPT_FILE,
@@ -37,12 +38,11 @@ from model.data import load_dataset, random_flip, to_float
 from model.device import pick_device
 from model.errors import UserError, run_cli
 from model.losses import d_nonsaturating
-from model.networks import Discriminator
 from model.sampler import Sampler
 
 
 def starting_discriminator(weights: Path, sampler: Sampler, from_scratch: bool,
-                           device: torch.device) -> tuple[Discriminator, str]:
+                           device: torch.device) -> tuple[torch.nn.Module, str]:
     """The D to continue: the exported one, else the run's checkpoint, else a new one."""
     config = sampler.generator.config
     if not from_scratch:
@@ -53,7 +53,7 @@ def starting_discriminator(weights: Path, sampler: Sampler, from_scratch: bool,
             d, _ = discriminator_from_checkpoint(weights / CKPT_FILE)
             return d.to(device), f"the discriminator in {CKPT_FILE}"
     torch.manual_seed(0)
-    return Discriminator(config).to(device), "a new discriminator"
+    return build_discriminator(config).to(device), "a new discriminator"
 
 
 def fit_guard(weights: Path, data: str, *, minutes: float | None, kimg: float, batch: int = 64,

@@ -18,7 +18,7 @@ import torch
 from model import __version__
 from model import distributed as ddp
 from model.checkpoint import CKPT_FILE, atomic_write_text, save_training_state
-from model.data import Dataset, load_dataset
+from model.data import Dataset, load_dataset, without_held_out
 from model.device import pick_device
 from model.errors import UserError
 from model.export import draw, export, fixed_noise, save_grid
@@ -71,6 +71,8 @@ def training_loop(run: Run, d: ddp.Dist) -> dict[str, Any] | None:
 
     # The data: every image decoded once, then batches from memory.
     data = load_dataset(cfg.data, cfg.gan.image_size, run.cache_dir, min_images=cfg.batch)
+    if cfg.held_out > 0:
+        data = without_held_out(data, cfg.held_out, cfg.batch)
     if limits.dry_run:
         data = Dataset(data.images[:max(cfg.batch * 2, 16)], data.data_hash, data.source)
 

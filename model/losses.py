@@ -64,6 +64,36 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
+def lecam(real_logits: torch.Tensor, fake_logits: torch.Tensor, ema_real: torch.Tensor,
+          ema_fake: torch.Tensor) -> torch.Tensor:
+    """LeCam regulariser (Tseng et al., CVPR 2021), to add to D's loss with a weight.
+
+    Penalises real logits above the moving average of the fake ones and fake logits below the
+    moving average of the real ones: D's two outputs are held near each other instead of
+    drifting apart, which is how a discriminator overfits a small data set. ema_real and
+    ema_fake are scalars (moving averages of D's mean outputs), constants here.
+    """
+    return (F.relu(real_logits - ema_fake.detach()).pow(2).mean()
+            + F.relu(ema_real.detach() - fake_logits).pow(2).mean())
+
+
+def update_lecam_averages(averages: torch.Tensor, real_logits: torch.Tensor,
+                          fake_logits: torch.Tensor, decay: float) -> torch.Tensor:
+    """The next (2,) [real, fake] moving averages of D's mean outputs; a zero-step start
+    (averages all NaN) takes the first batch's means as they are."""
+    means = torch.stack([real_logits.detach().float().mean(), fake_logits.detach().float().mean()])
+    if torch.isnan(averages).any():
+        return means
+    return decay * averages + (1 - decay) * means
+
+
+def reconstruction(rebuilt: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """FastGAN's self-supervised D term: how far the decoders' images are from the real ones.
+    Mean squared error (the paper uses LPIPS, whose pretrained weights cannot be fetched here).
+    """
+    return F.mse_loss(rebuilt.float(), target.float())
+
+
 _D_LOSSES = {"dcgan": d_nonsaturating, "hinge": d_hinge, "wgan-gp": d_wasserstein}
 _G_LOSSES = {"dcgan": g_nonsaturating, "hinge": g_hinge, "wgan-gp": g_wasserstein}
 

@@ -15,7 +15,9 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 Norm = Literal["batch", "layer", "none"]
+Arch = Literal["dcgan", "fastgan"]
 IMAGE_SIZES = (32, 64, 128)
+ARCHS = ("dcgan", "fastgan")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class GANConfig:
     g_norm: Norm = "batch"
     d_norm: Norm = "none"  # batch breaks WGAN-GP's per-sample gradient penalty
     spectral_norm: bool = True  # on D's convolutions
+    arch: Arch = "dcgan"  # "fastgan": model.fastgan's resize-conv G with SLE, residual D
+    mbstd_group: int = 0  # minibatch standard deviation in D over groups of this size; 0 off
 
     def __post_init__(self) -> None:
         if self.image_size not in IMAGE_SIZES:
@@ -37,6 +41,10 @@ class GANConfig:
         for name in ("g_norm", "d_norm"):
             if getattr(self, name) not in ("batch", "layer", "none"):
                 raise ValueError(f"{name} must be batch, layer or none")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.mbstd_group < 0:
+            raise ValueError("mbstd_group must be 0 (off) or a group size")
 
     @property
     def n_stages(self) -> int:
@@ -73,6 +81,25 @@ def init_weights(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d | nn.GroupNorm):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+class MinibatchStd(nn.Module):
+    """(B, C, H, W) -> (B, C + 1, H, W): one more channel holding the mean standard deviation
+    of the features over each group of `group` samples (Karras et al. 2018), so D can see a
+    batch of fakes that all look alike. A batch not divisible by the group uses smaller groups.
+    """
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        g = math.gcd(b, self.group)
+        y = x.float().reshape(g, b // g, c, h, w)  # sample i is in group i % (b // g)
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (b // g,)
+        feat = std.repeat(g).to(x.dtype).view(b, 1, 1, 1).expand(b, 1, h, w)
+        return torch.cat([x, feat], dim=1)
 
 
 class Generator(nn.Module):
@@ -119,7 +146,8 @@ class Discriminator(nn.Module):
             convs.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=bias))
             norms.append(_norm2d(config.d_norm, width * 2))
             width *= 2
-        final = nn.Conv2d(width, 1, 4, 1, 0, bias=bias)  # (B, 1, 1, 1)
+        extra = 1 if config.mbstd_group else 0
+        final = nn.Conv2d(width + extra, 1, 4, 1, 0, bias=bias)  # (B, 1, 1, 1)
         for conv in [*convs, final]:
             init_weights(conv)
         for norm in norms:
@@ -130,6 +158,8 @@ class Discriminator(nn.Module):
         layers: list[nn.Module] = []
         for conv, norm in zip(convs, norms, strict=True):
             layers += [conv, norm, nn.LeakyReLU(0.2, inplace=True)]
+        if config.mbstd_group:
+            layers.append(MinibatchStd(config.mbstd_group))
         layers.append(final)
         self.main = nn.Sequential(*layers)
 

@@ -15,8 +15,9 @@ import torch
 from model.errors import UserError
 from model.networks import GANConfig
 
-PRESETS = ("default", "classic-dcgan")
+PRESETS = ("default", "classic-dcgan", "fastgan")
 LOSSES = ("dcgan", "hinge", "wgan-gp")
+FASTGAN_WIDTH = 24
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class TrainConfig:
     # real; the share kept decays by top_k_gamma per epoch from all of them down to top_k.
     top_k: float = 1.0  # 1: off (every fake counts)
     top_k_gamma: float = 0.99
+    # LeCam regularisation (Tseng et al., CVPR 2021): its weight in D's loss (0: off) and the
+    # decay of the moving averages of D's outputs it pulls towards.
+    lecam: float = 0.0
+    lecam_decay: float = 0.99
+    recon: float = 1.0  # weight of FastGAN's reconstruction term (arch fastgan only)
+    # Train without the held-out groups of model.data.heldout_mask (this share of base emoji,
+    # all their skin tones): the memorisation test then compares like with like. 0: all data.
+    held_out: float = 0.0
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,7 +83,7 @@ class Run:
     limits: RunLimits
     device: torch.device  # this rank's device
     resume: bool = False
-    amp: bool = False  # bf16 autocast
+    amp: bool = False  # bf16 autocast (flags: --amp auto decides it from the hardware)
     channels_last: bool = True
     cache_dir: Path | None = None
     show_progress: bool = True
@@ -89,6 +98,11 @@ def preset_config(preset: str, data: str, loss: str | None = None) -> TrainConfi
     elif preset == "default":
         # Measured best on small data: a spectral-norm D without BatchNorm, DiffAugment, EMA.
         cfg = TrainConfig(data, preset)
+    elif preset == "fastgan":
+        # model.fastgan at width 24 (2-3 DCGAN steps' time on a CPU), with DiffAugment, EMA
+        # and LeCam as on the default.
+        cfg = TrainConfig(data, preset, GANConfig(arch="fastgan", g_width=FASTGAN_WIDTH,
+                                                  d_width=FASTGAN_WIDTH))
     else:
         raise UserError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     if loss == "wgan-gp":

@@ -77,6 +77,10 @@ def restore(state: dict[str, Any] | None, m: Models, batches: Batches, cfg: Trai
     m.D.load_state_dict(state["D"])
     if m.ema is not None:
         m.ema.load_state_dict(state["ema"])
+    if m.recon is not None:
+        m.recon.load_state_dict(state["recon"])
+    if state.get("lecam_avg") is not None:
+        m.lecam_avg = state["lecam_avg"].to(device)
     m.opt_g.load_state_dict(state["opt_g"])
     m.opt_d.load_state_dict(state["opt_d"])
     p = Progress(state["step"], state["images_seen"], state["train_seconds"],
@@ -99,6 +103,8 @@ def training_state(m: Models, cfg: TrainConfig, p: Progress, batches: Batches,
         "G": m.G.state_dict(), "D": m.D.state_dict(),
         "ema": m.ema.state_dict() if m.ema is not None else None,
         "opt_g": m.opt_g.state_dict(), "opt_d": m.opt_d.state_dict(),
+        "recon": m.recon.state_dict() if m.recon is not None else None,
+        "lecam_avg": m.lecam_avg.detach().cpu(),
         "step": p.step, "images_seen": p.images_seen, "train_seconds": p.train_seconds,
         "wall_seconds": p.wall_seconds, "epoch": batches.epoch, "epoch_pos": batches.pos,
         "rng": rng_states,  # one per rank

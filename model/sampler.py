@@ -26,7 +26,6 @@ from PIL import Image
 from model.checkpoint import atomic_write_text, load_discriminator, load_generator
 from model.device import cpu_has_native_bf16, pick_device
 from model.errors import UserError
-from model.networks import Discriminator, Generator
 
 SEEDS_FILE = "seeds.json"
 SEEDS_VERSION = 1
@@ -204,7 +203,7 @@ def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> np.ndarray:
 class Sampler:
     """A generator loaded for inference, with its model card."""
 
-    generator: Generator
+    generator: torch.nn.Module
     card: dict[str, Any]
     device: torch.device
 
@@ -245,7 +244,7 @@ class Guard:
     near one seed, send the one D finds most real. Rank, never threshold: a request always
     gets a picture, and a weak D can only reorder, not refuse."""
 
-    discriminator: Discriminator
+    discriminator: torch.nn.Module
     device: torch.device
     # bf16 where it is native (CUDA, AVX512-BF16, AMX): D costs as much as the k candidates,
     # and a ranking needs no more precision (the pictures themselves stay fp32).

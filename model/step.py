@@ -4,27 +4,38 @@ from __future__ import annotations
 
 import math
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 
 from model import distributed as ddp
+from model.architectures import build_discriminator, build_generator, build_reconstructors
 from model.augment import diff_augment
 from model.data import epoch_permutation, random_flip, to_float
 from model.ema import make_ema, update_ema
-from model.losses import d_loss_fn, g_loss_fn, gradient_penalty
-from model.networks import Discriminator, Generator
+from model.losses import (
+    d_loss_fn,
+    g_loss_fn,
+    gradient_penalty,
+    lecam,
+    reconstruction,
+    update_lecam_averages,
+)
 from model.options import TrainConfig
 
 
 @dataclass
 class Models:
-    G: Generator
-    D: Discriminator
-    ema: Generator | None
+    G: nn.Module
+    D: nn.Module
+    ema: nn.Module | None
     opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer  # D's parameters and the reconstructors'
+    recon: nn.Module | None = None  # FastGAN's self-supervised decoders; trained, not shipped
+    # LeCam's moving averages of D's mean [real, fake] outputs; NaN until the first step.
+    lecam_avg: torch.Tensor = field(default_factory=lambda: torch.full((2,), math.nan))
 
 
 def build_models(cfg: TrainConfig, device: torch.device, d: ddp.Dist = ddp.SINGLE,
@@ -37,14 +48,20 @@ def build_models(cfg: TrainConfig, device: torch.device, d: ddp.Dist = ddp.SINGL
     """
     torch.manual_seed(cfg.seed)  # identical init on every rank
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    G = Generator(cfg.gan).to(device, memory_format=fmt)
-    D = Discriminator(cfg.gan).to(device, memory_format=fmt)
-    ddp.broadcast_module(G, d)
-    ddp.broadcast_module(D, d)
+    G = build_generator(cfg.gan).to(device, memory_format=fmt)
+    D = build_discriminator(cfg.gan).to(device, memory_format=fmt)
+    recon = build_reconstructors(cfg.gan)
+    d_params = list(D.parameters())
+    for module in (G, D, recon):
+        if module is not None:
+            ddp.broadcast_module(module, d)
+    if recon is not None:
+        recon = recon.to(device, memory_format=fmt)
+        d_params += list(recon.parameters())
     ema = make_ema(G) if cfg.ema_beta > 0 else None
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
-    return Models(G, D, ema, opt_g, opt_d)
+    opt_d = torch.optim.Adam(d_params, lr=cfg.lr_d, betas=cfg.betas)
+    return Models(G, D, ema, opt_g, opt_d, recon, torch.full((2,), math.nan, device=device))
 
 
 @dataclass
@@ -79,6 +96,16 @@ def top_k_count(batch: int, epoch: int, cfg: TrainConfig) -> int:
     return max(1, min(batch, math.ceil(share * batch)))
 
 
+def recon_loss(recon: nn.Module, feats: dict[int, torch.Tensor], real: torch.Tensor,
+               b: int) -> torch.Tensor:
+    """FastGAN's self-supervised term on the real half: the whole image rebuilt from D's 8x8
+    map, and one random quarter (the same for the batch) from that quarter of the 16x16 map."""
+    part = int(torch.randint(4, ()).item())
+    whole, target_whole, quarter, target_part = recon(
+        {8: feats[8][:b], 16: feats[16][:b]}, real, part)
+    return reconstruction(whole, target_whole) + reconstruction(quarter, target_part)
+
+
 def train_step(m: Models, cfg: TrainConfig, batches: Batches, step: int, device: torch.device,
                d: ddp.Dist = ddp.SINGLE, amp: bool = False) -> dict[str, float]:
     """n_critic D steps, then one G step. Returns the losses and D's mean outputs."""
@@ -97,19 +124,30 @@ def train_step(m: Models, cfg: TrainConfig, batches: Batches, step: int, device:
         with autocast():
             fake = m.G(torch.randn(b, cfg.gan.z_dim, device=device))
             pair = diff_augment(torch.cat([real, fake.detach()]), cfg.augment)
+            feats: dict[int, torch.Tensor] = {}
             if cfg.gan.d_norm == "batch":
                 # BatchNorm must not mix real and fake statistics: two passes, as in DCGAN.
                 logits = torch.cat([m.D(pair[:b]), m.D(pair[b:])])
+            elif m.recon is not None:
+                logits, feats = m.D.features(pair)  # one pass; the decoders read its maps
             else:
                 logits = m.D(pair)  # one pass over both halves is cheaper
             real_logits, fake_logits = logits[:b].float(), logits[b:].float()
             loss_d = d_loss(real_logits, fake_logits)
+            if m.recon is not None:
+                loss_d = loss_d + cfg.recon * recon_loss(m.recon, feats, pair[:b], b)
+            if cfg.lecam > 0:
+                m.lecam_avg = update_lecam_averages(m.lecam_avg, real_logits, fake_logits,
+                                                    cfg.lecam_decay)
+                loss_d = loss_d + cfg.lecam * lecam(real_logits, fake_logits, *m.lecam_avg)
         if cfg.gp_weight > 0:
             loss_d = loss_d + cfg.gp_weight * gradient_penalty(m.D, pair[:b].float(),
                                                                pair[b:].float())
         m.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         ddp.average_gradients(m.D, d)
+        if m.recon is not None:
+            ddp.average_gradients(m.recon, d)
         m.opt_d.step()
 
     m.D.requires_grad_(False)  # the G step needs gradients through D, not for it

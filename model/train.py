@@ -19,7 +19,7 @@ import argparse
 import logging
 
 from model.checkpoint import CKPT_FILE, load_training_state
-from model.device import cpu_has_native_bf16, pick_device
+from model.device import pick_device, use_bf16
 from model.errors import UserError, run_cli
 from model.flags import Flags, add_flags, check_positive, config_from_args, limits_from_args
 from model.loop import train
@@ -54,13 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     device = pick_device(args.device)
-    if args.amp == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
-        raise UserError("--amp bf16: this CPU has no native bf16 (AVX512-BF16 or AMX) and "
-                        "would run bf16 about 100x slower than fp32; leave --amp at none")
+    amp = use_bf16(args.amp, device)
     try:
         card = train(cfg, args.out, limits_from_args(args, cfg), resume=args.resume,
-                     force=args.force, device=device, amp=args.amp == "bf16",
-                     channels_last=args.channels_last, cache_dir=args.cache_dir)
+                     force=args.force, device=device, amp=amp,
+                     channels_last=(cfg.gan.arch != "fastgan" if args.channels_last is None
+                                    else args.channels_last), cache_dir=args.cache_dir)
     except KeyboardInterrupt:
         return 130
     if card is not None:

@@ -1,0 +1,250 @@
+"""A FastGAN-style generator and discriminator for a thousand images (Liu et al., ICLR 2021).
+
+What is taken from "Towards Faster and Stabilized GAN Training for High-fidelity Few-shot Image
+Synthesis", sized for two CPU threads:
+- G: nearest-neighbour upsampling + 3x3 convolution (no transposed convolution, no
+  checkerboards), gated linear units, per-pixel noise injection, and skip-layer excitation
+  (SLE): the 4x4 and 8x8 features gate the channels of the two largest feature maps, so the
+  coarse layout (pose, hat, palette) steers the fine layers directly.
+- D: residual down blocks (a strided 4x4 convolution beside an average pool + 1x1), spectral
+  norm, and a self-supervised task: small decoders rebuild the whole real image from D's 8x8
+  features and one random quarter of it from a quarter of the 16x16 features. D must keep
+  features that describe the image, not just what separates it from fakes, which is what
+  keeps it from overfitting a thousand pictures. The decoders (``Reconstructors``) are a
+  separate module: they train with D and are checkpointed, never shipped.
+
+The noise injection draws fresh noise in training; in eval mode it uses a fixed noise map
+stored with the weights (StyleGAN's "const" noise), so a reply stays a pure function of its
+latent and the bot can reproduce any picture.
+
+Shapes are for 64x64 (stages 4 -> 8 -> 16 -> 32 -> 64); 32 and 128 px add or drop a stage.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from model.networks import GANConfig, MinibatchStd, init_weights
+
+
+def g_widths(config: GANConfig) -> dict[int, int]:
+    """Channels of G's feature map at each resolution: 8w at 4 and 8, halving to w at 64
+    (w = g_width; 24 -> 192, 192, 96, 48, 24 at 64 px). Never fewer than 8."""
+    widths = {4: 8 * config.g_width}
+    res, width = 8, 8 * config.g_width
+    while res <= config.image_size:
+        widths[res] = max(8, width)
+        res, width = res * 2, width // 2
+    return widths
+
+
+def sle_pairs(image_size: int) -> list[tuple[int, int]]:
+    """(source, target) resolutions of the skip-layer excitations: each of the two largest
+    maps is gated by the map 8x smaller (32 <- 4 and 64 <- 8 at 64 px)."""
+    return [(t // 8, t) for t in (image_size // 2, image_size) if t // 8 >= 4]
+
+
+class NoiseInjection(nn.Module):
+    """x + weight * noise: fresh N(0, 1) per pixel in training, a fixed map in eval mode.
+    The weight starts at 0, so G learns how much noise each layer wants."""
+
+    def __init__(self, resolution: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.register_buffer("const", torch.randn(1, 1, resolution, resolution))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
+        if self.training:
+            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device,
+                                dtype=x.dtype)
+        else:
+            noise = self.const.to(x.dtype)
+        return x + self.weight.to(x.dtype) * noise
+
+
+def _norm(config: GANConfig, channels: int) -> nn.Module:
+    if config.g_norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if config.g_norm == "layer":
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()
+
+
+class UpBlock(nn.Module):
+    """(B, c_in, r, r) -> (B, c_out, 2r, 2r): nearest upsampling, then `convs` rounds of
+    3x3 conv to 2 c_out, noise, norm, GLU (the gate halves the channels back to c_out)."""
+
+    def __init__(self, config: GANConfig, c_in: int, c_out: int, resolution: int, convs: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(convs):
+            layers += [nn.Conv2d(c_in if i == 0 else c_out, 2 * c_out, 3, 1, 1, bias=False),
+                       NoiseInjection(resolution), _norm(config, 2 * c_out), nn.GLU(dim=1)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class Excitation(nn.Module):
+    """Skip-layer excitation: a small map -> (B, C_big, 1, 1) channel gates in (0, 1)."""
+
+    def __init__(self, c_small: int, c_big: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.AdaptiveAvgPool2d(4), nn.Conv2d(c_small, c_big, 4, 1, 0, bias=False),
+            nn.SiLU(), nn.Conv2d(c_big, c_big, 1, 1, 0, bias=False), nn.Sigmoid())
+
+    def forward(self, small: torch.Tensor, big: torch.Tensor) -> torch.Tensor:
+        return big * self.body(small)
+
+
+class FastGenerator(nn.Module):
+    """z (B, z_dim) -> image (B, C, S, S) in [-1, 1]."""
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        w = g_widths(config)
+        self.init = nn.Sequential(  # (B, z, 1, 1) -> (B, w4, 4, 4)
+            nn.ConvTranspose2d(config.z_dim, 2 * w[4], 4, 1, 0, bias=False),
+            _norm(config, 2 * w[4]), nn.GLU(dim=1))
+        # One conv per block at the small maps, two from 16 px up: as FastGAN's UpBlockComp.
+        self.ups = nn.ModuleDict({
+            str(r): UpBlock(config, w[r // 2], w[r], r, 1 if r <= 8 else 2)
+            for r in sorted(w) if r > 4})
+        self.sle = nn.ModuleDict({str(t): Excitation(w[s], w[t])
+                                  for s, t in sle_pairs(config.image_size)})
+        self.to_rgb = nn.Conv2d(w[config.image_size], config.channels, 3, 1, 1)
+        self.apply(init_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.init(z.view(z.shape[0], -1, 1, 1))
+        feats = {4: x}
+        res = 4
+        while res < self.config.image_size:
+            res *= 2
+            x = self.ups[str(res)](x)
+            if str(res) in self.sle:
+                x = self.sle[str(res)](feats[res // 8], x)
+            feats[res] = x
+        return torch.tanh(self.to_rgb(x))
+
+
+def _sn(module: nn.Module, use: bool) -> nn.Module:
+    init_weights(module)
+    return spectral_norm(module) if use else module
+
+
+class DownBlock(nn.Module):
+    """(B, c_in, r, r) -> (B, c_out, r/2, r/2): the mean of a strided 4x4 conv + 3x3 conv path
+    and an average pool + 1x1 path (FastGAN's DownBlockComp; the shortcut keeps gradients
+    flowing to the input at initialisation)."""
+
+    def __init__(self, c_in: int, c_out: int, sn: bool):
+        super().__init__()
+        self.main = nn.Sequential(
+            _sn(nn.Conv2d(c_in, c_out, 4, 2, 1), sn), nn.LeakyReLU(0.2),
+            _sn(nn.Conv2d(c_out, c_out, 3, 1, 1), sn), nn.LeakyReLU(0.2))
+        self.direct = nn.Sequential(
+            nn.AvgPool2d(2), _sn(nn.Conv2d(c_in, c_out, 1, 1, 0), sn), nn.LeakyReLU(0.2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.main(x) + self.direct(x)) / 2
+
+
+def d_widths(config: GANConfig) -> dict[int, int]:
+    """Channels of D's feature map at each resolution below the input: w at S/2, doubling
+    each halving, at most 16w (64 px, w = 24: 24 at 32, 48 at 16, 96 at 8, 192 at 4)."""
+    out, res, width = {}, config.image_size // 2, config.d_width
+    while res >= 4:
+        out[res] = width
+        res, width = res // 2, min(width * 2, 16 * config.d_width)
+    return out
+
+
+class FastDiscriminator(nn.Module):
+    """image (B, C, S, S) -> logits (B,). ``features`` also returns the 8x8 and 16x16 maps
+    that the reconstruction decoders read."""
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        w, sn = d_widths(config), config.spectral_norm
+        top = config.image_size // 2
+        self.stem = nn.Sequential(  # (B, C, S, S) -> (B, w, S/2, S/2)
+            _sn(nn.Conv2d(config.channels, w[top], 4, 2, 1), sn), nn.LeakyReLU(0.2))
+        self.downs = nn.ModuleDict({str(r): DownBlock(w[r * 2], w[r], sn)
+                                    for r in sorted(w, reverse=True) if r < top})
+        self.mbstd = MinibatchStd(config.mbstd_group) if config.mbstd_group else nn.Identity()
+        extra = 1 if config.mbstd_group else 0
+        self.head = nn.Sequential(  # (B, w4 [+1], 4, 4) -> (B, 1, 1, 1)
+            _sn(nn.Conv2d(w[4] + extra, w[4], 3, 1, 1), sn), nn.LeakyReLU(0.2),
+            _sn(nn.Conv2d(w[4], 1, 4, 1, 0), sn))
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """(logits (B,), {resolution: feature map}) for every resolution from S/2 to 4."""
+        x = self.stem(x)
+        feats = {x.shape[-1]: x}
+        for res in sorted((int(r) for r in self.downs), reverse=True):
+            x = self.downs[str(res)](x)
+            feats[res] = x
+        return self.head(self.mbstd(x)).flatten(), feats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)[0]
+
+
+class Decoder(nn.Module):
+    """(B, c, 8, 8) -> (B, C, 32, 32) in [-1, 1]: FastGAN's SimpleDecoder, two upsamplings."""
+
+    def __init__(self, c_in: int, channels: int):
+        super().__init__()
+        c = max(16, c_in // 2)
+        self.body = nn.Sequential(
+            nn.AdaptiveAvgPool2d(8),
+            nn.Upsample(scale_factor=2.0, mode="nearest"),
+            nn.Conv2d(c_in, 2 * c, 3, 1, 1, bias=False), nn.BatchNorm2d(2 * c), nn.GLU(dim=1),
+            nn.Upsample(scale_factor=2.0, mode="nearest"),
+            nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.GLU(dim=1),
+            nn.Conv2d(c // 2, channels, 3, 1, 1), nn.Tanh())
+        self.apply(init_weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+RECON_SIZE = 32  # the decoders' output: the whole image and one quarter, both at 32 px
+
+
+class Reconstructors(nn.Module):
+    """D's self-supervision: one decoder rebuilds the image from the 8x8 map, one rebuilds a
+    quarter of it from the matching quarter of the 16x16 map. Trained with D; not shipped."""
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        w = d_widths(config)
+        self.whole = Decoder(w[8], config.channels)
+        self.part = Decoder(w[16], config.channels)
+
+    def forward(self, feats: dict[int, torch.Tensor], real: torch.Tensor, part: int
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(whole rebuilt, whole target, quarter rebuilt, quarter target), all (B, C, 32, 32);
+        part in 0..3 picks the quarter (top-left, top-right, bottom-left, bottom-right)."""
+        whole = self.whole(feats[8])
+        f16 = crop_quarter(feats[16], part)  # (B, c, 8, 8)
+        quarter = self.part(f16)
+        target_whole = F.interpolate(real, size=RECON_SIZE, mode="area")
+        target_part = F.interpolate(crop_quarter(real, part), size=RECON_SIZE, mode="area")
+        return whole, target_whole, quarter, target_part
+
+
+def crop_quarter(x: torch.Tensor, part: int) -> torch.Tensor:
+    """One quarter of (B, C, H, W): (B, C, H/2, W/2); 0 top-left, 1 top-right, 2 bottom-left,
+    3 bottom-right."""
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    top, left = (part // 2) * h, (part % 2) * w
+    return x[..., top:top + h, left:left + w]
