@@ -7,7 +7,8 @@
     python -m model.bench --json bench.json
 
 Training: images/s of full D + G steps (batch 64, 64x64), the median of several timed windows
-after warm-up, for `classic-dcgan` and `default` as `python -m model.train` runs them, beside
+after warm-up, for `classic-dcgan`, `default` and `fastgan` as `python -m model.train` runs them
+(fp32 and bf16 rows, and the default preset with the trainer's default flags: --amp auto), beside
 the plain baseline (model.baseline: pytorch/examples/dcgan's DataLoader + PIL loop). The FLOPs
 of one step (torch's FlopCounterMode) over its time give the achieved rate, set against this
 machine's matmul peak measured in the same run. bf16 rows are measured only where bf16 is
@@ -38,11 +39,12 @@ from model.device import machine_description, pick_device
 from model.distributed import SINGLE
 from model.errors import UserError, run_cli
 from model.figures import finish, judge, percentiles
+from model.options import channels_last_default
 from model.sampler import Sampler, to_uint8
 from model.train import Batches, Models, build_models, preset_config, train_step
 
 REPO = Path(__file__).resolve().parent.parent
-PRESETS = ("classic-dcgan", "default")
+PRESETS = ("classic-dcgan", "default", "fastgan")
 TARGETS = {"classic_vs_baseline": 2.0, "default_vs_classic": 0.75}
 
 
@@ -111,8 +113,8 @@ def windows(step: Callable[[], object], device: torch.device, w: dict[str, int],
 class Setup:
     """How one training measurement differs from `python -m model.train`'s defaults."""
 
-    amp: bool = False
-    channels_last: bool = True  # the trainer's default
+    amp: bool = False  # the trainer's --amp auto is this machine's native_bf16
+    channels_last: bool | None = None  # None: the trainer's default for the preset's arch
     adam: str = "foreach"  # torch's default; "fused" or "for-loop"
     set_to_none: bool = True  # the trainer's zero_grad
     threads: int | None = None  # None: torch's default (one per core)
@@ -142,7 +144,9 @@ def prepared_models(preset: str, device: torch.device, batch: int, s: Setup
         cfg = replace(cfg, augment=())
     if not s.ema:
         cfg = replace(cfg, ema_beta=0.0)
-    m = build_models(cfg, device, channels_last=s.channels_last)
+    channels_last = (channels_last_default(cfg.gan) if s.channels_last is None
+                     else s.channels_last)
+    m = build_models(cfg, device, channels_last=channels_last)
     if s.adam != "foreach":
         kw = {"fused": True} if s.adam == "fused" else {"foreach": False}
         for name in ("opt_g", "opt_d"):
@@ -218,20 +222,23 @@ def baseline_folder(quick: bool) -> Iterator[Path]:
 def lever_setups(native_bf16: bool, quick: bool) -> list[tuple[str, str, Setup]]:
     """(preset, label, setup): each lever flipped on its own against the trainer's defaults."""
     rows: list[tuple[str, str, Setup]] = []
+    base = Setup(amp=native_bf16)  # --amp auto
     for preset in PRESETS:
-        rows += [(preset, "as model.train runs it", Setup()),
-                 (preset, "channels_last off (NCHW)", Setup(channels_last=False)),
-                 (preset, "Adam fused", Setup(adam="fused")),
-                 (preset, "Adam for-loop (not foreach)", Setup(adam="for-loop")),
-                 (preset, "zero_grad(set_to_none=False)", Setup(set_to_none=False)),
-                 (preset, "1 thread instead of one per core", Setup(threads=1))]
+        nhwc = channels_last_default(preset_config(preset, "bench").gan)
+        rows += [(preset, "as model.train runs it", base),
+                 (preset, f"channels_last {'off (NCHW)' if nhwc else 'on (NHWC)'}",
+                  replace(base, channels_last=not nhwc)),
+                 (preset, "Adam fused", replace(base, adam="fused")),
+                 (preset, "Adam for-loop (not foreach)", replace(base, adam="for-loop")),
+                 (preset, "zero_grad(set_to_none=False)", replace(base, set_to_none=False)),
+                 (preset, "1 thread instead of one per core", replace(base, threads=1))]
         if native_bf16:
-            rows.append((preset, "bf16 autocast", Setup(amp=True)))
+            rows.append((preset, "fp32 (no bf16 autocast)", replace(base, amp=False)))
         if not quick:  # compiling dwarfs the quick mode's windows: not in CI
-            rows.append((preset, "torch.compile (G and D)", Setup(compiled=True)))
-    rows += [("default", "D in two passes (real, fake)", Setup(split_d=True)),
-             ("default", "no DiffAugment (its cost)", Setup(augment=False)),
-             ("default", "no EMA update (its cost)", Setup(ema=False))]
+            rows.append((preset, "torch.compile (G and D)", replace(base, compiled=True)))
+    rows += [("default", "D in two passes (real, fake)", replace(base, split_d=True)),
+             ("default", "no DiffAugment (its cost)", replace(base, augment=False)),
+             ("default", "no EMA update (its cost)", replace(base, ema=False))]
     return rows
 
 
@@ -427,6 +434,12 @@ def main(argv: list[str] | None = None) -> int:
                       "vs_baseline": ips / base}
             print(f"{preset + ' ' + name:44s} {ips:7.1f} images/s {ips / base:5.2f}x  "
                   f"{achieved:5.0f} GFLOP/s = {achieved / ref:4.0%} of {name} peak")
+        # what `python -m model.train` runs with its defaults (--amp auto) on this machine
+        r[f"train_{preset}_auto"] = "bf16" if bf16 else "fp32"
+    auto = r[f"train_default_{r['train_default_auto']}"]["images_per_s"]
+    r["train_default_images_per_s"] = auto
+    print(f"{'model.train default preset, default flags':44s} {auto:7.1f} images/s "
+          f"(--amp auto: {r['train_default_auto']})")
 
     sampler = generation_sampler(args.weights, device)
     gen = bench_batch_generation(sampler, device, 2 if args.quick else 20)

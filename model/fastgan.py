@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from model.networks import GANConfig, MinibatchStd, init_weights
+from model.networks import GANConfig, MinibatchStd, Norm, init_weights, norm2d
 
 
 def g_widths(config: GANConfig) -> dict[int, int]:
@@ -65,14 +65,6 @@ class NoiseInjection(nn.Module):
         return x + self.weight.to(x.dtype) * noise
 
 
-def _norm(config: GANConfig, channels: int) -> nn.Module:
-    if config.g_norm == "batch":
-        return nn.BatchNorm2d(channels)
-    if config.g_norm == "layer":
-        return nn.GroupNorm(1, channels)
-    return nn.Identity()
-
-
 class UpBlock(nn.Module):
     """(B, c_in, r, r) -> (B, c_out, 2r, 2r): nearest upsampling, then `convs` rounds of
     3x3 conv to 2 c_out, noise, norm, GLU (the gate halves the channels back to c_out)."""
@@ -82,7 +74,7 @@ class UpBlock(nn.Module):
         layers: list[nn.Module] = []
         for i in range(convs):
             layers += [nn.Conv2d(c_in if i == 0 else c_out, 2 * c_out, 3, 1, 1, bias=False),
-                       NoiseInjection(resolution), _norm(config, 2 * c_out), nn.GLU(dim=1)]
+                       NoiseInjection(resolution), norm2d(config.g_norm, 2 * c_out), nn.GLU(dim=1)]
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,7 +103,7 @@ class FastGenerator(nn.Module):
         w = g_widths(config)
         self.init = nn.Sequential(  # (B, z, 1, 1) -> (B, w4, 4, 4)
             nn.ConvTranspose2d(config.z_dim, 2 * w[4], 4, 1, 0, bias=False),
-            _norm(config, 2 * w[4]), nn.GLU(dim=1))
+            norm2d(config.g_norm, 2 * w[4]), nn.GLU(dim=1))
         # One conv per block at the small maps, two from 16 px up: as FastGAN's UpBlockComp.
         self.ups = nn.ModuleDict({
             str(r): UpBlock(config, w[r // 2], w[r], r, 1 if r <= 8 else 2)
@@ -144,13 +136,14 @@ class DownBlock(nn.Module):
     and an average pool + 1x1 path (FastGAN's DownBlockComp; the shortcut keeps gradients
     flowing to the input at initialisation)."""
 
-    def __init__(self, c_in: int, c_out: int, sn: bool):
+    def __init__(self, c_in: int, c_out: int, sn: bool, norm: Norm):
         super().__init__()
         self.main = nn.Sequential(
-            _sn(nn.Conv2d(c_in, c_out, 4, 2, 1), sn), nn.LeakyReLU(0.2),
-            _sn(nn.Conv2d(c_out, c_out, 3, 1, 1), sn), nn.LeakyReLU(0.2))
+            _sn(nn.Conv2d(c_in, c_out, 4, 2, 1), sn), norm2d(norm, c_out), nn.LeakyReLU(0.2),
+            _sn(nn.Conv2d(c_out, c_out, 3, 1, 1), sn), norm2d(norm, c_out), nn.LeakyReLU(0.2))
         self.direct = nn.Sequential(
-            nn.AvgPool2d(2), _sn(nn.Conv2d(c_in, c_out, 1, 1, 0), sn), nn.LeakyReLU(0.2))
+            nn.AvgPool2d(2), _sn(nn.Conv2d(c_in, c_out, 1, 1, 0), sn), norm2d(norm, c_out),
+            nn.LeakyReLU(0.2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.main(x) + self.direct(x)) / 2
@@ -177,12 +170,15 @@ class FastDiscriminator(nn.Module):
         top = config.image_size // 2
         self.stem = nn.Sequential(  # (B, C, S, S) -> (B, w, S/2, S/2)
             _sn(nn.Conv2d(config.channels, w[top], 4, 2, 1), sn), nn.LeakyReLU(0.2))
-        self.downs = nn.ModuleDict({str(r): DownBlock(w[r * 2], w[r], sn)
+        # d_norm "batch" is the paper's D (BatchNorm after every conv but the stem's); the
+        # trainer then runs real and fake in separate passes, as for any BatchNorm D.
+        self.downs = nn.ModuleDict({str(r): DownBlock(w[r * 2], w[r], sn, config.d_norm)
                                     for r in sorted(w, reverse=True) if r < top})
         self.mbstd = MinibatchStd(config.mbstd_group) if config.mbstd_group else nn.Identity()
         extra = 1 if config.mbstd_group else 0
         self.head = nn.Sequential(  # (B, w4 [+1], 4, 4) -> (B, 1, 1, 1)
-            _sn(nn.Conv2d(w[4] + extra, w[4], 3, 1, 1), sn), nn.LeakyReLU(0.2),
+            _sn(nn.Conv2d(w[4] + extra, w[4], 3, 1, 1), sn), norm2d(config.d_norm, w[4]),
+            nn.LeakyReLU(0.2),
             _sn(nn.Conv2d(w[4], 1, 4, 1, 0), sn))
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:

@@ -70,6 +70,9 @@ class Flags:
     width: int | None = field(default=None, metadata=flag(
         f"ngf = ndf (default {GANConfig.g_width})", sets=("gan.g_width", "gan.d_width"),
         positive=True))
+    d_norm: str | None = field(default=None, metadata=flag(
+        "D's normalisation (default: the preset's; batch is FastGAN's own D)",
+        sets=("gan.d_norm",), choices=("batch", "layer", "none")))
     augment: str | None = field(default=None, metadata=flag(
         "DiffAugment ops, e.g. color,translation,cutout, or none", sets=("augment",),
         parse=parse_policy))

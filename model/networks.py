@@ -63,7 +63,7 @@ class GANConfig:
         return cls(**data)
 
 
-def _norm2d(kind: Norm, channels: int) -> nn.Module:
+def norm2d(kind: Norm, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "layer":
@@ -113,13 +113,13 @@ class Generator(nn.Module):
         bias = config.g_norm == "none"  # a bias before BatchNorm is wasted
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(config.z_dim, width, 4, 1, 0, bias=bias),  # (B, w, 4, 4)
-            _norm2d(config.g_norm, width),
+            norm2d(config.g_norm, width),
             nn.ReLU(inplace=True),
         ]
         for _ in range(n - 1):  # each stage doubles the resolution and halves the width
             layers += [
                 nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=bias),
-                _norm2d(config.g_norm, width // 2),
+                norm2d(config.g_norm, width // 2),
                 nn.ReLU(inplace=True),
             ]
             width //= 2
@@ -144,7 +144,7 @@ class Discriminator(nn.Module):
         norms: list[nn.Module] = [nn.Identity()]  # never normalise the input layer
         for _ in range(n - 1):
             convs.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=bias))
-            norms.append(_norm2d(config.d_norm, width * 2))
+            norms.append(norm2d(config.d_norm, width * 2))
             width *= 2
         extra = 1 if config.mbstd_group else 0
         final = nn.Conv2d(width + extra, 1, 4, 1, 0, bias=bias)  # (B, 1, 1, 1)

@@ -127,7 +127,11 @@ def train_step(m: Models, cfg: TrainConfig, batches: Batches, step: int, device:
             feats: dict[int, torch.Tensor] = {}
             if cfg.gan.d_norm == "batch":
                 # BatchNorm must not mix real and fake statistics: two passes, as in DCGAN.
-                logits = torch.cat([m.D(pair[:b]), m.D(pair[b:])])
+                if m.recon is not None:
+                    real_out, feats = m.D.features(pair[:b])
+                    logits = torch.cat([real_out, m.D(pair[b:])])
+                else:
+                    logits = torch.cat([m.D(pair[:b]), m.D(pair[b:])])
             elif m.recon is not None:
                 logits, feats = m.D.features(pair)  # one pass; the decoders read its maps
             else:

@@ -23,7 +23,7 @@ from model.device import pick_device, use_bf16
 from model.errors import UserError, run_cli
 from model.flags import Flags, add_flags, check_positive, config_from_args, limits_from_args
 from model.loop import train
-from model.options import RunLimits, TrainConfig, preset_config
+from model.options import RunLimits, TrainConfig, channels_last_default, preset_config
 from model.resume import refuse_finished_work
 from model.step import Batches, Models, build_models, train_step
 
@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         card = train(cfg, args.out, limits_from_args(args, cfg), resume=args.resume,
                      force=args.force, device=device, amp=amp,
-                     channels_last=(cfg.gan.arch != "fastgan" if args.channels_last is None
-                                    else args.channels_last), cache_dir=args.cache_dir)
+                     channels_last=(channels_last_default(cfg.gan)
+                                    if args.channels_last is None else args.channels_last),
+                     cache_dir=args.cache_dir)
     except KeyboardInterrupt:
         return 130
     if card is not None:

@@ -122,7 +122,7 @@ def measured(monkeypatch: pytest.MonkeyPatch, native_bf16: bool,
 def test_a_skipped_bf16_row_says_why_and_is_never_run(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_weights: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    rates = {(p, amp): 20.0 for p in ("classic-dcgan", "default") for amp in (False, True)}
+    rates = {(p, amp): 20.0 for p in model.bench.PRESETS for amp in (False, True)}
     calls = measured(monkeypatch, native_bf16=False, rates=rates, baseline=10.0)
     out = tmp_path / "bench.json"
     model.bench.main(["--quick", "--weights", str(tiny_weights), "--json", str(out)])
@@ -145,13 +145,20 @@ def test_targets_are_judged_on_the_best_precision_measured(
     """classic-dcgan reaches 2x the baseline only in bf16, and default keeps up with classic
     only in fp32: where bf16 runs, the bf16 figures are judged; where it is skipped, fp32's."""
     rates = {("classic-dcgan", False): 15.0, ("classic-dcgan", True): 25.0,
-             ("default", False): 14.0, ("default", True): 10.0}
+             ("default", False): 14.0, ("default", True): 10.0,
+             ("fastgan", False): 12.0, ("fastgan", True): 16.0}
     measured(monkeypatch, native_bf16, rates, baseline=10.0)
     out = tmp_path / "bench.json"
     model.bench.main(["--quick", "--weights", str(tiny_weights), "--json", str(out)])
     r = json.loads(out.read_text())
+    shown = capsys.readouterr().out
     assert {key: t["met"] for key, t in r["targets"].items()} == met
-    assert_targets_as_printed(r, capsys.readouterr().out)
+    assert_targets_as_printed(r, shown)
+    # the default preset as `python -m model.train` runs it: --amp auto picks bf16 only here
+    assert r["train_default_auto"] == ("bf16" if native_bf16 else "fp32")
+    assert r["train_default_images_per_s"] == rates["default", native_bf16]
+    assert printed(shown, r"model\.train default preset, default flags\s+([\d.]+) "
+                   "images/s") == rates["default", native_bf16]
 
 
 # ---------------------------------------------------------------- bot.bench
@@ -167,7 +174,8 @@ def served_weights(tiny_weights: Path) -> Path:
 
     save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [
         Seed(1, [0.2] * TINY.z_dim), Seed(2, [-0.2] * TINY.z_dim)]))
-    save_discriminator(tiny_weights, Discriminator(TINY).eval(), TINY, {})
+    save_discriminator(tiny_weights, Discriminator(TINY).eval(), TINY,
+                       {"fitted_for_serving": True})  # a guard, as model.guard records one
     return tiny_weights
 
 

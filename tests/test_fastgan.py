@@ -109,10 +109,10 @@ def test_noise_is_fresh_in_training_and_fixed_when_serving() -> None:
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])
-@pytest.mark.parametrize("mbstd", [0, 4])
-def test_discriminator_gives_a_logit_per_image_and_the_decoders_maps(size: int,
-                                                                     mbstd: int) -> None:
-    cfg = _fast(size, mbstd_group=mbstd)
+@pytest.mark.parametrize(("mbstd", "d_norm"), [(0, "none"), (4, "none"), (4, "batch")])
+def test_discriminator_gives_a_logit_per_image_and_the_decoders_maps(size: int, mbstd: int,
+                                                                     d_norm: str) -> None:
+    cfg = _fast(size, mbstd_group=mbstd, d_norm=d_norm)
     d = build_discriminator(cfg).eval()  # eval: spectral norm's power iteration stands still
     assert isinstance(d, FastDiscriminator)
     x = torch.rand(4, 3, size, size) * 2 - 1
@@ -263,3 +263,17 @@ def test_held_out_training_leaves_out_the_groups_the_memorisation_test_holds_out
     assert kept.data_hash != data.data_hash  # a resume on all images is refused
     with pytest.raises(UserError, match="--held-out"):
         without_held_out(replace(data, names=None), 0.2)
+
+
+def test_a_batchnorm_discriminator_trains_with_its_decoders_in_two_passes() -> None:
+    from model.distributed import SINGLE
+    from model.step import Batches, build_models, train_step
+
+    cfg = replace(preset_config("fastgan", "x"), batch=8, lecam=0.1,
+                  gan=_fast(32, d_norm="batch", mbstd_group=4))
+    m = build_models(cfg, torch.device("cpu"), channels_last=False)
+    before = [p.detach().clone() for p in m.recon.parameters()]
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    stats = train_step(m, cfg, Batches(images, 8, 0, SINGLE), 0, torch.device("cpu"))
+    assert all(torch.isfinite(torch.tensor(stats[k])) for k in ("loss_d", "loss_g"))
+    assert any(not torch.equal(a, b) for a, b in zip(before, m.recon.parameters(), strict=True))
