@@ -131,6 +131,13 @@ def _sn(module: nn.Module, use: bool) -> nn.Module:
     return spectral_norm(module) if use else module
 
 
+def _conv_act(conv: nn.Conv2d, sn: bool, norm: Norm) -> list[nn.Module]:
+    """conv [+ norm] + LeakyReLU(0.2). No Identity in place of "none": the layers' indices,
+    and so the weights' names, stay those of a D without norms."""
+    return [_sn(conv, sn), *([norm2d(norm, conv.out_channels)] if norm != "none" else []),
+            nn.LeakyReLU(0.2)]
+
+
 class DownBlock(nn.Module):
     """(B, c_in, r, r) -> (B, c_out, r/2, r/2): the mean of a strided 4x4 conv + 3x3 conv path
     and an average pool + 1x1 path (FastGAN's DownBlockComp; the shortcut keeps gradients
@@ -139,11 +146,10 @@ class DownBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, sn: bool, norm: Norm):
         super().__init__()
         self.main = nn.Sequential(
-            _sn(nn.Conv2d(c_in, c_out, 4, 2, 1), sn), norm2d(norm, c_out), nn.LeakyReLU(0.2),
-            _sn(nn.Conv2d(c_out, c_out, 3, 1, 1), sn), norm2d(norm, c_out), nn.LeakyReLU(0.2))
+            *_conv_act(nn.Conv2d(c_in, c_out, 4, 2, 1), sn, norm),
+            *_conv_act(nn.Conv2d(c_out, c_out, 3, 1, 1), sn, norm))
         self.direct = nn.Sequential(
-            nn.AvgPool2d(2), _sn(nn.Conv2d(c_in, c_out, 1, 1, 0), sn), norm2d(norm, c_out),
-            nn.LeakyReLU(0.2))
+            nn.AvgPool2d(2), *_conv_act(nn.Conv2d(c_in, c_out, 1, 1, 0), sn, norm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.main(x) + self.direct(x)) / 2
@@ -177,8 +183,7 @@ class FastDiscriminator(nn.Module):
         self.mbstd = MinibatchStd(config.mbstd_group) if config.mbstd_group else nn.Identity()
         extra = 1 if config.mbstd_group else 0
         self.head = nn.Sequential(  # (B, w4 [+1], 4, 4) -> (B, 1, 1, 1)
-            _sn(nn.Conv2d(w[4] + extra, w[4], 3, 1, 1), sn), norm2d(config.d_norm, w[4]),
-            nn.LeakyReLU(0.2),
+            *_conv_act(nn.Conv2d(w[4] + extra, w[4], 3, 1, 1), sn, config.d_norm),
             _sn(nn.Conv2d(w[4], 1, 4, 1, 0), sn))
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
