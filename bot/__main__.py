@@ -4,6 +4,7 @@
     python -m bot once                 # one poll cycle, then exit (for cron)
     python -m bot post                 # make today's daily post now
     python -m bot generate --out x.png [--seed-id N] [--request-id ID]
+    python -m bot generate --n 64 --out replies/   # 64 replies as the bot sends them
     python -m bot check                # validate settings and credentials, print a summary
 
 Settings come from BOT_* environment variables, a .env file and a secrets directory; with none
@@ -16,17 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
 from bot.artist import Artist, ArtistOptions
 from bot.config import Settings, SettingsError, load_settings
-from bot.observe import Metrics, ObserveServer, setup_logging
+from bot.observe import Metrics, ObserveServer, PortUnusable, check_port, setup_logging
 from bot.platforms.base import Platform
+from bot.platforms.errors import RateLimited, Transient
 from bot.service import Clock, Fatal, Service, Unavailable
 from bot.state import State, StateError
 from model.checkpoint import atomic_write
@@ -39,13 +43,15 @@ log = logging.getLogger("bot")
 EXIT_UNEXPECTED = 1  # a bug or an answer nobody foresaw: logged with its traceback; restart
 EXIT_USAGE = 64  # EX_USAGE: the command line is wrong (an unknown seed id, a bad --out)
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: once/post/check could not reach the server
-EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: try again later (the state file is locked or the disk full)
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: try again later (the state file is locked or the disk full;
+# post: rate limited, or today's post begun earlier and in doubt)
 EXIT_CONFIG = 78  # EX_CONFIG: settings, credentials, weights or seeds are bad
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
 class ConfigProblem(Exception):
-    """Found bad before the loop starts: weights, seeds or the state file."""
+    """Found bad before the loop starts: weights, seeds, the state file, the local platform's
+    folders, the metrics port."""
 
 
 class UsageProblem(Exception):
@@ -62,7 +68,7 @@ def make_platform(settings: Settings, wake: threading.Event) -> Platform:
     if settings.platform == "mastodon":
         from bot.platforms.mastodon import MastodonPlatform
 
-        return MastodonPlatform(settings.mastodon, wait=lambda s: wake.wait(s))
+        return MastodonPlatform(settings.mastodon)
     if settings.platform == "twitter":
         from bot.platforms.twitter import TwitterPlatform
 
@@ -88,11 +94,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sub.add_parser("once", help="one poll cycle, then exit")
     sub.add_parser("post", help="make today's daily post now")
     gen = sub.add_parser("generate", help="draw one picture to a file")
-    gen.add_argument("--out", type=Path, required=True,
-                     help="a file (.png, .jpg, .webp) or an existing folder")
+    # a string, not a Path: "newdir/" (a folder to create) must keep its slash
+    gen.add_argument("--out", required=True,
+                     help="a file (.png, .jpg, .webp) or a folder (created when it ends in /)")
     gen.add_argument("--n", type=int, default=1,
-                     help="draw N replies as the bot sends them into the folder --out, with "
-                          "replies.json (request id, seed, alt text of each)")
+                     help="draw N replies as the bot sends them into the folder --out (made "
+                          "if missing), with replies.json (request id, seed, alt text of each)")
     gen.add_argument("--seed-id", type=int, default=None)
     gen.add_argument("--request-id", default=None, help="the same id gives the same picture")
     sub.add_parser("check", help="validate settings and credentials")
@@ -158,19 +165,34 @@ def open_state(settings: Settings, clock: Clock | None = None) -> State:
         raise ConfigProblem(str(exc)) from None
 
 
-def output_path(out: Path, request_id: str) -> tuple[Path, str]:
-    """Where `generate` writes and in which format: a folder gets human-<id>.png; a file's
-    suffix picks the format; a missing folder is refused rather than created."""
-    if out.is_dir():
-        return out / f"human-{request_id}.png", "PNG"
-    fmt = IMAGE_FORMATS.get(out.suffix.lower())
+def output_path(out: str, request_id: str) -> tuple[Path, str]:
+    """Where `generate` writes one picture and in which format: a folder (an existing one, or
+    one named with a trailing /, created) gets human-<id>.png; a file's suffix picks the
+    format, and its folder is created (as model.sample does)."""
+    path = Path(out)
+    if path.is_dir() or out.endswith(("/", os.sep)):
+        return make_folder(path, out) / f"human-{request_id}.png", "PNG"
+    fmt = IMAGE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise UsageProblem(f"--out {out}: unknown image type {out.suffix or '(none)'!r}; use "
-                           f"{', '.join(IMAGE_FORMATS)} or an existing folder")
-    if not out.parent.is_dir():
-        raise UsageProblem(f"--out {out}: the folder {out.parent} does not exist; create it "
-                           "first")
-    return out, fmt
+        what = (f"unknown image type {path.suffix!r}" if path.suffix else
+                "no image type, and no such folder")
+        raise UsageProblem(f"--out {out}: {what}; name a file ending in "
+                           f"{', '.join(IMAGE_FORMATS)}, or a folder (a new one ending in /)")
+    make_folder(path.parent, out)
+    return path, fmt
+
+
+def make_folder(folder: Path, out: str) -> Path:
+    """The folder --out names or writes into, created when missing; UsageProblem if not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageProblem(f"--out {out}: {folder} is a file, not a folder; name another "
+                           "folder") from None
+    except OSError as exc:
+        raise UsageProblem(f"--out {out}: cannot create the folder {folder} "
+                           f"({exc.strerror or exc}); name a writable place") from None
+    return folder
 
 
 def generate(args: argparse.Namespace, settings: Settings) -> int:
@@ -179,28 +201,26 @@ def generate(args: argparse.Namespace, settings: Settings) -> int:
     request_id = args.request_id or secrets.token_hex(8)
     if args.n < 1:
         raise UsageProblem(f"--n must be at least 1, got {args.n}")
-    if args.n > 1 and not args.out.is_dir():
-        raise UsageProblem(f"--out {args.out}: with --n {args.n} it must be an existing folder; "
-                           "create it first")
     if args.n == 1:
         out, fmt = output_path(args.out, request_id)
         drawing = _draw(load_artist(settings), request_id, args.seed_id)
         _write_picture(out, fmt, drawing.data)
         print(f"wrote {out} ({drawing.size}x{drawing.size}): {drawing.alt_text}")
         return 0
+    folder = make_folder(Path(args.out), args.out)  # --n: always a folder, made if missing
     artist = load_artist(settings)
     index = []
     for i in range(args.n):  # each one is a reply: its own request id, seed, guard, upscale
         rid = f"{request_id}-{i:04d}"
         drawing = _draw(artist, rid, args.seed_id)
-        _write_picture(args.out / f"human-{rid}.png", "PNG", drawing.data)
+        _write_picture(folder / f"human-{rid}.png", "PNG", drawing.data)
         index.append({"file": f"human-{rid}.png", "request_id": rid,
                       "seed_id": drawing.seed_id, "alt_text": drawing.alt_text})
     from model.checkpoint import atomic_write_text
 
-    atomic_write_text(args.out / "replies.json", json.dumps(index, indent=1) + "\n")
+    atomic_write_text(folder / "replies.json", json.dumps(index, indent=1) + "\n")
     print(f"wrote {args.n} replies ({drawing.size}x{drawing.size}) and replies.json into "
-          f"{args.out}")
+          f"{folder}")
     return 0
 
 
@@ -233,43 +253,123 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
                  "or in %s, replies in %s)", settings.local.inbox, settings.local.outbox)
     for line in settings.summary().splitlines():
         log.info("%s", line)
-    clock = Clock()
-    platform = make_platform(settings, clock.wake)
-    # Weights, seeds and the state file before the network: a bad file is a configuration
-    # problem (78) whether or not the server answers.
-    artist = load_artist(settings)
-    state = open_state(settings, clock)
-    metrics = Metrics()
-    service = Service(settings, platform, artist, state, clock, metrics=metrics,
-                      load_artist=lambda: make_artist(settings))
-    observer = None
-    if settings.metrics_port and args.command == "run":
-        observer = ObserveServer(metrics, lambda: service.stats.last_poll,
-                                 settings.poll_seconds, settings.state_path,
-                                 settings.metrics_port, problem=lambda: service.problem).start()
-        log.info("health and metrics on http://127.0.0.1:%d/healthz and /metrics",
-                 observer.port)
+    check_places(settings, args.command)
+    clock, metrics = Clock(), Metrics()
+    service: Service | None = None
+    # The health port is bound before anything else is loaded or read (stdin included): a
+    # port in use stops the start at once with one line, nothing read and lost.
+    observer = (open_observer(settings, metrics, lambda: service)
+                if settings.metrics_port and args.command == "run" else None)
     try:
-        if args.command == "check":
-            me = service.start()
-            print(f"ok: {settings.platform} as @{me.handle}; weights, seeds and state usable")
-        elif args.command == "once":
-            service.start()
-            service.cycle()
-        elif args.command == "post":
-            service.start()
-            posted = service.daily_post(force=False)
-            print(f"posted {posted}" if posted else "today's post was made already")
-        else:
-            _install_signals(service)
-            service.run()
+        platform = make_platform(settings, clock.wake)
+        # Weights, seeds and the state file before the network: a bad file is a configuration
+        # problem (78) whether or not the server answers.
+        artist = load_artist(settings)
+        state = open_state(settings, clock)
+        service = Service(settings, platform, artist, state, clock, metrics=metrics,
+                          load_artist=lambda: make_artist(settings))
+        if observer is not None:
+            observer.start()
+            log.info("health and metrics on http://127.0.0.1:%d/healthz and /metrics",
+                     observer.port)
+        try:
+            return run_command(args.command, service)
+        finally:
+            state.close()
+            if args.command != "run":
+                platform.stop()
     finally:
         if observer is not None:
             observer.stop()
-        state.close()
-        if args.command != "run":
-            platform.stop()
+
+
+def check_places(settings: Settings, command: str) -> None:
+    """What the bot must be able to write or listen on, checked before anything is loaded:
+    a ConfigProblem (one line) instead of a traceback at the first reply."""
+    if settings.platform == "local":
+        problem = local_folders_problem(settings)
+        if problem:
+            raise ConfigProblem(problem)
+    if command == "check" and settings.metrics_port:  # the service would listen there
+        problem = check_port(settings.metrics_port)
+        if problem:
+            raise ConfigProblem(problem)
+
+
+def local_folders_problem(settings: Settings) -> str | None:
+    """The local platform writes replies into its outbox and moves answered files within its
+    inbox: in a read-only working directory (compose runs read_only: true) it cannot."""
+    inbox, outbox = settings.local.inbox, settings.local.outbox
+    for folder in (inbox, outbox):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if os.access(folder, os.W_OK):
+                continue
+            reason = "read-only"
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+        return (f"the local platform cannot write its folders {inbox} and {outbox} ({folder}: "
+                f"{reason}; working directory {Path.cwd()}); set BOT_PLATFORM to mastodon or "
+                "twitter with its credentials, or BOT_LOCAL__INBOX and BOT_LOCAL__OUTBOX to "
+                "writable folders")
+    return None
+
+
+def open_observer(settings: Settings, metrics: Metrics,
+                  service: Callable[[], Service | None]) -> ObserveServer:
+    """/healthz and /metrics, bound now, answering once started (after `service` exists)."""
+    assert settings.metrics_port is not None
+    try:
+        return ObserveServer(metrics, lambda: _service(service).stats.last_poll,
+                             settings.poll_seconds, settings.state_path, settings.metrics_port,
+                             problem=lambda: _service(service).problem)
+    except PortUnusable as exc:
+        raise ConfigProblem(str(exc)) from None
+
+
+def _service(service: Callable[[], Service | None]) -> Service:
+    found = service()
+    assert found is not None, "the observer answers only once the service is built"
+    return found
+
+
+def run_command(command: str, service: Service) -> int:
+    if command == "check":
+        me = service.start()
+        print(f"ok: {service.name} as @{me.handle}; weights, seeds and state usable")
+    elif command == "once":
+        service.start()
+        service.cycle()
+    elif command == "post":
+        service.start()
+        return post_today(service)
+    else:
+        _install_signals(service)
+        service.run()
     return 0
+
+
+def post_today(service: Service) -> int:
+    """python -m bot post: today's daily post now. Says what became of it; non-zero when
+    today has no post (or may have none)."""
+    posted = service.daily_post()
+    if posted is not None:
+        print(f"posted {posted}")
+        return 0
+    day, failure = service.today(), service.daily_failure
+    if failure is not None:
+        print(f"error: {failure.message}", file=sys.stderr)
+        if isinstance(failure.error, Transient):
+            return EXIT_UNAVAILABLE
+        return EXIT_TEMPFAIL if isinstance(failure.error, RateLimited) else EXIT_UNEXPECTED
+    claim = service.state.daily(service.name, day)
+    if claim is not None and claim["status"] == "posted":
+        print(f"today's post ({day}) was made already: {claim['post_id']}")
+        return 0
+    print(f"error: today's post ({day}) was begun earlier and may have gone out (an attempt "
+          "that failed after sending, or one in progress in the running bot); look at the "
+          "account: it is not posted twice", file=sys.stderr)
+    return EXIT_TEMPFAIL
 
 
 def _install_signals(service: Service) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from bot.platforms.base import Media
+from bot.texts import alt_text, id_ranges, morph_alt_text, variation_alt_text
 from model.checkpoint import unservable_reason
 from model.errors import UserError
 from model.sampler import (
@@ -109,19 +110,19 @@ class Artist:
         return Drawing(png, "image/png", alt, served.seed_id, served.image.shape[-1] * scale,
                        served.z.tolist(), sigma)
 
-    def draw(self, request_id: str, seed_id: int | None = None) -> Drawing:
+    def draw(self, request_id: str, seed_id: int | None = None, lang: str = "en") -> Drawing:
         """The picture for a request (deterministic given its id), as PNG bytes: near a good
-        seed (seed_id, or one picked by the request id)."""
+        seed (seed_id, or one picked by the request id); its alt text in `lang`."""
         if seed_id is not None and self.seeds.get(seed_id) is None:
             known = id_ranges([s.id for s in self.seeds.seeds])
             raise ValueError(f"no seed #{seed_id} in {self.seeds_path} (known: {known})")
         sigma = self.options.sigma
         served = serve(self.sampler, self.seeds, request_id, self._options(sigma), self.guard,
                        seed_id)
-        return self._picture(served, sigma, alt_text(served.seed_id, sigma))
+        return self._picture(served, sigma, alt_text(served.seed_id, sigma, lang))
 
     def draw_near(self, request_id: str, z: list[float], n: int, sigma: float,
-                  seed_id: int | None = None) -> list[Drawing]:
+                  seed_id: int | None = None, lang: str = "en") -> list[Drawing]:
         """n pictures near a latent (variations of a picture somebody liked), each the
         guard's best of its own candidates, drawn in one batch."""
         center = torch.tensor(z, dtype=torch.float32)
@@ -136,10 +137,11 @@ class Artist:
         each = max(2, o.best_of // n) if o.best_of > 1 else 1
         served = serve_near(self.sampler, center, request_id, n,
                             ServeOptions(sigma, o.preserve_norm, each), self.guard, seed_id)
-        return [self._picture(s, sigma, variation_alt_text(i + 1, n, sigma))
+        return [self._picture(s, sigma, variation_alt_text(i + 1, n, sigma, lang))
                 for i, s in enumerate(served)]
 
-    def morph(self, request_id: str, z: list[float], seed_id: int | None) -> Drawing:
+    def morph(self, request_id: str, z: list[float], seed_id: int | None,
+              lang: str = "en") -> Drawing:
         """An animated GIF from a latent to another good seed (picked by the request id) and
         back, at most 2 s, at the reply size."""
         o = self.options
@@ -154,40 +156,7 @@ class Artist:
         frames = morph_frames(self.sampler, start, end, o.morph_frames)  # (F, C, S, S)
         side = frames.shape[-1]
         scale = min(self._scale(side), MORPH_SIZE // side) or 1
-        gif = to_gif(frames, scale, o.morph_ms)
-        return Drawing(gif, "image/gif", morph_alt_text(seed_id, morph_to), seed_id, side * scale,
-                       list(z), 0.0, morph_to)
+        gif = to_gif(frames, scale, o.morph_ms, resample=o.resample)
+        return Drawing(gif, "image/gif", morph_alt_text(seed_id, morph_to, lang), seed_id,
+                       side * scale, list(z), 0.0, morph_to)
 
-
-def id_ranges(ids: list[int]) -> str:
-    """[1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8': a hundred seed ids in one short line."""
-    out: list[str] = []
-    for i in sorted(set(ids)):
-        if out and "-" not in out[-1].lstrip("-") and int(out[-1]) == i - 1:
-            out[-1] = f"{out[-1]}-{i}"
-        elif out and "-" in out[-1].lstrip("-") and int(out[-1].rsplit("-", 1)[1]) == i - 1:
-            out[-1] = f"{out[-1].rsplit('-', 1)[0]}-{i}"
-        else:
-            out.append(str(i))
-    return ", ".join(out) or "none"
-
-
-def alt_text(seed_id: int | None, sigma: float) -> str:
-    if seed_id is None:
-        return ("A generated illustration of a person in a flat, emoji-like style, made by a "
-                "GAN from a random latent vector.")
-    return ("A generated illustration of a person in a flat, emoji-like style, made by a GAN "
-            f"from seed #{seed_id} with noise {sigma:g}.")
-
-
-def variation_alt_text(i: int, n: int, sigma: float) -> str:
-    return (f"Variation {i} of {n}: a generated illustration of a person in a flat, emoji-like "
-            f"style, made by a GAN near the picture this replies to (noise {sigma:g}).")
-
-
-def morph_alt_text(seed_id: int | None, morph_to: int | None) -> str:
-    start = "the picture this replies to" + (f" (seed #{seed_id})" if seed_id is not None
-                                             else "")
-    end = f"good seed #{morph_to}" if morph_to is not None else "another random person"
-    return (f"An animation of generated people in a flat, emoji-like style: {start} turns "
-            f"smoothly into {end} and back.")

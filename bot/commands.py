@@ -3,7 +3,10 @@
 Mastodon sends HTML and X sends plain text. Both are reduced to plain words: tags stripped,
 @handles removed, control and bidirectional-override characters dropped, NFKC-normalised
 (so full-width letters and compatibility forms match) and case-folded. A mention is a request
-when a trigger phrase, normalised the same way, occurs in it as whole words.
+when a trigger phrase, normalised the same way, occurs in it as whole words, anywhere in the
+whole text: every step is linear in the text's length (the HTML parser, NFKC, one regular
+expression per phrase with no nested repetition), so a long text costs time in proportion,
+never a cut that hides a trigger. A request remembers the language it was written in.
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ import unicodedata
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-MAX_TEXT = 2000  # a status is at most a few thousand characters; anything longer is cut first
-
 _HANDLE = re.compile(r"(?<![\w@])@[\w.\-]+(?:@[\w.\-]+)?", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 
 
 # What a reply to one of the bot's pictures can ask, in the order they are looked for (the
 # first found wins: "delete" beats everything, a plain "again" loses to "more like this").
+# "help" works in a new mention too, where a trigger phrase goes first.
 REPLY_COMMANDS = ("delete", "help", "morph", "variations", "again")
+DRAWING_COMMANDS = ("morph", "variations", "again")  # draw from the picture replied to
 DEFAULT_COMMANDS: dict[str, list[str]] = {
     "again": ["again", "another one", "もう一回"],
     "variations": ["more like this", "variations", "似たのを"],
@@ -33,8 +36,13 @@ DEFAULT_COMMANDS: dict[str, list[str]] = {
 }
 # "like #12" works anywhere, in a reply or a new mention; {n} stands for the seed number
 DEFAULT_LIKE = ["like #{n}", "#{n}みたいに"]
-# After a command phrase, a number 1-4 names one picture of a four-picture reply
-_PICK = re.compile(r"\s*#?([1-4])(?![\d])")
+# After a command phrase, a number names one picture of a four-picture reply. Any number is
+# read, so that one the post does not have ("morph 9") can be answered, not taken for 1.
+_PICK = re.compile(r"\s*#?(\d+)")
+_NO_SUCH_PICK = 10**9  # what a number too long to read stands for: no post has it
+# Kana is only written in Japanese: its presence decides the language of a request (Chinese
+# has no kana, so kanji alone decide nothing). Another language adds its test here.
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,8 @@ class Request:
     trigger: str  # the phrase that matched
     command: str = "picture"
     seed_id: int | None = None  # like: the good seed asked for
-    pick: int | None = None  # 1-4: which picture of a four-picture post the command means
+    pick: int | None = None  # which picture of a four-picture post the command means (1-4)
+    lang: str = "en"  # the language it was written in: every answer is in it
 
     @property
     def pictures(self) -> int:
@@ -103,10 +112,15 @@ def _visible(ch: str) -> str:
 
 def normalise(text: str) -> str:
     """NFKC, case-folded, handles removed, invisible characters dropped, spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text[: MAX_TEXT * 2])
+    text = unicodedata.normalize("NFKC", text)
     text = "".join(_visible(ch) for ch in text)
     text = _HANDLE.sub(" ", text).casefold()
-    return _SPACE.sub(" ", text).strip()[:MAX_TEXT]
+    return _SPACE.sub(" ", text).strip()
+
+
+def language(text: str) -> str:
+    """The language a text is written in, as far as the bot answers it: "ja" or "en"."""
+    return "ja" if _JAPANESE.search(text) else "en"
 
 
 def _is_cjk(phrase: str) -> bool:
@@ -137,28 +151,46 @@ def parse(text: str, triggers: list[str], is_html: bool = False, *,
           reply_to_picture: bool = False) -> Request | None:
     """What the mention asks for, or None when it asks nothing the bot knows.
 
-    reply_to_picture: the mention answers one of the bot's pictures, so the reply commands
+    reply_to_picture: the mention answers one of the bot's posts, so the reply commands
     count; elsewhere "again" or "delete" are only words. like (a seed by number) counts
-    anywhere. Otherwise a trigger phrase asks for a new picture."""
+    anywhere, then a trigger phrase asks for a new picture; "help" counts anywhere too, last
+    in a new mention so that "help me: create a human image" draws."""
     if not text:
         return None
-    plain = normalise(strip_html(text[: MAX_TEXT * 4]) if is_html else text)
+    plain = normalise(strip_html(text) if is_html else text)
     commands = DEFAULT_COMMANDS if commands is None else commands
-    order = REPLY_COMMANDS if reply_to_picture else ()
-    # delete and help first, then "like #12" (the most specific), then the other commands
-    for command in (*order[:2], "like", *order[2:]):
-        if command == "like":
-            for phrase in DEFAULT_LIKE if like is None else like:
-                found = like_pattern(phrase).search(plain)
-                if found is not None:
-                    return Request(plain, phrase, "like", seed_id=int(found.group(1)))
-            continue
-        for phrase in commands.get(command, []):
-            found = _find_phrase(plain, normalise(phrase))
+    if reply_to_picture:  # delete and help first, then "like #12" (the most specific)
+        order: tuple[str, ...] = (*REPLY_COMMANDS[:2], "like", *REPLY_COMMANDS[2:], "trigger")
+    else:
+        order = ("like", "trigger", "help")
+    lang = language(plain)
+    for command in order:
+        request = _find(plain, lang, command, triggers, commands, like)
+        if request is not None:
+            return request
+    return None
+
+
+def _find(plain: str, lang: str, command: str, triggers: list[str],
+          commands: dict[str, list[str]], like: list[str] | None) -> Request | None:
+    """The request for one command (or a trigger phrase) if the text holds one of its
+    phrases."""
+    if command == "like":
+        for phrase in DEFAULT_LIKE if like is None else like:
+            found = like_pattern(phrase).search(plain)
             if found is not None:
-                pick = _PICK.match(plain, found.end())
-                return Request(plain, phrase, command, pick=int(pick.group(1)) if pick else None)
-    for trigger in triggers:
-        if _find_phrase(plain, normalise(trigger)) is not None:
-            return Request(plain, trigger)
+                return Request(plain, phrase, "like", seed_id=int(found.group(1)), lang=lang)
+        return None
+    if command == "trigger":
+        for trigger in triggers:
+            if _find_phrase(plain, normalise(trigger)) is not None:
+                return Request(plain, trigger, lang=lang)
+        return None
+    for phrase in commands.get(command, []):
+        found = _find_phrase(plain, normalise(phrase))
+        if found is not None:
+            pick = _PICK.match(plain, found.end())
+            number = pick.group(1) if pick else None
+            return Request(plain, phrase, command, lang=lang, pick=None if number is None else
+                           int(number) if len(number) <= 9 else _NO_SUCH_PICK)
     return None

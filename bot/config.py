@@ -31,6 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 PREFIX = "BOT_"
 DEFAULT_TRIGGERS = ["create a human image", "human image please", "人間の画像を作って"]
 Visibility = Literal["public", "unlisted", "private", "direct"]
+# X's OAuth 1.0a user context (the four the bot needs), then the optional app-only token
+TWITTER_KEYS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret",
+                "bearer_token")
 
 
 class MastodonSettings(BaseModel):
@@ -100,7 +103,9 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_LIKE))  # {n}: the seed number
     variation_sigma: float = Field(0.25, ge=0, le=3)  # noise of "more like this"
     poll_seconds: float = Field(60.0, ge=1)
-    user_limit_per_hour: int = Field(8, ge=0)  # a picture, four variations and a GIF fit
+    # pictures, four for "more like this": the README's conversation twice (6 + 6) and the
+    # "more like this 2" its variations reply suggests (4) fit
+    user_limit_per_hour: int = Field(16, ge=0)
     backlog_hours: float = Field(24.0, ge=0)
     max_attempts: int = Field(5, ge=1)
 
@@ -196,6 +201,31 @@ class Settings(BaseSettings):
                              "WEIGHTS_DIR/seeds.json")
         return v
 
+    def credentials_set(self) -> dict[str, list[str]]:
+        """The remote platforms whose settings are given, with the names given (no values)."""
+        given = {"mastodon": [f"BOT_MASTODON__{n.upper()}" for n in ("base_url", "access_token")
+                              if _given(getattr(self.mastodon, n))],
+                 "twitter": [f"BOT_TWITTER__{n.upper()}" for n in TWITTER_KEYS
+                             if _given(getattr(self.twitter, n))]}
+        return {platform: names for platform, names in given.items() if names}
+
+    @model_validator(mode="after")
+    def _credentials_for_another_platform(self) -> Settings:
+        # BOT_PLATFROM=mastodon (a typo) left the default, local: a bot that says ok and
+        # answers nobody. Credentials given for a platform that is not the chosen one, while
+        # the chosen one has none of its own, are such a mistake: stop and name both.
+        given = self.credentials_set()
+        others = {p: names for p, names in given.items() if p != self.platform}
+        if others and self.platform not in given:
+            platform, names = next(iter(others.items()))
+            chosen = ("the platform is local, the default (BOT_PLATFORM unset or misspelt?)"
+                      if self.platform == "local" else
+                      f"BOT_PLATFORM is {self.platform}, whose credentials are not set")
+            raise ValueError(f"{' and '.join(names)} {'is' if len(names) == 1 else 'are'} set "
+                             f"for {platform} but {chosen}; set BOT_PLATFORM={platform}, or "
+                             f"remove the {platform} settings")
+        return self
+
     @model_validator(mode="after")
     def _credentials_for_platform(self) -> Settings:
         missing = []
@@ -205,8 +235,7 @@ class Settings(BaseSettings):
             if not self.mastodon.access_token.get_secret_value():
                 missing.append("BOT_MASTODON__ACCESS_TOKEN")
         elif self.platform == "twitter":
-            for name in ("consumer_key", "consumer_secret", "access_token",
-                         "access_token_secret"):
+            for name in TWITTER_KEYS[:4]:
                 if not getattr(self.twitter, name).get_secret_value():
                     missing.append(f"BOT_TWITTER__{name.upper()}")
         if missing:
@@ -282,6 +311,11 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8 and ::1
     except ValueError:
         return False
+
+
+def _given(value: SecretStr | str) -> bool:
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return bool(text.strip())
 
 
 def _set(secret: SecretStr) -> str:

@@ -9,27 +9,38 @@ latent, so the conversation can go on from any of them.
 
 `Service` is the executor: it polls, records each mention before
 doing anything, asks `decide`, and does the I/O. Handling a mention never sleeps: a mention
-that must wait (for the media budget, a rate-limit reset, a retry after a 5xx) stays pending
-in the state file with its due time, and the loop goes on polling, serving health, reloading
-and posting. The loop sleeps in one place, until the earliest of the next poll, the next due
-mention and the daily post.
+that must wait (for the post budget, a rate-limit reset, a retry after a 5xx, media the
+platform is still processing) stays pending in the state file with its due time, and the loop
+goes on polling, serving health, reloading and posting. The loop sleeps in one place, until
+the earliest of the next poll, the next due mention and the daily post. The cursor moves past
+every mention read: the state file, not the platform, holds the ones still waiting.
+
+Every post that answers a mention, a reply or a note, takes one path, exactly once: a reply's
+media is uploaded and kept in the state file with the text and latents (`Outgoing`); the
+platform is asked about its processing as often as it says, from the loop; the mention is
+marked `replying` with what is about to be posted; then it is posted and settled, its cost
+against the platform's budget counted in the same transaction. A mention found `replying`
+(a crash, a lost answer) is looked for on the platform before anything is sent again.
 
 Errors are sorted by kind: a 429 is waited out until its reset, 5xx and network errors back
 off exponentially with jitter, a 401 (or a token without the scope to post) stops the bot
-with a message, and a refusal for one mention settles that mention as failed. An exception
-nobody expected while answering one mention counts as a failed attempt of that mention.
-SIGTERM or SIGINT lets the reply in flight finish, then the loop exits.
+with a message, and a refusal for one mention settles that mention as failed. Every failed
+request while answering a mention (a lookup, an upload, a post) and any exception nobody
+expected count as one attempt of that mention, toward the same backoff and the same limit.
+SIGTERM or SIGINT lets the request in flight finish, then the loop exits; a reply whose media
+is still being processed stays pending in the state file and goes on after a restart.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -45,9 +56,9 @@ from bot.decision import (
     decide,
 )
 from bot.observe import Metrics
-from bot.platforms.base import Me, Mention, Platform, Reaction, id_key
+from bot.platforms.base import Me, Mention, Platform, Posted, Reaction, Uploaded, id_key
 from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
-from bot.state import Picture, Record, State
+from bot.state import Outgoing, Picture, Record, State
 from bot.texts import daily_text, reply_text
 
 log = logging.getLogger("bot.service")
@@ -56,6 +67,12 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 15 * 60.0
 MAX_RATE_WAIT = 20 * 60.0  # a reset further away than this is re-checked after this long
 DAILY_RETRY = 600.0  # a daily post that failed is tried again this much later
+# Media the platform has not processed this long after its upload is given up (a failed
+# attempt) and uploaded afresh at the next one. An upload kept for a post that could not go
+# out (a budget, a rate limit, retries) is used up to UPLOAD_KEEP after it was made: Mastodon
+# and X drop unattached media after about a day.
+PROCESSING_LIMIT = 15 * 60.0
+UPLOAD_KEEP = 6 * 3600.0
 
 
 class Fatal(Exception):
@@ -71,6 +88,15 @@ def fatal(platform: str, exc: AuthFailed) -> Fatal:
 
 class Unavailable(Exception):
     """The platform could not be reached at start (network, 5xx, rate limit)."""
+
+
+@dataclass(frozen=True)
+class DailyFailure:
+    """Why a daily post was not made: one line for the log and python -m bot post, and the
+    error (its kind decides the exit status)."""
+
+    message: str
+    error: Exception
 
 
 def backoff(attempt: int, rng: random.Random) -> float:
@@ -145,8 +171,6 @@ class Service:
         self._state_failures = 0
         self._next_poll_at = 0.0  # the next regular poll (0: now)
         self._fetch_blocked_until = 0.0  # a 429's reset or a backoff: no fetch before it
-        self._fetched: list[Mention] = []  # the last poll's mentions, for the cursor
-        self._reactions: list[Reaction] = []  # and its favourites and boosts (settled at once)
         self._posts_blocked_until = 0.0  # a 429 on posting: no upload before its reset
         self._daily_not_before = 0.0  # a failed daily post is tried again from here
 
@@ -287,25 +311,24 @@ class Service:
                 exc = Transient(f"unexpected error: {exc!r}")
             self._record(exc.mentions_read)  # answered, but the cursor stays: a gap before them
             self._record_reactions(self.platform.take_reactions())
-            self._fetched, self._reactions = [], []
             self._fetch_failed(exc)
             return
         self._fetch_fail_count = 0
         self._fetch_blocked_until = 0.0
-        self._record_reactions(self.platform.take_reactions())
+        reactions = self.platform.take_reactions()
+        self._record_reactions(reactions)
         if not self.stats.last_poll:
             log.info("first poll: %d mentions from %s", len(mentions), self.name)
         self.stats.last_poll = self.clock.now()
         self.metrics.last_poll.set(self.stats.last_poll)
         self._record(mentions)
-        self._fetched = mentions
+        self._advance_cursor(mentions, reactions)
 
     def _record_reactions(self, reactions: list[Reaction]) -> None:
         """Favourites and boosts of the bot's pictures, for the garden (counted once each)."""
         new = self.state.record_reactions(self.name, reactions)
         if new:
             log.info("%d new favourites or boosts of my pictures", new)
-        self._reactions = reactions
 
     def _record(self, mentions: list[Mention]) -> None:
         for m in sorted(mentions, key=lambda m: id_key(m.position)):
@@ -343,33 +366,28 @@ class Service:
         return min(MAX_RATE_WAIT, max(1.0, reset_at.timestamp() - self.clock.now() + 1))
 
     def _advance_cursor(self, mentions: list[Mention], reactions: list[Reaction]) -> None:
-        """Move the cursor to the newest item before the first mention still pending
-        (favourites and boosts are settled once recorded)."""
-        items: list[tuple[str, str | None]] = [(m.position, m.id) for m in mentions]
-        items += [(r.cursor or r.id, None) for r in reactions]
-        newest = None
-        for position, mention_id in sorted(items, key=lambda item: id_key(item[0])):
-            if mention_id is not None:
-                record = self.state.get(self.name, mention_id)
-                if record is None or record.status in ("seen", "replying"):
-                    break
-            newest = position
-        if newest is not None and newest != self.state.cursor(self.name):
+        """Move the cursor to the newest item a complete fetch read. Every mention is in the
+        state file by now, and the state file is the queue: one that waits (for X's 24-hour
+        post budget, say) is answered from there, never read again from the platform, so a
+        poll asks only for what is new. Favourites and boosts are recorded once, by id."""
+        positions = [m.position for m in mentions] + [r.cursor or r.id for r in reactions]
+        if not positions:
+            return
+        newest, cursor = max(positions, key=id_key), self.state.cursor(self.name)
+        if cursor is None or id_key(newest) > id_key(cursor):
             self.state.set_cursor(self.name, newest)
 
     # ------------------------------------------------------------ answering
 
     def work(self) -> float:
-        """Answer every pending mention that is due, authors taking turns, then move the cursor
-        past what the last poll brought and is settled. Returns the time the next pending one
-        is due (0: none pending)."""
+        """Answer every pending mention that is due, authors taking turns. Returns the time the
+        next pending one is due (0: none pending)."""
         not_before = self._not_before()
         for record in round_robin(self.state.pending(self.name)):
             if self.stopping:
                 break
             if record.next_attempt_at <= self.clock.now():
                 self.handle(record, not_before)
-        self._advance_cursor(self._fetched, self._reactions)
         pending = self.state.pending(self.name)
         self.metrics.pending.set(len(pending))
         wait = max(0.0, self._budget_free_at() - self.clock.now())
@@ -390,8 +408,9 @@ class Service:
         return Facts(me=self.me, now=now, not_before=not_before, quota=self._quota(m.author_id),
                      uploads=self.state.uploads_since(self.name, now - window),
                      media_limit=(count, window), blocked_until=self._posts_blocked_until,
-                     notes_use_budget=self.platform.notes_count_against_limit, parent=parent,
-                     seed_ids=self.artist.seed_ids,
+                     notes_use_budget=self.platform.budget_counts == "posts", parent=parent,
+                     budget_counts=self.platform.budget_counts,
+                     seed_ids=self.artist.seed_ids, text_limit=self.platform.text_limit,
                      last_help=self.state.last_help(self.name, m.author_id))
 
     def _quota(self, author_id: str) -> Quota:
@@ -409,14 +428,16 @@ class Service:
             raise
         except Exception as exc:
             log.exception("mention %s: answering failed unexpectedly", record.mention.id)
-            current = self.state.get(self.name, record.mention.id) or record
-            self._failed_attempt(current, Transient(f"unexpected error: {exc!r}"),
-                                 count_attempt=current.status != "replying")
+            self._failed_attempt(record, Transient(f"unexpected error: {exc!r}"))
 
     def _handle(self, record: Record, not_before: datetime | None) -> None:
         m = record.mention
         if record.status == "replying" and self._found_earlier_reply(record):
-            return  # a reply went out before a crash or a lost answer
+            return  # a post went out before a crash or a lost answer
+        out = self._outgoing(m)
+        if out is not None:  # decided before: media uploaded, or a post that did not go out
+            self._send(record, out)
+            return
         decision = decide(m, self._facts(m, not_before), self.settings)
         if decision.action == "ignore":
             self._settle(m, "ignored", decision.reason)
@@ -433,7 +454,7 @@ class Service:
                     and self._found_earlier_reply(record)):
                 return
             if decision.action == "note":
-                self._note(record, decision)
+                self._send(record, Outgoing(decision.note, decision.reason, decision.text))
             else:
                 self._reply(record, decision)
 
@@ -447,40 +468,43 @@ class Service:
                                decision.reason)
 
     def _found_earlier_reply(self, record: Record) -> bool:
+        """Look for the bot's own answer on the platform; settle the mention if there is one.
+        True also when the look failed (counted as an attempt): nothing more to do now."""
         m = record.mention
         try:
             found = self.platform.find_reply(m)
         except PlatformError as exc:
             self._failed_attempt(record, exc)
-            return True  # not settled, but nothing more to do with it now
+            return True
         if found is None:
             return False
         log.info("mention %s: found my earlier reply %s; not replying twice", m.id, found.id)
-        self._settle(m, "replied", "recovered", reply_id=found.id)
+        out = self.state.outgoing(self.name, m.id)
+        if out is None:  # in flight before posts were kept, or a backup restored: no latents
+            self._settle(m, "replied", "recovered", reply_id=found.id,
+                         uploads=self._costs(1)[1])
+        else:
+            self._sent(m, out, found, recovered=True)
         return True
 
-    def _note(self, record: Record, decision: Decision) -> None:
-        """A text-only answer: the limit note, the help, or "no such seed"."""
-        m = record.mention
-        posted = None
-        try:
-            posted = self.platform.send_note(m, decision.text)
-        except AuthFailed as exc:
-            raise fatal(self.name, exc) from None
-        except PlatformError as exc:
-            log.warning("mention %s: the %s note failed (%s); staying silent", m.id,
-                        decision.note, exc)
-        else:
-            if decision.note == "limit":
-                self.state.record_note(self.name, m.author_id)
-            elif decision.note == "help":
-                self.state.record_help(self.name, m.author_id)
-            if self.platform.notes_count_against_limit:
-                self.state.record_upload(self.name)
-        if decision.note == "help" and posted is not None:
-            self._settle(m, "replied", "help", reply_id=posted.id, pictures=[])
-        else:
-            self._settle(m, "refused", decision.reason)
+    def _outgoing(self, m: Mention) -> Outgoing | None:
+        """The post on its way for this mention, unless its upload is too old to attach."""
+        out = self.state.outgoing(self.name, m.id)
+        if out is None or out.uploaded is None:
+            return out
+        if self.clock.now() - out.uploaded_at < UPLOAD_KEEP:
+            return out
+        log.info("mention %s: media %s uploaded too long ago; deciding afresh", m.id,
+                 ", ".join(out.uploaded.ids))
+        self.state.drop_outgoing(self.name, m.id)
+        return None
+
+    def _costs(self, pictures: int) -> tuple[int, int]:
+        """What a post with this many pictures costs against the platform's budget: (at the
+        upload, at the post). Mastodon counts uploads; X counts posts, whatever they carry."""
+        if self.platform.budget_counts == "media":
+            return pictures, 0
+        return 0, 1
 
     def _delete(self, record: Record, decision: Decision) -> None:
         """Delete a picture at the request of the person it was made for; say nothing."""
@@ -489,7 +513,7 @@ class Service:
         try:
             self.platform.delete(target.post_id)
         except PlatformError as exc:
-            self._failed_attempt(record, exc, count_attempt=True)
+            self._failed_attempt(record, exc)
             return
         self.state.mark_deleted(self.name, target.post_id)
         self._settle(m, "replied", decision.reason, pictures=[])
@@ -500,21 +524,24 @@ class Service:
         """The pictures a reply carries, and what kind they are."""
         request, target, artist = decision.request, decision.target, self.artist
         assert request is not None
-        rid = f"{self.name}:{m.id}"
+        rid, lang = f"{self.name}:{m.id}", request.lang  # alt texts in the request's language
         if target is None or request.command in ("picture", "like"):
-            return [artist.draw(rid, request.seed_id)], "picture"
+            return [artist.draw(rid, request.seed_id, lang)], "picture"
         if request.command == "variations":
             return artist.draw_near(rid, target.z, 4, self.settings.variation_sigma,
-                                    target.seed_id), "variation"
+                                    target.seed_id, lang), "variation"
         if request.command == "morph":
-            return [artist.morph(rid, target.z, target.seed_id)], "morph"
+            return [artist.morph(rid, target.z, target.seed_id, lang)], "morph"
         # again: near the same good seed; if the curator has removed it since, near the
         # picture itself with the same noise
         if target.seed_id is not None and target.seed_id in artist.seed_ids:
-            return [artist.draw(rid, target.seed_id)], "picture"
-        return artist.draw_near(rid, target.z, 1, self.settings.sigma, target.seed_id), "picture"
+            return [artist.draw(rid, target.seed_id, lang)], "picture"
+        return artist.draw_near(rid, target.z, 1, self.settings.sigma, target.seed_id,
+                                lang), "picture"
 
     def _reply(self, record: Record, decision: Decision) -> None:
+        """Draw, upload and keep the reply on its way (its text, latents and media), then send
+        it: at once when the media is ready, from the loop when the platform processes it."""
         m, request = record.mention, decision.request
         assert request is not None
         with self.metrics.generation.time():
@@ -526,36 +553,126 @@ class Service:
                 return
         # The budget again, at the moment of the upload: the decision was taken before the
         # look for an earlier reply, and nothing may go past the platform's limit.
-        free_at = self._budget_free_at(len(drawings))
+        at_upload, at_post = self._costs(len(drawings))
+        free_at = self._budget_free_at(at_upload + at_post)
         if free_at > self.clock.now():
             self._wait(record, Decision("wait", "waiting for the media budget", until=free_at))
             return
-        self.state.start_reply(self.name, m.id)
         try:
-            posted = self.platform.reply(m, reply_text(m, drawings, request, self.settings),
-                                         [d.media for d in drawings])
+            uploaded = self.platform.upload([d.media for d in drawings])
         except PlatformError as exc:
-            self._failed_attempt(self.state.get(self.name, m.id) or record, exc)
+            self._failed_attempt(record, exc)
             return
-        self.state.record_upload(self.name, len(drawings))
         parent = decision.target.post_id if decision.target is not None else None
-        pictures = [Picture(posted.id, kind, d.z, d.seed_id, d.sigma, idx=i, mention_id=m.id,
-                            for_author_id=m.author_id, parent_post_id=parent,
-                            morph_to=d.morph_to, url=posted.url)
-                    for i, d in enumerate(drawings)]
-        drawing = drawings[0]
-        self._settle(m, "replied", request.command, reply_id=posted.id,
-                     seed_id=drawing.seed_id, pictures=pictures)
+        pictures = tuple(Picture("", kind, d.z, d.seed_id, d.sigma, idx=i, mention_id=m.id,
+                                 for_author_id=m.author_id, parent_post_id=parent,
+                                 morph_to=d.morph_to) for i, d in enumerate(drawings))
+        out = Outgoing("reply", request.command,
+                       reply_text(m, drawings, request, self.settings,
+                                  self.platform.text_limit), pictures, uploaded,
+                       self.clock.now())
+        self.state.save_outgoing(self.name, m.id, out, uploads=at_upload)
+        if not uploaded.ready:  # asked again when the platform says, from the loop
+            self._processing(record, uploaded)
+            return
+        self._send(record, out)
+
+    def _send(self, record: Record, out: Outgoing) -> None:
+        """The one way a post answers a mention, reply or note: media processed, the post
+        budget free, the mention marked replying with what it is, then posted and settled."""
+        m = record.mention
+        if out.uploaded is not None and not out.uploaded.ready:
+            checked = self._check_processing(record, out)
+            if checked is None:
+                return
+            out = checked
+        if self.platform.budget_counts == "posts":  # X: the post itself is what counts
+            free_at = self._budget_free_at(1)
+            if free_at > self.clock.now():
+                self._wait(record, Decision("wait", "waiting for the media budget",
+                                            until=free_at))
+                return
+        if out.uploaded is not None:
+            log.info("mention %s: media %s uploaded, posting the reply", m.id,
+                     ", ".join(out.uploaded.ids))
+        self.state.start_reply(self.name, m.id, out)
+        try:
+            if out.is_note:
+                posted = self.platform.send_note(m, out.text)
+            else:
+                assert out.uploaded is not None
+                posted = self.platform.reply(m, out.text, out.uploaded)
+        except PlatformError as exc:
+            self._failed_attempt(record, exc)
+            return
+        self._sent(m, out, posted)
+
+    def _check_processing(self, record: Record, out: Outgoing) -> Outgoing | None:
+        """Ask the platform once about media it is processing: the post when it is ready, else
+        None (the mention stays pending until the platform's next check, or has failed)."""
+        m = record.mention
+        assert out.uploaded is not None
+        try:
+            uploaded = self.platform.processed(out.uploaded)
+        except PlatformError as exc:
+            self._failed_attempt(record, exc)  # Rejected (processing failed) settles it
+            return None
+        out = replace(out, uploaded=uploaded)
+        if uploaded.ready:
+            return out
+        if self.clock.now() - out.uploaded_at >= PROCESSING_LIMIT:
+            self.state.drop_outgoing(self.name, m.id)
+            self._failed_attempt(record, Transient(
+                f"media {', '.join(uploaded.waiting)} still being processed after "
+                f"{PROCESSING_LIMIT / 60:.0f} min; uploading it again"))
+            return None
+        self.state.save_outgoing(self.name, m.id, out)
+        self._processing(record, uploaded)
+        return None
+
+    def _processing(self, record: Record, uploaded: Uploaded) -> None:
+        m = record.mention
+        if not uploaded.checks:
+            log.info("mention %s: %s is processing media %s; looking again from the loop",
+                     m.id, self.name, ", ".join(uploaded.waiting))
+        self.state.retry_later(self.name, m.id, uploaded.check_in,
+                               f"media being processed ({uploaded.checks} looks so far)")
+
+    def _sent(self, m: Mention, out: Outgoing, posted: Posted, recovered: bool = False) -> None:
+        """Settle a mention whose post is out (sent now, or found after a crash)."""
+        uploads = self._costs(len(out.pictures))[1]
+        if out.is_note:
+            self._noted(m, out, posted, uploads)
+            return
+        pictures = [replace(p, post_id=posted.id, url=posted.url) for p in out.pictures]
+        self._settle(m, "replied", "recovered" if recovered else out.reason,
+                     reply_id=posted.id, seed_id=pictures[0].seed_id, pictures=pictures,
+                     uploads=uploads)
         started = self._fetched_at.pop(m.id, None)
         if started is not None:
             self.stats.latencies.append(self.clock.now() - started)
             self.metrics.reply_latency.observe(self.clock.now() - started)
         log.info("mention %s from @%s: replied %s (%s, seed %s)", m.id, m.author, posted.id,
-                 request.command, drawing.seed_id, extra={"mention_id": m.id, "platform": self.name,
-                                         "status": "replied"})
+                 out.reason, pictures[0].seed_id, extra={
+                     "mention_id": m.id, "platform": self.name, "status": "replied"})
 
-    def _failed_attempt(self, record: Record, exc: PlatformError,
-                        count_attempt: bool = False) -> None:
+    def _noted(self, m: Mention, out: Outgoing, posted: Posted, uploads: int) -> None:
+        """A text-only answer is out (the limit note, the help, "no such seed"): remember
+        it for the per-person rules, and settle the mention."""
+        if out.kind == "help":  # asked for: its own rule, once a day
+            self.state.record_help(self.name, m.author_id)
+        else:  # every other note: one per person per hour, whatever its kind
+            self.state.record_note(self.name, m.author_id)
+        if out.kind == "help":
+            self._settle(m, "replied", "help", reply_id=posted.id, pictures=[],
+                         uploads=uploads)
+        else:
+            self._settle(m, "refused", out.reason, uploads=uploads)
+
+    def _failed_attempt(self, record: Record, exc: PlatformError) -> None:
+        """One failed request (a lookup, an upload, a post) or unexpected error while
+        answering a mention. `record` is the mention as this handling found it: the attempt is
+        counted once, here, unless start_reply counted it already (the post itself)."""
         m = record.mention
         if isinstance(exc, AuthFailed):
             raise fatal(self.name, exc) from None
@@ -573,9 +690,10 @@ class Service:
             self.state.retry_later(self.name, m.id, wait, f"rate limited: {exc}")
             log.warning("mention %s: rate limited; waiting %.0fs for the reset", m.id, wait)
             return
-        if count_attempt:
+        current = self.state.get(self.name, m.id) or record
+        if current.attempts <= record.attempts:
             self.state.count_attempt(self.name, m.id)
-        attempts = max(1, record.attempts + int(count_attempt))
+        attempts = record.attempts + 1
         if attempts >= self.settings.max_attempts:
             log.error("mention %s: giving up after %d attempts (%s)", m.id, attempts, exc)
             self._settle(m, "failed", f"{attempts} attempts: {exc}")
@@ -588,8 +706,9 @@ class Service:
 
     def _settle(self, m: Mention, status: str, reason: str | None,
                 reply_id: str | None = None, seed_id: int | None = None,
-                pictures: list[Picture] | None = None) -> None:
-        self.state.settle(self.name, m.id, status, reason, reply_id, seed_id, pictures)
+                pictures: list[Picture] | None = None, uploads: int = 0) -> None:
+        self.state.settle(self.name, m.id, status, reason, reply_id, seed_id, pictures,
+                          uploads)
         self.metrics.mentions.labels(status).inc()
         if status != "replied":
             self._fetched_at.pop(m.id, None)
@@ -609,33 +728,49 @@ class Service:
                             lambda day: self.state.daily(self.name, day) is not None,
                             max(self._daily_not_before, self._budget_free_at()))
 
+    daily_failure: DailyFailure | None = None  # why the last daily post was not made
+
+    def today(self) -> str:
+        """The local day (BOT_TIMEZONE) it is now: what the daily posts are keyed by."""
+        return datetime.fromtimestamp(self.clock.now(), self._zone()).date().isoformat()
+
     def daily_post(self, force: bool = False, day: str | None = None) -> str | None:
         """Post the day's picture (default: today's) unless it was posted already. Returns the
-        post id."""
-        day = day or datetime.fromtimestamp(self.clock.now(), self._zone()).date().isoformat()
+        post id; None when it was made already or failed (`daily_failure` says why). A
+        failure releases the day's claim, so the loop tries again DAILY_RETRY later (within
+        the post's grace), unless the post may have gone out: never two posts on one day."""
+        day = day or self.today()
+        self.daily_failure = None
         key = f"daily-{day}"
-        if not self.state.claim_daily(self.name, day):
+        claimed = self.state.claim_daily(self.name, day)
+        if not claimed:
             if not force:
                 log.info("daily post for %s was made already; not posting twice", day)
                 return None
             key = f"daily-{day}-{int(self.clock.now())}"
-        favourite = self.yesterdays_favourite(day)
         try:
+            favourite = self.yesterdays_favourite(day)
             drawing, text = self._daily_drawing(key, favourite)
+        except Exception as exc:  # nothing was sent: the day stays open
+            log.exception("daily post for %s: drawing it failed", day)
+            self._daily_failed(day, exc, release=claimed)
+            if isinstance(exc, sqlite3.Error):
+                raise  # the loop waits for the state file (and /healthz says why)
+            return None
+        try:
             posted = self.platform.post(text, [drawing.media], key)
-        except (Rejected, RateLimited) as exc:  # certainly not posted: allow a later retry
-            self.state.release_daily(self.name, day)
-            self._daily_not_before = self.clock.now() + DAILY_RETRY
-            log.warning("daily post for %s not made (%s); trying again in 10 min", day, exc)
-            return None
-        except Transient as exc:
-            if self.platform.idempotent_posts:  # a retry with the same key cannot duplicate
-                self.state.release_daily(self.name, day)
-                self._daily_not_before = self.clock.now() + DAILY_RETRY
-            log.warning("daily post for %s failed (%s)", day, exc)
-            return None
         except AuthFailed as exc:
+            self._daily_failed(day, exc, release=claimed)
             raise fatal(self.name, exc) from None
+        except (Rejected, RateLimited) as exc:  # certainly not posted
+            self._daily_failed(day, exc, release=claimed)
+            return None
+        except Exception as exc:  # a 5xx, a lost answer, an error nobody foresaw: maybe posted
+            if not isinstance(exc, PlatformError):
+                log.exception("daily post for %s: posting failed unexpectedly", day)
+            # with idempotent posts a retry under the same key cannot post twice
+            self._daily_failed(day, exc, release=claimed and self.platform.idempotent_posts)
+            return None
         self.state.finish_daily(self.name, day, posted.id)
         self.state.record_upload(self.name)
         self.state.record_pictures(self.name, [Picture(
@@ -645,14 +780,37 @@ class Service:
                  f" (near {favourite.post_id}, yesterday's favourite)" if favourite else "")
         return posted.id
 
+    def _daily_failed(self, day: str, exc: Exception, release: bool) -> None:
+        """Remember why the day's post was not made; release: free the day's claim (nothing
+        went out, or a retry cannot post twice) and try again DAILY_RETRY later."""
+        if release:
+            self.state.release_daily(self.name, day)
+            self._daily_not_before = self.clock.now() + DAILY_RETRY
+            message = (f"the daily post for {day} was not made ({exc}); it is tried again in "
+                       f"{DAILY_RETRY / 60:.0f} min, or now with python -m bot post")
+        else:
+            message = (f"the daily post for {day} failed ({exc}) and may have gone out; it is "
+                       "not tried again that day, so it is never posted twice: look at the "
+                       "account")
+        self.daily_failure = DailyFailure(message, exc)
+        log.warning("%s", message)
+
     def yesterdays_favourite(self, day: str) -> Picture | None:
         """The most favourited (then boosted) of the pictures made on the local day before
-        `day`, or None when nobody reacted to any."""
+        `day` whose latent this generator takes, or None when nobody reacted to any. Pictures
+        drawn by other weights (another z_dim, before a SIGHUP) are skipped, as the explorer's
+        popular panel skips them: their latent would crash the drawing."""
         zone = self._zone()
         start = datetime.fromisoformat(day).replace(tzinfo=zone)
         since = (start - timedelta(days=1)).timestamp()
-        best = self.state.popular(self.name, since, start.timestamp(), limit=1)
-        return best[0] if best else None
+        z_dim, limit = self.artist.sampler.z_dim, 8
+        while True:  # ask for more while pictures of other weights crowd the right ones out
+            found = self.state.popular(self.name, since, start.timestamp(), limit=limit)
+            fitting = [p for p in found if len(p.z) == z_dim
+                       and all(math.isfinite(v) for v in p.z)]
+            if fitting or len(found) < limit:
+                return fitting[0] if fitting else None
+            limit *= 4
 
     def _daily_drawing(self, key: str, favourite: Picture | None) -> tuple[Drawing, str]:
         """Near yesterday's favourite when there is one (and the post says so), else near a

@@ -2,16 +2,20 @@
 
 Each mention is recorded before anything is attempted and moves
     seen -> replying -> replied       (or ignored, refused, failed)
-A mention waiting for a retry stays in seen or replying with its attempts and next_attempt_at.
-`replying` means a reply may have reached the platform: before any new attempt the service
-looks for the bot's own reply first. The platform's reply id is stored once posted. Cursors
-only move past settled mentions. The schema is versioned with PRAGMA user_version and migrated
-forward in one transaction per step.
+A mention waiting (for a retry, the post budget, media being processed) stays in seen or
+replying with its attempts and next_attempt_at: the mentions table is the queue, so the cursor
+moves past every mention recorded here. `replying` means a post (reply or note) may have
+reached the platform: before any new attempt the service looks for the bot's own reply first.
+What that post says and carries is kept in `outgoing` from the moment its media is uploaded
+(or the note is about to go) until the mention is settled, so a retry or a restart sends, or
+finds, that very post. The platform's reply id is stored once posted. The schema is versioned
+with PRAGMA user_version and migrated forward in one transaction per step.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from bot.platforms.base import Mention, Reaction
+from bot.platforms.base import Mention, Reaction, Uploaded
 
 PENDING = ("seen", "replying")
 SETTLED = ("replied", "ignored", "refused", "failed")
@@ -123,6 +127,22 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (platform, author_id)
     );
     """,
+    # 3: every post on its way (a reply's text, latents and uploaded media, a note's text),
+    # kept until its mention is settled. Mentions in flight before this migration have none:
+    # they are looked for and, if not found, decided afresh, as before.
+    """
+    CREATE TABLE outgoing (
+        platform TEXT NOT NULL,
+        mention_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        text TEXT NOT NULL,
+        pictures TEXT NOT NULL DEFAULT '[]',
+        uploaded TEXT,
+        uploaded_at REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (platform, mention_id)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -141,6 +161,22 @@ def unwritable_reason(path: Path, timeout: float = 2.0) -> str | None:
     except sqlite3.Error as exc:
         return f"state file {path} is not writable: {exc}"
     return None
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> str:
+    """Why the state file cannot be opened, and the fix. A good file in a read-only folder (a
+    read-only mount, compose's read_only: true) fails the same way as a broken one ("unable to
+    open database file": WAL needs its -wal and -shm files beside it), but needs no backup."""
+    folder = path.parent
+    if not os.access(folder, os.W_OK):
+        return (f"state file {path} cannot be opened ({exc}): its folder {folder} is read-only "
+                "(SQLite writes its -wal and -shm files beside it); make the folder writable, "
+                "or set BOT_STATE_PATH to a file in a writable folder")
+    if path.exists() and not os.access(path, os.W_OK):
+        return (f"state file {path} cannot be opened ({exc}): the file is read-only; make it "
+                "writable (chmod, or its owner), or set BOT_STATE_PATH to a writable place")
+    return (f"state file {path} cannot be used ({exc}); restore it from a backup or move it "
+            "away to start afresh")
 
 
 class StateError(Exception):
@@ -177,6 +213,33 @@ class Picture:
     deleted_at: float | None = None
     favourites: int = 0
     boosts: int = 0
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A post on its way to answer one mention: what it says and carries. Kept from the
+    moment its media is uploaded (a reply) or it is about to be sent (a note) until the mention
+    is settled, so a retry, a restart or the look after a crash deals with this very post."""
+
+    kind: str  # "reply", or the kind of note ("limit", "help", "unknown seed", ...)
+    reason: str  # what the mention is settled with once the post is out
+    text: str
+    pictures: tuple[Picture, ...] = ()  # a reply's, with their latents (post_id not known yet)
+    uploaded: Uploaded | None = None  # a reply's media on the platform
+    uploaded_at: float = 0.0
+
+    @property
+    def is_note(self) -> bool:
+        return self.kind != "reply"
+
+
+def _outgoing(row: sqlite3.Row) -> Outgoing:
+    up = json.loads(row["uploaded"]) if row["uploaded"] else None
+    return Outgoing(row["kind"], row["reason"], row["text"],
+                    tuple(Picture(**p) for p in json.loads(row["pictures"])),
+                    None if up is None else Uploaded(tuple(up["ids"]), tuple(up["waiting"]),
+                                                     up["check_in"], up["checks"]),
+                    row["uploaded_at"])
 
 
 def _mention_json(m: Mention) -> str:
@@ -218,8 +281,7 @@ class State:
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StateError(f"state file {self.path} cannot be used ({exc}); restore it from "
-                             "a backup or move it away to start afresh") from None
+            raise StateError(_unusable(self.path, exc)) from None
         except OSError as exc:
             raise StateError(f"state file {self.path} cannot be created ({exc}); set "
                              "BOT_STATE_PATH to a writable place") from None
@@ -277,15 +339,20 @@ class State:
 
     def settle(self, platform: str, mention_id: str, status: str, reason: str | None = None,
                reply_id: str | None = None, seed_id: int | None = None,
-               pictures: list[Picture] | None = None) -> None:
+               pictures: list[Picture] | None = None, uploads: int = 0) -> None:
         """Move a mention to a final status (replied, ignored, refused or failed). A reply
         records the pictures it carried in the same transaction: none is ever remembered
         for a mention that is not, nor the other way round. pictures=None: one picture
-        (a reply found again after a crash, its latent unknown); []: none (help, delete)."""
+        (a reply found again after a crash, its latent unknown); []: none (help, delete).
+        uploads: what the post cost against the platform's budget, counted in the same
+        transaction (never twice, never lost). Its outgoing post is done with."""
         assert status in SETTLED, status
         now = self.clock()
         count = 1 if pictures is None else len(pictures)
         with self._transaction():
+            self._insert_uploads(platform, uploads, now)
+            self.db.execute("DELETE FROM outgoing WHERE platform = ? AND mention_id = ?",
+                            (platform, mention_id))
             self.db.execute(
                 "UPDATE mentions SET status = ?, reason = ?, reply_id = COALESCE(?, reply_id), "
                 "seed_id = COALESCE(?, seed_id), updated_at = ?, pictures = ?, "
@@ -305,11 +372,46 @@ class State:
             raise
         self.db.execute("COMMIT")
 
-    def start_reply(self, platform: str, mention_id: str) -> None:
-        """Mark that a reply is about to be sent: from here on, look before retrying."""
-        self.db.execute("UPDATE mentions SET status = 'replying', attempts = attempts + 1, "
-                        "updated_at = ? WHERE platform = ? AND id = ?",
-                        (self.clock(), platform, mention_id))
+    def start_reply(self, platform: str, mention_id: str,
+                    outgoing: Outgoing | None = None) -> None:
+        """Mark that a post (reply or note) is about to be sent, with what it is: from here on,
+        look before retrying. Counts as an attempt."""
+        with self._transaction():
+            if outgoing is not None:
+                self._save_outgoing(platform, mention_id, outgoing)
+            self.db.execute("UPDATE mentions SET status = 'replying', "
+                            "attempts = attempts + 1, updated_at = ? "
+                            "WHERE platform = ? AND id = ?", (self.clock(), platform, mention_id))
+
+    # ------------------------------------------------------------ posts on their way
+
+    def _save_outgoing(self, platform: str, mention_id: str, out: Outgoing) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO outgoing (platform, mention_id, kind, reason, text, "
+            "pictures, uploaded, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (platform, mention_id, out.kind, out.reason, out.text,
+             json.dumps([asdict(p) for p in out.pictures]),
+             None if out.uploaded is None else json.dumps(asdict(out.uploaded)),
+             out.uploaded_at))
+
+    def save_outgoing(self, platform: str, mention_id: str, out: Outgoing,
+                      uploads: int = 0) -> None:
+        """Keep (or update) a post on its way; uploads: what its upload cost against the
+        platform's budget, counted in the same transaction."""
+        with self._transaction():
+            self._save_outgoing(platform, mention_id, out)
+            self._insert_uploads(platform, uploads, self.clock())
+
+    def outgoing(self, platform: str, mention_id: str) -> Outgoing | None:
+        row = self.db.execute("SELECT * FROM outgoing WHERE platform = ? AND mention_id = ?",
+                              (platform, mention_id)).fetchone()
+        return _outgoing(row) if row else None
+
+    def drop_outgoing(self, platform: str, mention_id: str) -> None:
+        """Forget a post on its way (its upload expired or never finished processing): the
+        next attempt decides and uploads afresh."""
+        self.db.execute("DELETE FROM outgoing WHERE platform = ? AND mention_id = ?",
+                        (platform, mention_id))
 
     def count_attempt(self, platform: str, mention_id: str) -> None:
         """An attempt that failed before anything reached the platform."""
@@ -329,11 +431,20 @@ class State:
     # ------------------------------------------------------------ per-user limits
 
     def replies_since(self, platform: str, author_id: str, since: float) -> int:
-        """Pictures sent to this author since then (four for variations, none for help)."""
-        return self.db.execute(
+        """Pictures sent to this author since then (four for variations, none for help), and
+        those on their way to them: a reply retried after a failed post counts from the
+        moment it was decided, so the author's mentions decided meanwhile stay within the
+        limit."""
+        sent = self.db.execute(
             "SELECT COALESCE(SUM(pictures), 0) FROM mentions WHERE platform = ? AND "
             "author_id = ? AND status = 'replied' AND replied_at >= ?",
             (platform, author_id, since)).fetchone()[0]
+        on_their_way = self.db.execute(
+            "SELECT COALESCE(SUM(json_array_length(o.pictures)), 0) FROM outgoing o "
+            "JOIN mentions m ON m.platform = o.platform AND m.id = o.mention_id "
+            "WHERE o.platform = ? AND m.author_id = ? AND o.kind = 'reply'",
+            (platform, author_id)).fetchone()[0]
+        return sent + on_their_way
 
     def oldest_reply_since(self, platform: str, author_id: str, since: float) -> float | None:
         return self.db.execute(
@@ -437,8 +548,14 @@ class State:
     # ------------------------------------------------------------ uploads (pacing)
 
     def record_upload(self, platform: str, count: int = 1) -> None:
-        """count: posts or pictures the platform counts (four for a variations reply)."""
-        now = self.clock()
+        """count: what the platform's budget counts (Mastodon: four for a variations reply;
+        X: one post, whatever it carries)."""
+        with self._transaction():
+            self._insert_uploads(platform, count, self.clock())
+
+    def _insert_uploads(self, platform: str, count: int, now: float) -> None:
+        if count <= 0:
+            return
         self.db.executemany("INSERT INTO uploads (platform, at) VALUES (?, ?)",
                             [(platform, now)] * count)
         self.db.execute("DELETE FROM uploads WHERE platform = ? AND at < ?",

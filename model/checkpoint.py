@@ -170,6 +170,14 @@ def _load_into(path: Path, module: torch.nn.Module, config: GANConfig,
 # ---------------------------------------------------------------- the exported discriminator
 
 
+# The card entry of a discriminator as training left it: kept for python -m model.guard to
+# start from, never used as the guard (guard_unfit_reason).
+TRAINING_DISCRIMINATOR = {
+    "fitted_for_serving": False,
+    "use": "the training discriminator: the bot serves without a guard until python -m "
+           "model.guard fits it against the exported generator"}
+
+
 def save_discriminator(out_dir: Path, discriminator: torch.nn.Module, config: GANConfig,
                        entry: dict[str, Any]) -> None:
     """Write discriminator.safetensors beside the generator and record it in the card under
@@ -183,6 +191,25 @@ def save_discriminator(out_dir: Path, discriminator: torch.nn.Module, config: GA
     text = json.dumps(card, indent=2) + "\n"
     atomic_write(out_dir / DISCRIMINATOR_FILE, lambda tmp: save_file(tensors, str(tmp), metadata))
     atomic_write_text(out_dir / CARD_FILE, text)
+
+
+def guard_unfit_reason(card: dict[str, Any], weights_dir: Path | str) -> str | None:
+    """Why the folder's discriminator must not rank the pictures the bot sends (one line), or
+    None when it may.
+
+    Only a discriminator fitted against the exported generator is a guard: the one a training
+    run leaves learnt from DiffAugment's blank borders and cut-out squares that blank means
+    real, and ranks broken, half-blank candidates first. python -m model.guard records
+    "fitted_for_serving": true; the trainer's export records false. Cards written before that
+    field: fitted when model.guard recorded what it was "trained_against".
+    """
+    entry = card.get("discriminator")
+    entry = entry if isinstance(entry, dict) else {}
+    if entry.get("fitted_for_serving", bool(entry.get("trained_against"))) is True:
+        return None
+    return (f"the discriminator in {weights_dir} is not fitted for serving (its card does not "
+            "say so; the one a training run leaves ranks broken, half-blank pictures first); "
+            f"fit it with python -m model.guard {weights_dir} --data DATA")
 
 
 def load_discriminator(weights_dir: Path | str, device: torch.device | str = "cpu"
@@ -211,7 +238,7 @@ def export_discriminator_from_checkpoint(run_dir: Path | str) -> dict[str, Any]:
     run_dir = Path(run_dir)
     discriminator, state = discriminator_from_checkpoint(run_dir / CKPT_FILE)
     entry = {"images_seen": state.get("images_seen"), "steps": state.get("step"),
-             "use": "best-of-k guard: ranks candidate pictures, never thresholds"}
+             **TRAINING_DISCRIMINATOR}
     save_discriminator(run_dir, discriminator, discriminator.config, entry)
     return entry
 

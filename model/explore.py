@@ -13,8 +13,9 @@ downloads as a GIF of the same steps. With --state (the bot's SQLite state file,
 running bot), a "popular" panel lists the bot's most favourited pictures with their counts,
 each loadable into the sliders and savable as a good seed in one click. Binds to loopback unless
 told otherwise, and says so if the port is taken. Writes to the seeds file are atomic
-(temporary file, then rename), keep one backup (.bak), and are serialised with a lock file,
-re-reading the file first, so two browsers (or two explorers) saving at once lose nothing.
+(temporary file, then rename), keep one backup (.bak), and are serialised with a lock on the
+seeds file's folder (no lock file is left behind), re-reading the file first, so two browsers
+(or two explorers) saving at once lose nothing.
 
 This module is the explorer's logic, on lists of floats in and PNG/GIF bytes or data URLs out,
 and the command line; model/explore_app.py is the web app over it and model/static/ the page.
@@ -30,6 +31,7 @@ import io
 import ipaddress
 import logging
 import math
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -173,15 +175,22 @@ class Explorer:
 
     @contextmanager
     def _locked(self) -> Iterator[SeedBook]:
-        """Hold the seeds file for a read-modify-write: the thread lock, then a file lock."""
-        lock_path = self.seeds_path.with_name(self.seeds_path.name + ".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield load_seeds(self.seeds_path, self.z_dim)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        """Hold the seeds file for a read-modify-write: the thread lock, then a lock on the
+        folder that holds it (other explorers). The folder, not a lock file: a lock file stays
+        behind in weights/ (git status, a Docker build), and the seeds file itself is replaced
+        by a rename on each save, so a lock on it would guard a file already gone."""
+        folder = self.seeds_path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with self._lock:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    yield load_seeds(self.seeds_path, self.z_dim)
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def seeds(self) -> SeedBook:
         return load_seeds(self.seeds_path, self.z_dim)
@@ -377,4 +386,10 @@ def _is_loopback(host: str) -> bool:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    # Run as python -m model.explore this file is the module __main__, and model.explore_app
+    # imports it again as model.explore: two NoSuchSeed classes, and the app's except clause
+    # would miss the one this copy's Explorer raises (an HTTP 500). So the command runs the one
+    # module everything else imports.
+    from model import explore
+
+    run_cli(explore.main)

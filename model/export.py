@@ -1,9 +1,13 @@
 """What a run shows and ships: fixed-noise grids, the losses plot, and at the end the scored
-export the bot loads (generator.safetensors + generator.json, and D for the guard)."""
+export the bot loads (generator.safetensors + generator.json), and D, marked not fitted for
+serving: python -m model.guard makes the guard of it. A run that starts over (--force) in a
+folder holding an export first copies that export to OUT/previous-export-<time>/."""
 
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,15 @@ import torch
 from PIL import Image
 
 from model import __version__
-from model.checkpoint import read_card, save_discriminator, save_generator
+from model.checkpoint import (
+    CARD_FILE,
+    DISCRIMINATOR_FILE,
+    TRAINING_DISCRIMINATOR,
+    WEIGHTS_FILE,
+    read_card,
+    save_discriminator,
+    save_generator,
+)
 from model.data import Dataset, image_groups
 from model.device import machine_description
 from model.ema import reestimate_batchnorm
@@ -22,6 +34,8 @@ from model.options import Run, TrainConfig
 from model.resume import Progress
 from model.sampler import Sampler, make_grid, to_uint8
 from model.step import Models
+
+log = logging.getLogger("model.train")  # the trainer's one name, whichever module logs
 
 
 def fixed_noise(cfg: TrainConfig) -> torch.Tensor:
@@ -124,8 +138,27 @@ def export(run: Run, m: Models, p: Progress, data: Dataset) -> dict[str, Any]:
         "version": __version__,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if not run.resume:  # a new run over an old export (--force): never without a way back
+        keep_previous_export(out)
     save_generator(out, candidates[best], cfg.gan, card)
-    save_discriminator(out, m.D, cfg.gan, {
-        "images_seen": p.images_seen, "steps": p.step,
-        "use": "best-of-k guard: ranks candidate pictures, never thresholds"})
+    save_discriminator(out, m.D, cfg.gan, {"images_seen": p.images_seen, "steps": p.step,
+                                           **TRAINING_DISCRIMINATOR})
     return read_card(out)
+
+
+def keep_previous_export(out: Path) -> Path | None:
+    """Copy the export in `out` (generator, card, discriminator) into a new folder
+    OUT/previous-export-<UTC time>/ before a new run's export replaces it, and say so.
+
+    --force once turned the shipped weights into a dry run's noise with no way back but git,
+    and a Docker image has no git: copying the files back undoes it. None: nothing to keep."""
+    if not (out / WEIGHTS_FILE).is_file():
+        return None
+    backup = out / f"previous-export-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+    backup.mkdir()  # a new name each time: an older backup is never overwritten
+    for name in (WEIGHTS_FILE, CARD_FILE, DISCRIMINATOR_FILE):
+        if (out / name).is_file():
+            shutil.copy2(out / name, backup / name)
+    log.info("the previous export of %s is kept in %s; copy its files back to undo this run",
+             out, backup)
+    return backup

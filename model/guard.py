@@ -13,7 +13,9 @@ translated and the blank squares of cut-out real pictures mean "real", so it ran
 half-blank candidates first (seen on this data). Held-out memorisation (model.evaluate) checks
 that the clean D does not push the replies towards copies. It starts from the folder's
 discriminator.safetensors (or the run's ckpt.pt) unless --from-scratch, and writes
-discriminator.safetensors and its card entry back into the weights folder.
+discriminator.safetensors and its card entry back into the weights folder, marked
+"fitted_for_serving": true. The bot uses no other discriminator as its guard: a training run
+exports its own marked false, and until it is fitted here the bot serves without a guard.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from model.checkpoint import (
     read_card,
     save_discriminator,
 )
-from model.data import load_dataset, random_flip, to_float
+from model.data import load_dataset, random_flip, to_float, without_held_out
 from model.device import pick_device
 from model.errors import UserError, run_cli
 from model.losses import d_nonsaturating
@@ -59,7 +61,7 @@ def starting_discriminator(weights: Path, sampler: Sampler, from_scratch: bool,
 def fit_guard(weights: Path, data: str, *, minutes: float | None, kimg: float, batch: int = 64,
               lr: float = 2e-4, from_scratch: bool = False, device: str = "auto",
               cache_dir: Path | None = None, seed: int = 0,
-              augment: str = "none") -> dict[str, Any]:
+              augment: str = "none", held_out: float = 0.0) -> dict[str, Any]:
     """Train D on real vs the served generator's pictures; save it as the guard."""
     dev = pick_device(device)
     sampler = Sampler.load(weights, str(dev))  # eval mode: the pictures as served
@@ -69,6 +71,8 @@ def fit_guard(weights: Path, data: str, *, minutes: float | None, kimg: float, b
     policy = parse_policy(((card.get("training") or {}).get("augment") or "none")
                           if augment == "training" else augment)
     ds = load_dataset(data, config.image_size, cache_dir)
+    if held_out > 0:  # a comparison run's guard sees no more of the data than its G did
+        ds = without_held_out(ds, held_out, batch)
     real_all = ds.images  # (N, 3, S, S) uint8
     d, start = starting_discriminator(weights, sampler, from_scratch, dev)
     d.train()
@@ -81,7 +85,10 @@ def fit_guard(weights: Path, data: str, *, minutes: float | None, kimg: float, b
         with torch.no_grad():
             fake = g(torch.randn(batch, config.z_dim, generator=gen).to(dev))
         pair = diff_augment(torch.cat([real, fake]), policy)
-        logits = d(pair).float()  # (2B,)
+        if config.d_norm == "batch":  # BatchNorm must not mix real and fake statistics
+            logits = torch.cat([d(pair[:batch]), d(pair[batch:])]).float()
+        else:
+            logits = d(pair).float()  # (2B,)
         loss = d_nonsaturating(logits[:batch], logits[batch:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -95,9 +102,11 @@ def fit_guard(weights: Path, data: str, *, minutes: float | None, kimg: float, b
         fake_logit = d(g(torch.randn(256, config.z_dim, generator=gen).to(dev))).float()
         fake_logit = fake_logit.mean().item()
     entry = {"trained_against": "the exported generator, frozen, eval mode",
-             "started_from": start, "images_seen": seen, "steps": steps,
+             "started_from": start, "real_images": len(real_all), "held_out": held_out,
+             "images_seen": seen, "steps": steps,
              "minutes": round((time.monotonic() - t0) / 60, 2), "augment": list(policy),
              "mean_logit_real": round(real_logit, 3), "mean_logit_generated": round(fake_logit, 3),
+             "fitted_for_serving": True,
              "use": "best-of-k guard: ranks candidate pictures, never thresholds"}
     save_discriminator(weights, d, config, entry)
     return entry
@@ -118,14 +127,20 @@ def main(argv: list[str] | None = None) -> int:
                          "pictures); 'training' for the run's own policy")
     ap.add_argument("--from-scratch", action="store_true",
                     help="a new discriminator instead of the exported or checkpointed one")
+    ap.add_argument("--held-out", type=float, default=0.0,
+                    help="fit without the held-out base emoji, as a run trained with "
+                    "model.train --held-out (e.g. 0.2)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--cache-dir", type=Path, default=None)
     args = ap.parse_args(argv)
+    if not 0 <= args.held_out < 1:
+        raise UserError(f"--held-out must be a share in [0, 1), got {args.held_out}")
     if args.batch < 2 or args.kimg <= 0:
         raise UserError("--batch must be at least 2 and --kimg more than 0")
     entry = fit_guard(args.weights, args.data, minutes=args.minutes, kimg=args.kimg,
                       batch=args.batch, lr=args.lr, from_scratch=args.from_scratch,
-                      device=args.device, cache_dir=args.cache_dir, augment=args.augment)
+                      device=args.device, cache_dir=args.cache_dir, augment=args.augment,
+                      held_out=args.held_out)
     print(f"wrote {args.weights}/discriminator.safetensors: {entry['images_seen']} images in "
           f"{entry['minutes']} min from {entry['started_from']}; mean logit real "
           f"{entry['mean_logit_real']:+.2f}, generated {entry['mean_logit_generated']:+.2f}")

@@ -29,16 +29,25 @@ class Progress:
     last: dict[str, float] = field(default_factory=dict)
 
 
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"  # what the bot serves
+
+
 def refuse_finished_work(out: Path) -> None:
     """A new run in a folder with a checkpoint or an export would overwrite it: a UserError
-    naming the file and the flag, before anything is read or written."""
-    if (out / CKPT_FILE).is_file():
-        raise UserError(f"{out} already holds a run ({out / CKPT_FILE}); add --resume to "
-                        "continue it, or --force to start over and overwrite it, or choose "
-                        "another --out")
-    if (out / WEIGHTS_FILE).is_file():
-        raise UserError(f"{out} already holds exported weights ({out / WEIGHTS_FILE}); add "
-                        "--force to overwrite them, or choose another --out")
+    naming the file and what to do, before anything is read or written.
+
+    A folder the bot serves from (the repo's weights/, or any export without the checkpoint of
+    a run) is never offered --force: train elsewhere and copy the better export there."""
+    has_run, has_export = (out / CKPT_FILE).is_file(), (out / WEIGHTS_FILE).is_file()
+    if not (has_run or has_export):
+        return
+    if out.resolve() == SHIPPED_WEIGHTS or not has_run:
+        raise UserError(f"{out} holds weights a bot serves ({out / WEIGHTS_FILE}), not a run "
+                        "to start over; train into another --out (runs/NAME), then score it "
+                        "and copy its export there if it is better")
+    raise UserError(f"{out} already holds a run ({out / CKPT_FILE}); add --resume to "
+                    "continue it, or --force to start over (its export is kept in a "
+                    "previous-export folder), or choose another --out")
 
 
 def config_differences(saved: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:

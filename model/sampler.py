@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import shutil
 from dataclasses import dataclass, field
@@ -23,10 +24,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model.checkpoint import atomic_write_text, load_discriminator, load_generator
+from model.checkpoint import (
+    DISCRIMINATOR_FILE,
+    atomic_write_text,
+    guard_unfit_reason,
+    load_discriminator,
+    load_generator,
+    read_card,
+)
 from model.device import cpu_has_native_bf16, pick_device
 from model.errors import UserError
 
+log = logging.getLogger("model.sampler")
 SEEDS_FILE = "seeds.json"
 SEEDS_VERSION = 1
 PNG_LEVEL = 1  # zlib level of reply PNGs: see render_png
@@ -156,6 +165,10 @@ def to_pil(image: torch.Tensor, scale: int = 1,
     return pil
 
 
+def _resampling(name: str) -> Image.Resampling:
+    return Image.Resampling.NEAREST if name == "nearest" else Image.Resampling.LANCZOS
+
+
 def render_png(image: torch.Tensor, scale: int = 4, resample: str = "lanczos",
                compress_level: int = PNG_LEVEL) -> bytes:
     """One uint8 (C, H, W) picture -> PNG bytes, upscaled for viewing: the bot's reply image.
@@ -166,17 +179,20 @@ def render_png(image: torch.Tensor, scale: int = 4, resample: str = "lanczos",
     """
     import io
 
-    method = Image.Resampling.NEAREST if resample == "nearest" else Image.Resampling.LANCZOS
     buf = io.BytesIO()
-    to_pil(image, scale, method).save(buf, format="PNG", compress_level=compress_level)
+    to_pil(image, scale, _resampling(resample)).save(buf, format="PNG",
+                                                     compress_level=compress_level)
     return buf.getvalue()
 
 
-def to_gif(images: torch.Tensor, scale: int = 4, ms: int = 120, bounce: bool = True) -> bytes:
-    """uint8 (B, C, H, W) frames -> a looping GIF (there and back when bounce)."""
+def to_gif(images: torch.Tensor, scale: int = 4, ms: int = 120, bounce: bool = True,
+           resample: str = "lanczos") -> bytes:
+    """uint8 (B, C, H, W) frames -> a looping GIF (there and back when bounce), upscaled like
+    the PNG replies (Lanczos unless resample is "nearest"), so a morph looks like its picture.
+    """
     import io
 
-    frames = [to_pil(img, scale) for img in images]
+    frames = [to_pil(img, scale, _resampling(resample)) for img in images]
     if bounce and len(frames) > 2:
         frames = frames + frames[-2:0:-1]
     buf = io.BytesIO()
@@ -262,10 +278,17 @@ class Guard:
 
 
 def load_guard(weights_dir: Path | str, device: str | torch.device = "auto") -> Guard | None:
-    """The weights folder's discriminator as a guard, or None when it ships none."""
+    """The weights folder's discriminator as a guard, or None when it ships none or ships one
+    not fitted for serving (a training run's: logged as a warning, served without a guard)."""
     dev = pick_device(device) if isinstance(device, str) else device
+    if not (Path(weights_dir) / DISCRIMINATOR_FILE).is_file():
+        return None
+    reason = guard_unfit_reason(read_card(weights_dir), weights_dir)
+    if reason is not None:
+        log.warning("%s; until then each picture is the first of its candidates", reason)
+        return None
     d = load_discriminator(weights_dir, dev)
-    if d is None:
+    if d is None:  # removed since the look above
         return None
     bf16 = dev.type == "cuda" or cpu_has_native_bf16()
     return Guard(d.to(memory_format=torch.channels_last), dev, bf16)

@@ -177,3 +177,17 @@ class HoldingProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def reply_through(platform, mention: Mention, text: str, media: list, looks=None):
+    """Upload, ask about the processing until the media is ready, then reply: what the service
+    does over several turns of its loop, in one go. `looks` gets each wait the platform asked
+    for before a look (never slept here)."""
+    uploaded = platform.upload(media)
+    for _ in range(100):
+        if uploaded.ready:
+            return platform.reply(mention, text, uploaded)
+        if looks is not None:
+            looks.append(uploaded.check_in)
+        uploaded = platform.processed(uploaded)
+    raise AssertionError(f"media {uploaded.waiting} never processed")

@@ -66,7 +66,7 @@ def test_quick_model_bench_reports_every_figure_as_printed(
     assert r["quick"] and all(v > 0 for v in r["matmul_gflops"].values())
     assert printed(shown, r"plain baseline .*?\s([\d.]+) images/s") == pytest.approx(
         r["train_baseline_images_per_s"], abs=0.05)
-    for preset in ("classic-dcgan", "default"):
+    for preset in model.bench.PRESETS:
         assert r[f"step_gflop_{preset}"] > 0
         for precision in ("fp32", "bf16"):
             row = r[f"train_{preset}_{precision}"]
@@ -79,7 +79,7 @@ def test_quick_model_bench_reports_every_figure_as_printed(
         r["generate_batch64_images_per_s"], abs=0.5)
 
     levers = r["levers"]
-    assert {row["preset"] for row in levers} == {"classic-dcgan", "default"}
+    assert {row["preset"] for row in levers} == set(model.bench.PRESETS)
     for row in levers:  # every lever ran here (a lever that cannot run says why instead)
         assert "error" not in row, row
         assert row["images_per_s"] > 0

@@ -82,6 +82,15 @@ def test_platforms_load_no_tensors(module: str) -> None:
     assert bad == [], f"import {module} loads {bad[:5]}"
 
 
+@pytest.mark.parametrize("module", ["bot.decision", "bot.commands", "bot.texts"])
+def test_the_pure_decision_loads_no_tensors(module: str) -> None:
+    """The decision does no I/O and loads no torch (DESIGN.md, docs/ARCHITECTURE.md), and
+    neither do the parser and the sentences it answers with."""
+    loaded = loaded_by(module)
+    bad = [m for m in loaded if m == "torch" or m == "model" or m.startswith("model.")]
+    assert bad == [], f"import {module} loads {bad[:5]}"
+
+
 def test_the_bot_uses_the_model_only_through_its_serving_api() -> None:
     found = {str(p.relative_to(REPO)): bot_violations(p) for p in (REPO / "bot").rglob("*.py")}
     assert {k: v for k, v in found.items() if v} == {}

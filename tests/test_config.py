@@ -17,7 +17,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_defaults_are_the_local_platform() -> None:
     s = load_settings()
-    assert s.platform == "local" and s.sigma == 0.5 and s.user_limit_per_hour == 8
+    assert s.platform == "local" and s.sigma == 0.5 and s.user_limit_per_hour == 16
     assert s.triggers == DEFAULT_TRIGGERS and s.daily_post_time == "09:00"
     assert s.weights_dir.name == "weights" and s.seeds_file == s.weights_dir / "seeds.json"
 

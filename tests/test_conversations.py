@@ -8,7 +8,9 @@ their own Mastodon.py clients; what the bot did is read back from the server and
 
 from __future__ import annotations
 
+import html
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,14 +40,23 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def bot(srv, tmp_path: Path, tiny_weights: Path, clock: FakeClock,
-        monkeypatch: pytest.MonkeyPatch) -> Service:
-    monkeypatch.chdir(tmp_path)
+def write_seeds(weights: Path, ids) -> None:  # type: ignore[no-untyped-def]
     gen = torch.Generator().manual_seed(5)
-    save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [
-        Seed(i, torch.randn(TINY.z_dim, generator=gen).tolist(), f"seed {i}") for i in SEEDS]))
-    service = mastodon_service(srv, tiny_weights, tmp_path / "state.db", clock,
+    save_seeds(weights / "seeds.json", SeedBook(TINY.z_dim, [
+        Seed(i, torch.randn(TINY.z_dim, generator=gen).tolist(), f"seed {i}") for i in ids]))
+
+
+@pytest.fixture
+def weights(tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tiny generator with three good seeds, in a fresh working directory."""
+    monkeypatch.chdir(tmp_path)
+    write_seeds(tiny_weights, SEEDS)
+    return tiny_weights
+
+
+@pytest.fixture
+def bot(srv, tmp_path: Path, weights: Path, clock: FakeClock) -> Service:
+    service = mastodon_service(srv, weights, tmp_path / "state.db", clock,
                                user_limit_per_hour=20)
     yield service
     service.state.close()
@@ -58,6 +69,11 @@ def ask(srv, user: str, text: str, in_reply_to=None) -> dict:
 def only_reply(srv, status: dict) -> dict:
     [reply] = replies_to(srv, status["id"])
     return reply
+
+
+def plain(status: dict) -> str:
+    """A status's text as people read it (Mastodon sends HTML, links around #tags)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", status["content"]))
 
 
 def first_picture(srv, bot: Service, user: str = "alice") -> dict:
@@ -191,7 +207,7 @@ def test_delete_by_the_person_it_was_made_for(srv, bot: Service) -> None:
     assert replies_to(srv, request["id"]) == []  # nothing is posted in answer
     [picture] = bot.state.pictures_of("mastodon", first["id"])
     assert picture.deleted_at is not None
-    # a command to a deleted picture is an ordinary mention: "again" alone asks nothing
+    # a command in a reply to her own post is an ordinary mention: "again" alone asks nothing
     late = ask(srv, "alice", "@bot again", in_reply_to=request["id"])
     bot.cycle()
     assert replies_to(srv, late["id"]) == []
@@ -238,6 +254,136 @@ def test_help_at_most_once_a_day_per_person(srv, bot: Service, clock: FakeClock)
     tomorrow = ask(srv, "alice", "@bot help", in_reply_to=first["id"])
     bot.cycle()
     assert len(replies_to(srv, tomorrow["id"])) == 1
+
+
+def test_help_in_a_new_mention_too(srv, bot: Service) -> None:
+    mention = ask(srv, "bob", "@bot help")  # not a reply to any picture
+    bot.cycle()
+    help_note = plain(only_reply(srv, mention))
+    assert all(phrase in help_note for phrase in
+               ('"again"', '"more like this"', '"morph"', '"delete"', '"like #12"'))
+    twice = ask(srv, "bob", "@bot help")
+    bot.cycle()
+    assert replies_to(srv, twice["id"]) == []  # the same once-a-day rule
+
+
+def test_a_command_to_a_picture_the_bot_no_longer_has_says_it_is_gone(srv, bot: Service
+                                                                      ) -> None:
+    first = first_picture(srv, bot)
+    ask(srv, "alice", "@bot delete", in_reply_to=first["id"])
+    late = ask(srv, "alice", "@bot again", in_reply_to=first["id"])  # sent before it went
+    bot.cycle()
+    note = only_reply(srv, late)
+    assert note["media_attachments"] == []
+    assert "deleted" in plain(note) and '"create a human image"' in plain(note)
+    # a picture from before the state file was reset: the bot's post, but unknown to it
+    theirs = first_picture(srv, bot, "bob")
+    bot.state.db.execute("DELETE FROM pictures")
+    more = ask(srv, "bob", "@bot more like this", in_reply_to=theirs["id"])
+    bot.cycle()
+    assert '"create a human image"' in plain(only_reply(srv, more))
+    # said once: the next such command within the hour is a note too many
+    morph = ask(srv, "bob", "@bot morph", in_reply_to=theirs["id"])
+    bot.cycle()
+    assert replies_to(srv, morph["id"]) == []
+
+
+def test_a_number_the_post_does_not_have_gets_the_numbers_it_has(srv, bot: Service) -> None:
+    first = first_picture(srv, bot)
+    request = ask(srv, "alice", "@bot more like this", in_reply_to=first["id"])
+    bot.cycle()
+    four = only_reply(srv, request)
+    wrong = ask(srv, "alice", "@bot more like this 7", in_reply_to=four["id"])
+    bot.cycle()
+    note = only_reply(srv, wrong)
+    assert note["media_attachments"] == [] and bot.state.pictures_of("mastodon",
+                                                                     note["id"]) == []
+    assert "1 to 4" in plain(note) and '"more like this 2"' in plain(note)
+
+
+# ---------------------------------------------------------------- notes and limits
+
+
+def test_notes_are_one_per_person_per_hour_whatever_their_kind(srv, bot: Service,
+                                                              clock: FakeClock) -> None:
+    picture = first_picture(srv, bot, "bob")
+    unknown = [ask(srv, "bob", "@bot like #9999") for _ in range(10)]
+    bot.cycle()
+    notes = [n for m in unknown for n in replies_to(srv, m["id"])]
+    assert len(notes) == 1 and "#9999" in plain(notes[0])
+    # a note of another kind (a number the post does not have) within the hour: silence
+    wrong = ask(srv, "bob", "@bot morph 3", in_reply_to=picture["id"])
+    bot.cycle()
+    assert replies_to(srv, wrong["id"]) == []
+    assert bot.state.get("mastodon", wrong["id"]).status == "refused"
+    carol = ask(srv, "carol", "@bot like #9999")  # others are not affected
+    bot.cycle()
+    assert len(replies_to(srv, carol["id"])) == 1
+    clock.offset += 3601
+    later = ask(srv, "bob", "@bot morph 3", in_reply_to=picture["id"])
+    bot.cycle()
+    assert "one picture" in plain(only_reply(srv, later))
+
+
+def test_a_note_fits_in_a_status_with_a_hundred_scattered_seeds(
+        srv, weights: Path, tmp_path: Path, clock: FakeClock) -> None:
+    write_seeds(weights, range(1, 400, 4))  # 100 seeds, no two adjacent
+    service = mastodon_service(srv, weights, tmp_path / "state.db", clock)
+    try:
+        mention = ask(srv, "bob", "@bot like #9999")
+        service.cycle()
+        note = only_reply(srv, mention)  # a real server refuses a text over 500 characters
+        assert "#9999" in plain(note) and "#1" in plain(note)
+        assert len(note["content"]) > 0 and len(plain(note)) <= 500
+    finally:
+        service.state.close()
+
+
+def test_the_readme_conversation_fits_the_default_limit(
+        srv, weights: Path, tmp_path: Path, clock: FakeClock) -> None:
+    """The README's conversation twice (a picture, "more like this", "morph 2": 6 pictures
+    each), then what the variations reply suggests ("more like this 2", 4 more): every step
+    is answered under the default per-person limit; the next picture is one too many."""
+    service = mastodon_service(srv, weights, tmp_path / "state.db", clock)
+
+    def say(text: str, to: dict, pictures: int) -> dict:
+        mention = ask(srv, "alice", f"@bot {text}", in_reply_to=to["id"])
+        service.cycle()
+        reply = only_reply(srv, mention)
+        assert len(reply["media_attachments"]) == pictures, (text, plain(reply))
+        return reply
+
+    try:
+        for _ in range(2):
+            first = first_picture(srv, service)
+            four = say("more like this", first, 4)
+            say("morph 2", four, 1)
+        assert '"more like this 2"' in plain(four)
+        say("more like this 2", four, 4)
+        over = say("again", four, 0)
+        assert "my limit" in plain(over)
+    finally:
+        service.state.close()
+
+
+def test_a_japanese_request_is_answered_in_japanese(srv, bot: Service) -> None:
+    mention = ask(srv, "alice", "@bot 人間の画像を作って")
+    bot.cycle()
+    reply = only_reply(srv, mention)
+    assert "人間を描きました" in plain(reply) and "「もう一回」" in plain(reply)
+    assert reply["media_attachments"][0]["description"].startswith("GANがシード#")
+    more = ask(srv, "alice", "@bot 似たのをお願いします", in_reply_to=reply["id"])
+    bot.cycle()
+    four = only_reply(srv, more)
+    assert "「似たのを2」" in plain(four)
+    assert all(m["description"].startswith(f"バリエーション{i + 1}/4")
+               for i, m in enumerate(four["media_attachments"]))
+    helped = ask(srv, "alice", "@bot ヘルプ", in_reply_to=reply["id"])
+    bot.cycle()
+    assert "「消して」" in plain(only_reply(srv, helped))
+    unknown = ask(srv, "alice", "@bot #999みたいに")
+    bot.cycle()
+    assert "シード#999はありません" in plain(only_reply(srv, unknown))
 
 
 # ---------------------------------------------------------------- the garden

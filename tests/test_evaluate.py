@@ -216,7 +216,8 @@ def test_cli_plain_and_served(tiny_weights: Path, emoji_dir: Path, tmp_path: Pat
 
     # with good seeds and a discriminator: served pictures come from near the seeds, guarded
     save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [Seed(1, [3.0] * 8)]))
-    save_discriminator(tiny_weights, Discriminator(TINY).eval(), TINY, {})
+    save_discriminator(tiny_weights, Discriminator(TINY).eval(), TINY,
+                       {"fitted_for_serving": True})  # a guard, as model.guard records one
     out, result = _run(capsys, *base, "--sigma", "0.1", "--best-of", "2")
     assert "1 seeds" in out and "best of 2 by the discriminator" in out
     assert result["served"]["guard"] is True and result["served"]["sigma"] == 0.1

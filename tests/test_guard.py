@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ from model.sampler import (
 from tests.helpers import TINY
 
 REPO = Path(__file__).resolve().parent.parent
+FITTED = {"fitted_for_serving": True}  # as python -m model.guard records a guard
 
 
 class Brightness(torch.nn.Module):
@@ -98,7 +100,7 @@ def test_the_same_request_id_sends_the_same_picture(tiny_weights: Path, book: Se
 def test_the_discriminator_round_trips_and_gets_its_own_card_entry(tiny_weights: Path) -> None:
     torch.manual_seed(1)
     d = Discriminator(TINY).eval()
-    save_discriminator(tiny_weights, d, TINY, {"images_seen": 123})
+    save_discriminator(tiny_weights, d, TINY, {"images_seen": 123, **FITTED})
     card = read_card(tiny_weights)
     assert card["discriminator"]["file"] == DISCRIMINATOR_FILE
     assert card["discriminator"]["images_seen"] == 123 and card["note"]  # G's entries kept
@@ -111,7 +113,10 @@ def test_the_discriminator_round_trips_and_gets_its_own_card_entry(tiny_weights:
     assert load_guard(tiny_weights, "cpu") is None  # no D: served without the guard
 
 
-def test_the_trainer_exports_the_discriminator(tmp_path: Path, people_dir: Path) -> None:
+def test_the_trainer_exports_the_discriminator_unfitted_until_model_guard_fits_it(
+        tmp_path: Path, people_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from model.guard import fit_guard
+
     out = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "model.train", "--data", str(people_dir), "--out", str(out),
@@ -121,7 +126,36 @@ def test_the_trainer_exports_the_discriminator(tmp_path: Path, people_dir: Path)
     card = json.loads((out / "generator.json").read_text())
     assert card["discriminator"]["file"] == DISCRIMINATOR_FILE
     assert card["discriminator"]["steps"] == card["steps"]
-    assert load_discriminator(out).config.image_size == 32
+    assert card["discriminator"]["fitted_for_serving"] is False
+    assert load_discriminator(out).config.image_size == 32  # kept for model.guard to start from
+    # trained on augmented pictures, it would rank broken ones first: served without a guard
+    with caplog.at_level(logging.WARNING, logger="model.sampler"):
+        assert load_guard(out, "cpu") is None
+    assert "not fitted for serving" in caplog.text and f"model.guard {out}" in caplog.text
+
+    entry = fit_guard(out, str(people_dir), minutes=None, kimg=0.05, batch=16, device="cpu",
+                      cache_dir=tmp_path)
+    assert entry["started_from"] == "the exported discriminator"
+    assert read_card(out)["discriminator"]["fitted_for_serving"] is True
+    assert isinstance(load_guard(out, "cpu"), Guard)
+    assert isinstance(load_guard(REPO / "weights", "cpu"), Guard)  # the shipped, fitted one
+
+
+def test_the_bot_serves_an_unfitted_discriminator_without_a_guard(tiny_weights: Path,
+                                                                  book: SeedBook) -> None:
+    from bot.artist import Artist, ArtistOptions
+    from model.checkpoint import TRAINING_DISCRIMINATOR
+
+    save_seeds(tiny_weights / "seeds.json", book)
+    save_discriminator(tiny_weights, Discriminator(TINY), TINY, dict(TRAINING_DISCRIMINATOR))
+    options = ArtistOptions(device="cpu", best_of=4)
+    unfitted = Artist(tiny_weights, tiny_weights / "seeds.json", options)
+    plain = Artist(tiny_weights, tiny_weights / "seeds.json", ArtistOptions(device="cpu",
+                                                                             best_of=1))
+    assert unfitted.guard is None
+    assert unfitted.draw("r").data == plain.draw("r").data  # the first candidate, unranked
+    save_discriminator(tiny_weights, Discriminator(TINY), TINY, FITTED)
+    assert isinstance(Artist(tiny_weights, tiny_weights / "seeds.json", options).guard, Guard)
 
 
 def test_generate_n_writes_the_replies_the_bot_would_send(bot_env: Path, tiny_weights: Path,
@@ -129,7 +163,7 @@ def test_generate_n_writes_the_replies_the_bot_would_send(bot_env: Path, tiny_we
     import os
 
     save_seeds(tiny_weights / "seeds.json", book)
-    save_discriminator(tiny_weights, Discriminator(TINY), TINY, {})
+    save_discriminator(tiny_weights, Discriminator(TINY), TINY, FITTED)
     env = dict(os.environ)
     env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO), BOT_BEST_OF="4")
     out = bot_env / "replies"
@@ -148,8 +182,8 @@ def test_generate_n_writes_the_replies_the_bot_would_send(bot_env: Path, tiny_we
                    ).returncode == 0
         assert (bot_env / "one.png").read_bytes() == (out / r["file"]).read_bytes()
         assert Image.open(out / r["file"]).size == (256, 256)  # 8x the 32 px test model
-    missing = run("--n", "2", "--out", str(bot_env / "nowhere"))
-    assert missing.returncode == 64 and "existing folder" in missing.stderr
+    made = run("--n", "2", "--out", str(bot_env / "new" / "folder"))  # made, as model.sample
+    assert made.returncode == 0 and len(list((bot_env / "new" / "folder").glob("*.png"))) == 2
 
 
 def test_fitting_the_guard_teaches_d_to_tell_the_served_pictures_from_real(
@@ -165,6 +199,20 @@ def test_fitting_the_guard_teaches_d_to_tell_the_served_pictures_from_real(
     again = fit_guard(tiny_weights, str(people_dir), minutes=None, kimg=0.1, batch=16,
                       device="cpu", cache_dir=tmp_path)
     assert again["started_from"] == "the exported discriminator"
+    assert again["real_images"] == 24 and again["held_out"] == 0
+
+
+def test_a_comparison_runs_guard_is_fitted_without_the_held_out_images(
+        tiny_weights: Path, people_dir: Path, tmp_path: Path) -> None:
+    from model.data import heldout_mask, image_groups, load_dataset
+    from model.guard import fit_guard
+
+    entry = fit_guard(tiny_weights, str(people_dir), minutes=None, kimg=0.032, batch=8,
+                      device="cpu", cache_dir=tmp_path, held_out=0.25)
+    data = load_dataset(str(people_dir), 32, tmp_path)
+    held = int(heldout_mask(image_groups(data), 0.25).sum())
+    assert entry["real_images"] == len(data) - held < len(data)
+    assert read_card(tiny_weights)["discriminator"]["held_out"] == 0.25
 
 
 def test_an_unknown_seed_names_the_known_ones_as_ranges(tiny_weights: Path) -> None:

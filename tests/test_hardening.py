@@ -20,7 +20,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from bot.__main__ import make_artist
-from bot.commands import MAX_TEXT, parse
+from bot.commands import parse
 from bot.config import DEFAULT_TRIGGERS, load_settings
 from bot.platforms.base import Mention
 from bot.platforms.local import LocalPlatform
@@ -43,14 +43,15 @@ HTMLISH = st.lists(st.sampled_from(TOKENS), max_size=60).map("".join)
 @given(st.text(max_size=3000) | HTMLISH, st.booleans())
 def test_parse_never_raises_and_only_matches_triggers(text: str, is_html: bool) -> None:
     request = parse(text, DEFAULT_TRIGGERS, is_html)
-    assert request is None or (request.trigger in DEFAULT_TRIGGERS
-                               and len(request.text) <= MAX_TEXT)
+    # outside a reply to a picture: a trigger, or the two commands that work anywhere
+    assert request is None or request.trigger in DEFAULT_TRIGGERS or request.command in (
+        "like", "help")
 
 
-@given(st.text(max_size=200), st.text(max_size=200))
+@given(st.text(max_size=3000), st.text(max_size=200))
 def test_a_trigger_surrounded_by_anything_spaced_is_found(before: str, after: str) -> None:
-    assert parse(f"{before} create a human image {after}", DEFAULT_TRIGGERS) is not None or \
-        len(before) + 22 > MAX_TEXT * 2
+    # anywhere in the whole text: nothing before it, however long, hides it
+    assert parse(f"{before} create a human image {after}", DEFAULT_TRIGGERS) is not None
 
 
 # ---------------------------------------------------------------- the handling path

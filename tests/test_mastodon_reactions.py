@@ -25,7 +25,7 @@ from bot.config import MastodonSettings
 from bot.platforms.base import Media, Mention, Reaction
 from bot.platforms.errors import Rejected
 from bot.platforms.mastodon import MastodonPlatform
-from tests.helpers import client, fault
+from tests.helpers import client, fault, reply_through
 
 SEED = SeedConfig(accounts=[
     SeedAccount(username="bot", access_token="bot_token"),
@@ -40,11 +40,11 @@ def waits() -> list[float]:
 
 
 @pytest.fixture
-def bot(srv, waits: list[float]) -> Iterator[MastodonPlatform]:
+def bot(srv) -> Iterator[MastodonPlatform]:
     """The adapter as the bot, started (not flagging the account: nothing here needs it)."""
     settings = MastodonSettings(base_url=srv.base_url, access_token=SecretStr("bot_token"),
                                 visibility="public", flag_bot=False)
-    platform = MastodonPlatform(settings, wait=waits.append)
+    platform = MastodonPlatform(settings)
     platform.start()
     yield platform
     platform.stop()
@@ -89,8 +89,8 @@ def test_a_reply_with_four_pictures_has_four_described_attachments(
     request = client(srv, "alice").status_post("@bot create four human images")
     pictures = [Media(png(c), "image/png", f"A person in a {c} shirt.")
                 for c in ("red", "green", "blue", "yellow")]
-    posted = bot.reply(the_mention(bot, request["id"]), "@alice here are your humans",
-                       pictures)
+    posted = reply_through(bot, the_mention(bot, request["id"]), "@alice here are your humans",
+                           pictures, waits)
 
     status = client(srv, "alice").status(posted.id)  # read back as somebody else
     assert str(status["in_reply_to_id"]) == str(request["id"])
@@ -106,8 +106,8 @@ def test_a_reply_with_four_pictures_has_four_described_attachments(
 def test_a_gif_reply_is_one_gifv_attachment(srv, bot: MastodonPlatform) -> None:
     request = client(srv, "alice").status_post("@bot create a moving human")
     animation = Media(gif(), "image/gif", "A person waving, three frames.")
-    posted = bot.reply(the_mention(bot, request["id"]), "@alice here is your human",
-                       [animation])
+    posted = reply_through(bot, the_mention(bot, request["id"]), "@alice here is your human",
+                           [animation])
 
     [attachment] = client(srv, "alice").status(posted.id)["media_attachments"]
     assert attachment["type"] == "gifv"  # what Mastodon makes of an image/gif upload
@@ -120,7 +120,7 @@ def test_five_pictures_upload_nothing(srv, bot: MastodonPlatform) -> None:
     request = client(srv, "alice").status_post("@bot create many human images")
     mention = the_mention(bot, request["id"])
     with pytest.raises(ValueError):
-        bot.reply(mention, "@alice too many", [Media(png("red"), "image/png", "x")] * 5)
+        reply_through(bot, mention, "@alice too many", [Media(png("red"), "image/png", "x")] * 5)
     assert client(srv, "alice").status_context(request["id"])["descendants"] == []
 
 

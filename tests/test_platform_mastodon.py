@@ -2,8 +2,8 @@
 served by `responses` at the recordings' host, http://localhost:3000.
 
 Variations (429, 5xx, 401, 404, pages of notifications, broken JSON) keep the recorded shape
-and headers with values changed. The adapter's pause between processing polls goes through a
-recorder, so nothing here sleeps.
+and headers with values changed. The adapter never waits for processing: it says how long to
+wait (`check_in`) and the service asks again from its loop; nothing here sleeps.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from tests.fixtures_http import (
     recorded,
     require_fixtures,
 )
+from tests.helpers import reply_through
 
 require_fixtures()
 
@@ -76,8 +77,8 @@ def rsps() -> Iterator[responses.RequestsMock]:
 
 @pytest.fixture
 def sleeps() -> list[float]:
-    """The adapter waits between processing polls through this recorder (the service passes
-    its interruptible wait), so nothing here sleeps."""
+    """The waits the adapter asked for before each look at a processing upload (the service
+    waits them from its loop; nothing here sleeps)."""
     return []
 
 
@@ -415,12 +416,13 @@ def calls_to(rsps: responses.RequestsMock, method: str, path: str) -> list[Any]:
 def test_reply_uploads_waits_and_replies(rsps: responses.RequestsMock, sleeps: list[float],
                                          mention_vis: str, settings_vis: str,
                                          expected: str) -> None:
-    p = MastodonPlatform(settings(visibility=settings_vis), wait=sleeps.append)
+    p = MastodonPlatform(settings(visibility=settings_vis))
     register_upload(rsps)
     add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY,
         body={**REPLY["body"], "visibility": expected})
     mention = a_mention(visibility=mention_vis)
-    posted = p.reply(mention, "@mastodonpy_test_2 here is your human", PICTURE)
+    posted = reply_through(p, mention, "@mastodonpy_test_2 here is your human", PICTURE,
+                           sleeps)
     assert posted == Posted(id=REPLY["body"]["id"], url=REPLY["body"]["url"])
 
     [upload] = calls_to(rsps, "POST", "/api/v2/media")
@@ -445,9 +447,9 @@ def test_reply_uploads_waits_and_replies(rsps: responses.RequestsMock, sleeps: l
 
 def test_a_gif_is_uploaded_as_a_gif_and_waited_for(rsps: responses.RequestsMock,
                                                    sleeps: list[float]) -> None:
-    """Mastodon turns a GIF into a gifv asynchronously: 202 without a url, polled until it has
-    one (a few polls here), then one status with it."""
-    p = MastodonPlatform(settings(), wait=sleeps.append)
+    """Mastodon turns a GIF into a gifv asynchronously: 202 without a url, looked at until it
+    has one (at growing intervals), then one status with it."""
+    p = MastodonPlatform(settings())
     add(rsps, "GET", f"{BASE}/api/v1/instance/", MEDIA_200, body=INSTANCE_V1)
     add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
     add(rsps, "POST", f"{BASE}/api/v2/media", MEDIA_202,
@@ -458,20 +460,20 @@ def test_a_gif_is_uploaded_as_a_gif_and_waited_for(rsps: responses.RequestsMock,
             body={**MEDIA_200["body"], "type": "gifv", "url": url})
     add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY)
     gif = b"GIF89a" + bytes(range(64))
-    p.reply(a_mention(), "hi", [Media(gif, "image/gif", "A person waving.")])
+    reply_through(p, a_mention(), "hi", [Media(gif, "image/gif", "A person waving.")], sleeps)
     [upload] = calls_to(rsps, "POST", "/api/v2/media")
     name, content_type, data = file_parts(upload)["file"]
     assert (name, content_type, data) == ("human.gif", "image/gif", gif)
     assert form_fields(upload)["description"] == ["A person waving."]
     assert len(calls_to(rsps, "GET", f"/api/v1/media/{MEDIA_ID}")) == 3
-    assert sleeps == [1.0, 1.0, 1.0]
+    assert sleeps == [1.0, 2.0, 4.0]  # doubling: a busy server is not asked every second
     [status] = calls_to(rsps, "POST", "/api/v1/statuses")
     assert form_fields(status)["media_ids[]"] == [MEDIA_ID]
 
 
 def test_four_pictures_are_four_uploads_and_one_status(rsps: responses.RequestsMock,
                                                        sleeps: list[float]) -> None:
-    p = MastodonPlatform(settings(), wait=sleeps.append)
+    p = MastodonPlatform(settings())
     add(rsps, "GET", f"{BASE}/api/v1/instance/", MEDIA_200, body=INSTANCE_V1)
     add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
     ids = [str(int(MEDIA_ID) + i) for i in range(4)]
@@ -485,10 +487,26 @@ def test_four_pictures_are_four_uploads_and_one_status(rsps: responses.RequestsM
     assert [form_fields(u)["description"] for u in uploads] == [[m.alt_text] for m in pictures]
     assert [file_parts(u)["file"] for u in uploads] == [
         ("human.png", "image/png", m.data) for m in pictures]
-    assert sleeps == []  # nothing to wait for
+    assert not calls_to(rsps, "GET", f"/api/v1/media/{ids[0]}")  # nothing to look at again
     [status] = calls_to(rsps, "POST", "/api/v1/statuses")
     assert form_fields(status)["media_ids[]"] == ids
     assert header(status, "Idempotency-Key") == "human-image-bot-daily-2026-08-02"
+
+
+def test_a_post_whose_media_is_still_processed_is_transient_never_a_wait(
+        rsps: responses.RequestsMock) -> None:
+    """The daily post asks once more and says so: the service tries the post again later
+    (with the same Idempotency-Key), nothing here waits."""
+    p = MastodonPlatform(settings())
+    add(rsps, "GET", f"{BASE}/api/v1/instance/", MEDIA_200, body=INSTANCE_V1)
+    add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
+    add(rsps, "POST", f"{BASE}/api/v2/media", MEDIA_202)
+    add(rsps, "GET", f"{BASE}/api/v1/media/{MEDIA_ID}", MEDIA_200, status=206,
+        body={**MEDIA_200["body"], "url": None})
+    with pytest.raises(Transient, match="still being processed"):
+        p.post("Today's human.", PICTURE, key="daily-2026-08-02")
+    assert len(calls_to(rsps, "GET", f"/api/v1/media/{MEDIA_ID}")) == 1
+    assert not calls_to(rsps, "POST", "/api/v1/statuses")
 
 
 GIF = Media(b"GIF89a", "image/gif", "A person waving.")
@@ -499,7 +517,7 @@ GIF = Media(b"GIF89a", "image/gif", "A person waving.")
 def test_what_mastodon_cannot_attach_is_refused_before_any_upload(
         rsps: responses.RequestsMock, platform: MastodonPlatform, media: list[Media]) -> None:
     with pytest.raises(ValueError):
-        platform.reply(a_mention(), "hi", media)
+        platform.upload(media)
     with pytest.raises(ValueError):
         platform.post("hi", media)
     assert len(rsps.calls) == 0  # nothing uploaded, nothing posted
@@ -629,7 +647,7 @@ def test_422_on_the_reply_is_rejected(rsps: responses.RequestsMock,
 
 def test_429_on_the_media_upload_is_rate_limited(rsps: responses.RequestsMock,
                                                  sleeps: list[float]) -> None:
-    p = MastodonPlatform(settings(), wait=sleeps.append)
+    p = MastodonPlatform(settings())
     reset, _ = future_reset(900)
     add(rsps, "GET", f"{BASE}/api/v1/instance/", MEDIA_200, body=INSTANCE_V1)
     add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
@@ -637,21 +655,21 @@ def test_429_on_the_media_upload_is_rate_limited(rsps: responses.RequestsMock,
         body={"error": "Too many requests"},
         headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset})
     with pytest.raises(RateLimited) as info:
-        p.reply(a_mention(), "hi", PICTURE)
+        p.upload(PICTURE)
     assert info.value.reset_at is not None
     assert not calls_to(rsps, "POST", "/api/v1/statuses")
 
 
 def test_5xx_while_the_media_is_processed_is_transient(rsps: responses.RequestsMock,
                                                        sleeps: list[float]) -> None:
-    p = MastodonPlatform(settings(), wait=sleeps.append)
+    p = MastodonPlatform(settings())
     add(rsps, "GET", f"{BASE}/api/v1/instance/", MEDIA_200, body=INSTANCE_V1)
     add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
     add(rsps, "POST", f"{BASE}/api/v2/media", MEDIA_202)
     add(rsps, "GET", f"{BASE}/api/v1/media/{MEDIA_ID}", MEDIA_200, status=503,
         body="<html>503 Service Unavailable</html>")
     with pytest.raises(Transient):
-        p.reply(a_mention(), "hi", PICTURE)
+        reply_through(p, a_mention(), "hi", PICTURE)
 
 
 @pytest.mark.parametrize("send", ["reply", "note", "post"])
@@ -660,13 +678,12 @@ def test_403_scope_on_posting_is_auth_failed_naming_write_statuses(
         send: str) -> None:
     """A token without write:statuses: every post would meet the same 403, so it stops the
     bot (the service turns AuthFailed into a fatal stop) instead of failing each mention."""
-    platform.wait = sleeps.append
     if send != "note":
         register_upload(rsps)
     add(rsps, "POST", f"{BASE}/api/v1/statuses", REPLY, status=403, body=SCOPE_403)
     with pytest.raises(AuthFailed) as info:
         if send == "reply":
-            platform.reply(a_mention(), "hi", PICTURE)
+            reply_through(platform, a_mention(), "hi", PICTURE)
         elif send == "note":
             platform.send_note(a_mention(), "hi")
         else:
@@ -682,7 +699,7 @@ def test_403_scope_on_the_media_upload_names_write_media(
     add(rsps, "GET", f"{BASE}/api/v2/instance/", MEDIA_200, body=INSTANCE_V2)
     add(rsps, "POST", f"{BASE}/api/v2/media", MEDIA_202, status=403, body=SCOPE_403)
     with pytest.raises(AuthFailed, match="lacks the write:media scope") as info:
-        platform.reply(a_mention(), "hi", PICTURE)
+        platform.upload(PICTURE)
     assert TOKEN_SCOPES in str(info.value)
     assert not calls_to(rsps, "POST", "/api/v1/statuses")
 

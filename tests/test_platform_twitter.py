@@ -31,7 +31,7 @@ from responses import matchers
 from bot.config import TwitterSettings
 from bot.platforms.base import Me, Media, Mention, Posted
 from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
-from bot.platforms.twitter import STATUS_CHECKS, TwitterPlatform
+from bot.platforms.twitter import CHECK_AFTER, TwitterPlatform
 from tests.fixtures_http import (
     ME_ID,
     TWEEPY,
@@ -46,6 +46,7 @@ from tests.fixtures_http import (
     require_fixtures,
     v2_upload_answer,
 )
+from tests.helpers import reply_through
 
 require_fixtures()
 
@@ -70,16 +71,16 @@ def rsps() -> Iterator[responses.RequestsMock]:
 
 @pytest.fixture
 def waits() -> list[float]:
-    """The seconds the adapter asked to wait (between STATUS polls), in order: never slept."""
+    """The seconds the adapter asked the service to wait before each STATUS look, in order
+    (the service waits them from its loop; the adapter never sleeps)."""
     return []
 
 
 @pytest.fixture
-def platform(rsps: responses.RequestsMock, waits: list[float]) -> TwitterPlatform:
-    """A started adapter whose waits are recorded in `waits`; the get_me call is cleared from
-    rsps.calls."""
+def platform(rsps: responses.RequestsMock) -> TwitterPlatform:
+    """A started adapter; the get_me call is cleared from rsps.calls."""
     add(rsps, "GET", f"{TWEEPY}/2/users/me", recorded("x-api/get_me.json", "GET", "/2/users/me"))
-    p = TwitterPlatform(settings(), wait=waits.append)
+    p = TwitterPlatform(settings())
     p.start()
     rsps.calls.reset()
     return p
@@ -270,12 +271,15 @@ def test_mention_that_answers_a_tweet_carries_that_tweet_id(
     replying["referenced_tweets"] = [{"type": "quoted", "id": quoted},
                                      {"type": "replied_to", "id": parent}]
     quoting["referenced_tweets"] = [{"type": "quoted", "id": quoted}]
+    replying["in_reply_to_user_id"] = "1578516000000000003"  # whose tweet it answers
     add(rsps, "GET", MENTIONS_URL, page)
     got = {m.id: m for m in platform.fetch_mentions("1", None)}
     assert got[replying["id"]].in_reply_to_id == parent
+    assert got[replying["id"]].in_reply_to_account_id == "1578516000000000003"
     assert got[quoting["id"]].in_reply_to_id == ""  # a quote is no reply
-    assert got[plain["id"]].in_reply_to_id == ""
-    assert "referenced_tweets" in query(rsps.calls[0])["tweet.fields"][0].split(",")
+    assert got[plain["id"]].in_reply_to_id == "" == got[plain["id"]].in_reply_to_account_id
+    fields = query(rsps.calls[0])["tweet.fields"][0].split(",")
+    assert {"referenced_tweets", "in_reply_to_user_id"} <= set(fields)
 
 
 def test_take_reactions_is_empty_on_x(platform: TwitterPlatform) -> None:
@@ -297,7 +301,7 @@ def test_reply_uploads_sets_alt_text_and_replies_with_the_media(
         rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
     register_reply(rsps)
     mention = a_mention()
-    posted = platform.reply(mention, "@user0 here is your human", PICTURE)
+    posted = reply_through(platform, mention, "@user0 here is your human", PICTURE)
     assert posted == Posted(id=TWEET["body"]["data"]["id"])
 
     assert [c.request.url for c in rsps.calls] == [
@@ -327,7 +331,7 @@ def test_reply_uploads_sets_alt_text_and_replies_with_the_media(
 def test_alt_text_is_cut_to_x_limit(
         rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
     register_reply(rsps)
-    platform.reply(a_mention(), "hi", [Media(PNG, "image/png", "x" * 1500)])
+    reply_through(platform, a_mention(), "hi", [Media(PNG, "image/png", "x" * 1500)])
     sent = json.loads(rsps.calls[1].request.body)["metadata"]["alt_text"]["text"]
     assert sent == "x" * 1000
 
@@ -365,7 +369,7 @@ def test_four_pictures_are_uploaded_described_and_posted_in_one_tweet(
     add(rsps, "POST", f"{MEDIA}/2/media/metadata", v2_upload_answer(), body={"data": {}})
     add(rsps, "POST", f"{TWEEPY}/2/tweets", TWEET)
     mention = a_mention()
-    platform.reply(mention, "@user0 four humans", pictures)
+    reply_through(platform, mention, "@user0 four humans", pictures)
 
     paths = [urlsplit(c.request.url).path for c in rsps.calls]
     assert paths == ["/2/media/upload", "/2/media/metadata"] * 4 + ["/2/tweets"]
@@ -391,7 +395,7 @@ def test_four_pictures_are_uploaded_described_and_posted_in_one_tweet(
 def test_media_x_cannot_take_is_a_programming_error_before_any_upload(
         rsps: responses.RequestsMock, platform: TwitterPlatform, media: list[Media]) -> None:
     with pytest.raises(ValueError):
-        platform.reply(a_mention(), "hi", media)
+        platform.upload(media)
     with pytest.raises(ValueError):
         platform.post("hi", media)
     assert len(rsps.calls) == 0
@@ -421,17 +425,17 @@ def gif_answer(processing: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def register_gif(rsps: responses.RequestsMock, finalized: dict[str, Any] | None,
                  statuses: list[dict[str, Any]]) -> None:
-    """The chunked upload up to X's last word on processing (finalize, then each STATUS)."""
+    """The chunked upload and its alt text, then X's word on processing (each STATUS)."""
     add(rsps, "POST", f"{UPLOAD}/initialize", gif_answer())
     add(rsps, "POST", f"{UPLOAD}/{GIF_ID}/append", v2_upload_answer(), body="")
     add(rsps, "POST", f"{UPLOAD}/{GIF_ID}/finalize", gif_answer(finalized))
+    add(rsps, "POST", f"{MEDIA}/2/media/metadata", v2_upload_answer(),
+        body={"data": {"id": GIF_ID, "associated_metadata": {"alt_text": {"text": ALT}}}})
     for info in statuses:
         add(rsps, "GET", UPLOAD, gif_answer(info), match=(STATUS,))
 
 
 def register_gif_tweet(rsps: responses.RequestsMock) -> None:
-    add(rsps, "POST", f"{MEDIA}/2/media/metadata", v2_upload_answer(),
-        body={"data": {"id": GIF_ID, "associated_metadata": {"alt_text": {"text": ALT}}}})
     add(rsps, "POST", f"{TWEEPY}/2/tweets", TWEET)
 
 
@@ -446,15 +450,16 @@ def test_gif_reply_is_uploaded_in_segments_processed_and_posted(
                   {"state": "succeeded", "progress_percent": 100}])
     register_gif_tweet(rsps)
     mention = a_mention()
-    platform.reply(mention, "@user0 here is your human", [Media(GIF, "image/gif", ALT)])
+    reply_through(platform, mention, "@user0 here is your human",
+                  [Media(GIF, "image/gif", ALT)], waits)
 
     segments = -(-len(GIF) // MIB)
     assert segments == 2
     media = f"/2/media/upload/{GIF_ID}"
-    assert sent(rsps) == [
+    assert sent(rsps) == [  # upload, then metadata, then the tweet (docs.x.com's order)
         ("POST", "/2/media/upload/initialize"), *[("POST", f"{media}/append")] * segments,
-        ("POST", f"{media}/finalize"), ("GET", "/2/media/upload"), ("GET", "/2/media/upload"),
-        ("POST", "/2/media/metadata"), ("POST", "/2/tweets")]
+        ("POST", f"{media}/finalize"), ("POST", "/2/media/metadata"),
+        ("GET", "/2/media/upload"), ("GET", "/2/media/upload"), ("POST", "/2/tweets")]
     requests_sent = [c.request for c in rsps.calls]
 
     init = requests_sent[0]
@@ -471,24 +476,25 @@ def test_gif_reply_is_uploaded_in_segments_processed_and_posted(
     assert [query(c) for c in polls] == [{"command": ["STATUS"], "media_id": [GIF_ID]}] * 2
     assert waits == [3.0, 5.0]  # each check_after_secs, before the STATUS it announces
 
-    meta = json.loads(requests_sent[-2].body)
+    meta = json.loads(requests_sent[1 + segments + 1].body)
     assert meta == {"id": GIF_ID, "metadata": {"alt_text": {"text": ALT}}}
     tweet = json.loads(requests_sent[-1].body)
     assert tweet["media"]["media_ids"] == [GIF_ID]
     assert tweet["reply"]["in_reply_to_tweet_id"] == mention.id
-    for r in requests_sent[:-2]:  # the upload's own calls: signed for their URL, timed out
-        assert signed_for(r, r.url), r.url
+    for r in requests_sent:  # the upload's own calls: signed for their URL, timed out
+        if urlsplit(r.url).path not in ("/2/media/metadata", "/2/tweets"):
+            assert signed_for(r, r.url), r.url
     timeout = platform.settings.request_timeout
     assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [
         (timeout, timeout)] * len(rsps.calls)
 
 
 def test_gif_without_processing_info_is_posted_at_once(
-        rsps: responses.RequestsMock, platform: TwitterPlatform, waits: list[float]) -> None:
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
     register_gif(rsps, None, [])
     register_gif_tweet(rsps)
     platform.post("Today's human.", [Media(GIF, "image/gif", ALT)], key="daily-2022-10-08")
-    assert ("GET", "/2/media/upload") not in sent(rsps) and waits == []
+    assert ("GET", "/2/media/upload") not in sent(rsps)
     tweet = json.loads(rsps.calls[-1].request.body)
     assert tweet["media"]["media_ids"] == [GIF_ID] and "reply" not in tweet
 
@@ -500,22 +506,29 @@ def test_gif_processing_failed_is_rejected_and_nothing_is_posted(
                    "error": {"code": 1, "name": "InvalidMedia",
                              "message": "Unsupported animated GIF"}}])
     with pytest.raises(Rejected) as info:
-        platform.reply(a_mention(), "hi", [Media(GIF, "image/gif", ALT)])
+        reply_through(platform, a_mention(), "hi", [Media(GIF, "image/gif", ALT)], waits)
     assert "Unsupported animated GIF" in str(info.value)  # X's own words, for the record
-    assert sent(rsps)[-1] == ("GET", "/2/media/upload")  # no alt text, no tweet
+    assert sent(rsps)[-1] == ("GET", "/2/media/upload")  # no tweet
     assert waits == [2.0]
 
 
-def test_gif_still_processing_after_the_checks_is_transient(
-        rsps: responses.RequestsMock, platform: TwitterPlatform, waits: list[float]) -> None:
-    # no check_after_secs at all: the adapter still waits between checks, never spins
-    register_gif(rsps, {"state": "pending"}, [{"state": "in_progress"}])
-    with pytest.raises(Transient):
-        platform.reply(a_mention(), "hi", [Media(GIF, "image/gif", ALT)])
-    polls = [c for c in rsps.calls if c.request.method == "GET"]
-    assert len(polls) == len(waits) == STATUS_CHECKS
-    assert all(w >= 1.0 for w in waits)
-    assert sent(rsps)[-1] == ("GET", "/2/media/upload")
+@pytest.mark.parametrize(("after", "expected"), [
+    (None, CHECK_AFTER[0]), (0, CHECK_AFTER[0]), (7, 7.0), (600, CHECK_AFTER[1])],
+    ids=["none", "zero", "seven", "ten_minutes"])
+def test_a_gif_still_processing_is_a_bounded_wait_for_the_service_never_a_sleep(
+        rsps: responses.RequestsMock, platform: TwitterPlatform, after: int | None,
+        expected: float) -> None:
+    """Each look is one request and an answer: how long to wait before the next (never 0,
+    never a long stall); the service waits it from its loop and decides when to give up."""
+    info = {"state": "pending"} if after is None else {"state": "pending",
+                                                       "check_after_secs": after}
+    register_gif(rsps, info, [{**info, "state": "in_progress"}])
+    uploaded = platform.upload([Media(GIF, "image/gif", ALT)])
+    assert (uploaded.ids, uploaded.waiting, uploaded.check_in) == ((GIF_ID,), (GIF_ID,),
+                                                                   expected)
+    again = platform.processed(uploaded)
+    assert (again.waiting, again.check_in, again.checks) == ((GIF_ID,), expected, 1)
+    assert sent(rsps)[-1] == ("GET", "/2/media/upload")  # one look, no tweet
 
 
 STEPS = ["initialize", "append", "finalize", "status"]
@@ -531,15 +544,16 @@ def test_gif_upload_errors_are_translated_and_stop_the_upload(
             "append": ("POST", f"{UPLOAD}/{GIF_ID}/append", v2_upload_answer(), ()),
             "finalize": ("POST", f"{UPLOAD}/{GIF_ID}/finalize",
                          gif_answer({"state": "pending", "check_after_secs": 1}), ()),
+            "metadata": ("POST", f"{MEDIA}/2/media/metadata", v2_upload_answer(), ()),
             "status": ("GET", UPLOAD, gif_answer(), (STATUS,))}
-    for before in STEPS[:STEPS.index(step)]:
+    for before in [*STEPS[:STEPS.index(step)], *(["metadata"] if step == "status" else [])]:
         method, url, answer, match = urls[before]
         add(rsps, method, url, answer, body="" if before == "append" else None, match=match)
     method, url, answer, match = urls[step]
     add(rsps, method, url, answer, status=status, body=x_error(status, "error"),
         headers={"x-rate-limit-remaining": "0"}, match=match)
     with pytest.raises(kind):
-        platform.reply(a_mention(), "hi", [Media(GIF, "image/gif", ALT)])
+        reply_through(platform, a_mention(), "hi", [Media(GIF, "image/gif", ALT)])
     assert sent(rsps)[-1] == (method, urlsplit(url).path)  # nothing after the failed step
     assert sum(1 for c in rsps.calls if urlsplit(c.request.url).path == "/2/tweets") == 0
 
@@ -549,7 +563,7 @@ def test_gif_append_network_error_is_transient(
     add(rsps, "POST", f"{UPLOAD}/initialize", gif_answer())
     rsps.add("POST", f"{UPLOAD}/{GIF_ID}/append", body=requests.ConnectionError("reset"))
     with pytest.raises(Transient):
-        platform.reply(a_mention(), "hi", [Media(GIF, "image/gif", ALT)])
+        platform.upload([Media(GIF, "image/gif", ALT)])
     assert sent(rsps) == [("POST", "/2/media/upload/initialize"),
                           ("POST", f"/2/media/upload/{GIF_ID}/append")]
 
@@ -565,7 +579,7 @@ def test_gif_unreadable_finalize_answer_is_transient(
     add(rsps, "POST", f"{UPLOAD}/{GIF_ID}/append", v2_upload_answer(), body="")
     add(rsps, "POST", f"{UPLOAD}/{GIF_ID}/finalize", gif_answer(), body=finalized)
     with pytest.raises(Transient):
-        platform.reply(a_mention(), "hi", [Media(GIF, "image/gif", ALT)])
+        platform.upload([Media(GIF, "image/gif", ALT)])
 
 
 # ---------------------------------------------------------------- errors
@@ -641,7 +655,7 @@ def test_media_upload_429_on_the_daily_cap_waits_for_the_day(
         body=x_error(429, "Too Many Requests"),
         headers={"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(day)})
     with pytest.raises(RateLimited) as info:
-        platform.reply(a_mention(), "hi", PICTURE)
+        platform.upload(PICTURE)
     assert info.value.reset_at == datetime.fromtimestamp(day, UTC)
 
 
@@ -697,7 +711,7 @@ def test_media_upload_errors_are_translated(rsps: responses.RequestsMock,
     add(rsps, "POST", f"{MEDIA}/2/media/upload", upload, status=status,
         body=x_error(status, "error"), headers={"x-rate-limit-remaining": "0"})
     with pytest.raises(kind) as info:
-        platform.reply(a_mention(), "hi", PICTURE)
+        platform.upload(PICTURE)
     if kind is RateLimited:
         reset = int(upload["headers"]["x-rate-limit-reset"])
         assert info.value.reset_at == datetime.fromtimestamp(reset, UTC)
@@ -709,7 +723,7 @@ def test_media_upload_unreadable_answer_is_transient(
         rsps: responses.RequestsMock, platform: TwitterPlatform, body: Any) -> None:
     add(rsps, "POST", f"{MEDIA}/2/media/upload", v2_upload_answer(), body=body)
     with pytest.raises(Transient):
-        platform.reply(a_mention(), "hi", PICTURE)
+        platform.upload(PICTURE)
     assert len(rsps.calls) == 1
 
 
@@ -717,7 +731,7 @@ def test_media_upload_network_error_is_transient(
         rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
     rsps.add("POST", f"{MEDIA}/2/media/upload", body=requests.ConnectionError("timed out"))
     with pytest.raises(Transient):
-        platform.reply(a_mention(), "hi", PICTURE)
+        platform.upload(PICTURE)
 
 
 def test_alt_text_failure_stops_before_the_tweet(
@@ -727,7 +741,7 @@ def test_alt_text_failure_stops_before_the_tweet(
     add(rsps, "POST", f"{MEDIA}/2/media/metadata", upload, status=503,
         body=x_error(503, "Service Unavailable"))
     with pytest.raises(Transient):
-        platform.reply(a_mention(), "hi", PICTURE)
+        platform.upload(PICTURE)
     assert len(rsps.calls) == 2
 
 
@@ -769,7 +783,7 @@ def test_403_on_start_says_what_access_a_mention_reading_bot_needs(
 def test_default_pacing_is_basic_access_posts_per_day() -> None:
     assert TwitterPlatform(settings()).media_limit == (100, 86400.0)
     assert TwitterPlatform(settings(posts_per_day=17)).media_limit == (17, 86400.0)
-    assert TwitterPlatform.notes_count_against_limit is True
+    assert TwitterPlatform.budget_counts == "posts"  # a tweet is one, whatever it carries
 
 
 def test_create_tweet_malformed_json_is_transient(
@@ -917,7 +931,7 @@ def test_every_request_carries_the_configured_timeout(rsps: responses.RequestsMo
     p = TwitterPlatform(settings(request_timeout=7.5))
     p.start()
     p.fetch_mentions("1", None)
-    p.reply(a_mention(), "hi", PICTURE)
+    reply_through(p, a_mention(), "hi", PICTURE)
     assert len(rsps.calls) == 5
     assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [(7.5, 7.5)] * 5
 
@@ -974,8 +988,8 @@ def stalling() -> Iterator[StallingServer]:
 @pytest.mark.parametrize(("action", "path"), [
     (lambda p: p.fetch_mentions("1", None), f"GET /2/users/{ME_ID}/mentions"),
     (lambda p: p.send_note(a_mention(), "hi"), "POST /2/tweets"),
-    (lambda p: p.reply(a_mention(), "hi", PICTURE), "POST /2/media/upload"),
-    (lambda p: p.reply(a_mention(), "hi", [Media(b"GIF89a", "image/gif", ALT)]),
+    (lambda p: p.upload(PICTURE), "POST /2/media/upload"),
+    (lambda p: p.upload([Media(b"GIF89a", "image/gif", ALT)]),
      "POST /2/media/upload/initialize"),
     (lambda p: p.delete("1"), "DELETE /2/tweets/1"),
 ], ids=["get_users_mentions", "create_tweet", "media_upload", "gif_upload", "delete"])

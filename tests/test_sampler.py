@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -114,3 +115,25 @@ def test_a_seed_of_the_wrong_length_is_named_with_its_own_length(tmp_path: Path)
     message = str(err.value)
     assert "seed #7" in message and "39 numbers" in message and "z_dim 40" in message
     assert "z_dim 40 but the generator has z_dim 40" not in message and "\n" not in message
+
+
+def _blocky(frame: np.ndarray, scale: int) -> bool:
+    """Whether every scale x scale block of an (H, W, 3) picture is one colour."""
+    h, w, _ = frame.shape
+    blocks = frame.reshape(h // scale, scale, w // scale, scale, 3)
+    return bool((blocks == blocks[:, :1, :, :1]).all())
+
+
+@pytest.mark.parametrize(("resample", "blocky"), [("lanczos", False), ("nearest", True)])
+def test_gif_frames_are_upscaled_like_the_png_replies(resample: str, blocky: bool) -> None:
+    import io
+
+    from PIL import Image
+
+    from model.sampler import to_gif
+
+    frames = torch.randint(0, 256, (3, 3, 8, 8), dtype=torch.uint8)
+    gif = Image.open(io.BytesIO(to_gif(frames, scale=4, resample=resample)))
+    first = np.asarray(gif.convert("RGB"))
+    assert first.shape == (32, 32, 3)
+    assert _blocky(first, 4) is blocky

@@ -132,7 +132,9 @@ def test_daily_post_once_per_day_across_restarts(settings) -> None:
 
 def test_local_demo_in_a_subprocess(tmp_path: Path, tiny_weights: Path) -> None:
     env = dict(os.environ)
-    env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO))
+    # no daily post: between 09:00 and 10:00 UTC it would go out too (a second PNG)
+    env.update(BOT_WEIGHTS_DIR=str(tiny_weights), PYTHONPATH=str(REPO),
+               BOT_DAILY_POST_ENABLED="false")
     result = subprocess.run([sys.executable, "-m", "bot"], input="@alice create a human image\n",
                             capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,57 @@ def test_a_state_file_of_schema_one_migrates_in_place(tmp_path: Path) -> None:
     assert record.status == "replied" and record.mention.in_reply_to_id == ""
     assert s.replies_since("mastodon", "a", 0) == 1
     assert s.pictures_of("mastodon", "r5") == []  # its latent was never stored
+    s.close()
+
+
+def test_a_state_file_of_schema_two_keeps_its_mentions_in_flight(tmp_path: Path) -> None:
+    """A bot from before posts on their way were kept left a reply in doubt (replying) and a
+    mention waiting for the budget (seen, due later). Both stay pending, neither has a post
+    on its way (the first is looked for, the second decided afresh), and from then on a post
+    on its way is kept until its mention is settled, its cost counted with the settling."""
+    import json
+
+    from bot import state as st
+    from bot.platforms.base import Uploaded
+    from bot.state import Outgoing, Picture
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(st.MIGRATIONS[0] + st.MIGRATIONS[1] + "PRAGMA user_version = 2;")
+    for mid, status, due, reason in (("5", "replying", 0, "attempt 1 failed"),
+                                     ("6", "seen", 5000, "waiting for the media budget")):
+        payload = json.dumps({"id": mid, "author": "alice", "author_id": "a",
+                              "author_is_bot": False, "author_bio": "", "is_html": False,
+                              "text": "create a human image", "visibility": "public",
+                              "created_at": "2026-11-01T00:00:00+00:00", "cursor": mid})
+        db.execute("INSERT INTO mentions (platform, id, author, author_id, status, attempts, "
+                   "next_attempt_at, reason, payload, seen_at, updated_at) VALUES "
+                   "('twitter', ?, 'alice', 'a', ?, 1, ?, ?, ?, 10, 10)",
+                   (mid, status, due, reason, payload))
+    db.commit()
+    db.close()
+
+    clock = FakeTime()
+    s = State(path, clock=clock)
+    assert _schema(s) == SCHEMA_VERSION >= 3
+    pending = {r.mention.id: r for r in s.pending("twitter")}
+    assert set(pending) == {"5", "6"} and pending["6"].next_attempt_at == 5000
+    assert s.outgoing("twitter", "5") is None and s.outgoing("twitter", "6") is None
+
+    out = Outgoing("reply", "picture", "@alice here", (Picture(
+        "", "picture", [0.5, -0.5], 7, 0.5, mention_id="6", for_author_id="a"),),
+        Uploaded(("m1",), ("m1",), 5.0), uploaded_at=clock.t)
+    s.save_outgoing("twitter", "6", out)
+    assert s.replies_since("twitter", "a", 0) == 1  # on its way: within alice's limit
+    s.start_reply("twitter", "6", out)
+    s.close()
+    s = State(path, clock=clock)  # survives a restart
+    assert s.outgoing("twitter", "6") == out and s.get("twitter", "6").status == "replying"
+    s.settle("twitter", "6", "replied", reply_id="p6",
+             pictures=[replace(p, post_id="p6") for p in out.pictures], uploads=1)
+    assert s.outgoing("twitter", "6") is None
+    assert s.uploads_since("twitter", 0) == [clock.t]
+    assert s.replies_since("twitter", "a", 0) == 1  # sent now, counted once
     s.close()
 
 

@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.checkpoint import load_generator, load_training_state
+from model.checkpoint import (
+    CARD_FILE,
+    DISCRIMINATOR_FILE,
+    WEIGHTS_FILE,
+    load_generator,
+    load_training_state,
+)
 from model.errors import UserError
 from model.loop import train
 from model.networks import GANConfig
@@ -200,7 +206,7 @@ def test_a_dry_run_into_the_shipped_weights_is_refused_untouched(people_dir: Pat
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "generator.safetensors" in line
-    assert "--force" in line
+    assert "--force" not in line and "runs/NAME" in line  # never offered for served weights
     assert snapshot(weights) == before
     assert not (tmp_path / "cache").exists()  # refused before the data was even read
 
@@ -220,8 +226,13 @@ def test_an_out_with_a_checkpoint_is_refused_unless_resume_or_force(people_dir: 
         assert snapshot(out) == before
     assert main([*common, "--resume", "--kimg", "0.016"]) == 0
     assert load_training_state(out / "ckpt.pt")["step"] == 2
+    exported = {n: (out / n).read_bytes() for n in (WEIGHTS_FILE, CARD_FILE, DISCRIMINATOR_FILE)}
+    assert not list(out.glob("previous-export-*"))  # a resume replaces its own export
     assert main([*common, "--force", "--kimg", "0.008"]) == 0  # starts over
     assert load_training_state(out / "ckpt.pt")["step"] == 1
+    [kept] = out.glob("previous-export-*")  # the export it replaced, there to copy back
+    assert {n: (kept / n).read_bytes() for n in exported} == exported
+    assert (out / WEIGHTS_FILE).read_bytes() != exported[WEIGHTS_FILE]
     rows = (out / "log.jsonl").read_text().splitlines()
     assert [json.loads(r)["step"] for r in rows] == [1]  # the old run's log went with it
 

@@ -2,13 +2,18 @@
 
 A platform knows HTTP and nothing of images: it is given PNG or GIF bytes and alt text. What
 can go wrong is said with the four kinds in bot.platforms.errors.
+
+A platform never sleeps. A reply is three steps the service takes one at a time: upload the
+media, ask whether the platform has processed it (as often as the platform says, from the
+service's loop), then post. Between the steps the service keeps what was uploaded in its
+state file, so a restart goes on where it stopped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 VISIBILITY_ORDER = ("public", "unlisted", "private", "direct")
 
@@ -26,6 +31,8 @@ class Mention:
     created_at: datetime
     cursor: str = ""  # the platform's paging position (Mastodon: the notification id)
     in_reply_to_id: str = ""  # the post this mention answers ("": none), e.g. a bot picture
+    # whose post it answers ("": none or unknown): the bot's own, when it is the bot's id
+    in_reply_to_account_id: str = ""
 
     @property
     def position(self) -> str:
@@ -57,6 +64,27 @@ class Media:
 
 
 @dataclass(frozen=True)
+class Uploaded:
+    """Media on the platform, ready to attach or still being processed there (a GIF turned
+    into a video). How long to wait is the platform's word (`check_in`); the waiting is the
+    service's, from its loop."""
+
+    ids: tuple[str, ...]
+    waiting: tuple[str, ...] = ()  # those still being processed
+    check_in: float = 0.0  # seconds until the platform should be asked again
+    checks: int = 0  # how often it was asked so far
+
+    @property
+    def ready(self) -> bool:
+        return not self.waiting
+
+    def checked(self, waiting: list[str], check_in: float) -> Uploaded:
+        """This upload after one more look at the ones that were waiting."""
+        return replace(self, waiting=tuple(waiting), check_in=check_in if waiting else 0.0,
+                       checks=self.checks + 1)
+
+
+@dataclass(frozen=True)
 class Posted:
     id: str
     url: str = ""
@@ -68,17 +96,33 @@ class Me:
     handle: str
 
 
+@dataclass(frozen=True)
+class TextLimit:
+    """How long a post's text may be, as the platform counts it: at most `chars`, each
+    character outside X's narrow ranges (Latin and the like) counting `wide` (X counts CJK
+    and emoji twice; Mastodon counts every character once). bot.texts.weighted_len counts."""
+
+    chars: int
+    wide: int = 1
+
+
+Budget = Literal["media", "posts"]
+
+
 class Platform(Protocol):
     name: str
-    # (posts, seconds): at most this many counted posts per window, paced by the service
-    # (Mastodon: media uploads per 30 min; X: POST /2/tweets per 24 h)
+    # (count, seconds): at most this many counted things per window, paced by the service
     media_limit: tuple[int, float]
-    # True when a text-only note counts against media_limit too (X counts every tweet)
-    notes_count_against_limit: bool
+    # what media_limit counts: "media" (Mastodon: each upload, so four variations are four
+    # and a note is none) or "posts" (X: each POST /2/tweets, notes included, whatever it
+    # carries)
+    budget_counts: Budget
     # True when post() with the same key cannot publish twice (Mastodon's Idempotency-Key)
     idempotent_posts: bool
     # True: find_reply before every reply, not only after an interrupted attempt
     look_before_reply: bool
+    # the longest text a post may have (Mastodon: 500 by default; X: 280, CJK counted twice)
+    text_limit: TextLimit
 
     def start(self) -> Me: ...
 
@@ -94,12 +138,22 @@ class Platform(Protocol):
         (Mastodon; none elsewhere). Handed over once; the state file dedupes by id."""
         ...
 
-    def reply(self, mention: Mention, text: str, media: list[Media]) -> Posted:
-        """A reply with one to four pictures, or one GIF."""
+    def upload(self, media: list[Media]) -> Uploaded:
+        """Upload one to four pictures, or one GIF, with their alt texts (ValueError for
+        anything else, before any upload). Never waits for processing."""
+        ...
+
+    def processed(self, uploaded: Uploaded) -> Uploaded:
+        """Ask once about the media still being processed. Rejected: it never will be."""
+        ...
+
+    def reply(self, mention: Mention, text: str, uploaded: Uploaded) -> Posted:
+        """A reply carrying media that is uploaded and processed."""
         ...
 
     def post(self, text: str, media: list[Media], key: str = "") -> Posted:
-        """A post of the bot's own; key makes a retry of the same post idempotent."""
+        """A post of the bot's own; key makes a retry of the same post idempotent. Media the
+        platform has not processed at once is Transient: the post is tried again later."""
         ...
 
     def delete(self, post_id: str) -> None:

@@ -2,7 +2,8 @@
 
 Mentions come from standard input, one per line ("@alice create a human image"; the leading
 @handle is the author), and from .txt files dropped into the inbox folder. Replies are written
-to the outbox folder as PNG + JSON and their paths printed. When standard input ends, the
+to the outbox folder as PNG + JSON and their paths printed (a reply's pictures wait in
+outbox/uploads/ between the upload and the reply, as on a server). When standard input ends, the
 platform reports `finished` once everything read has been answered, so
 
     echo "@alice create a human image" | python -m bot
@@ -32,11 +33,12 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.config import LocalSettings
-from bot.platforms.base import Me, Media, Mention, Posted, Reaction
+from bot.platforms.base import Budget, Me, Media, Mention, Posted, Reaction, TextLimit, Uploaded
 from bot.platforms.errors import Rejected
 
 _AUTHOR = re.compile(r"^\s*@([\w.\-]+(?:@[\w.\-]+)?)\s*(.*)$", re.DOTALL)
 _RE = re.compile(r"(?<!\w)re:([\w-]+)")  # re:ID names the post a line answers
+LOCAL_BOT_ID = "local-bot"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 MAX_LINE = 100_000
 
@@ -78,8 +80,9 @@ class LocalPlatform:
     name = "local"
     media_limit = (1_000_000, 1.0)  # nothing to respect locally
     idempotent_posts = True
-    notes_count_against_limit = False
+    budget_counts: Budget = "media"
     look_before_reply = True  # reading the outbox costs nothing
+    text_limit = TextLimit(500)  # as a default Mastodon server, so the demo shows what it would
 
     def __init__(self, settings: LocalSettings, stdin: TextIO | None = None,
                  wake: threading.Event | None = None, out: TextIO | None = None):
@@ -102,7 +105,7 @@ class LocalPlatform:
                 print("type a mention and press Enter, e.g. @alice create a human image "
                       "(Ctrl-D to finish)", file=sys.stderr, flush=True)
             threading.Thread(target=self._read_stdin, name="local-stdin", daemon=True).start()
-        return Me(id="local-bot", handle="bot")
+        return Me(id=LOCAL_BOT_ID, handle="bot")
 
     def stop(self) -> None:
         pass
@@ -135,7 +138,9 @@ class LocalPlatform:
         return Mention(id=mention_id, author=author, author_id=author.casefold(),
                        author_is_bot=False, author_bio="", text=text.strip(), is_html=False,
                        visibility="public", created_at=datetime.now(UTC),
-                       in_reply_to_id=answers.group(1) if answers else "")
+                       in_reply_to_id=answers.group(1) if answers else "",
+                       # re:ID can only name the bot's own posts: nobody else posts here
+                       in_reply_to_account_id=LOCAL_BOT_ID if answers else "")
 
     def take_reactions(self) -> list[Reaction]:
         return []  # nobody favourites a folder
@@ -187,7 +192,39 @@ class LocalPlatform:
             if mention.id == f"file-{_SAFE.sub('_', path.stem)}-{path.stat().st_mtime_ns}":
                 path.replace(done / path.name)
 
-    def reply(self, mention: Mention, text: str, media: list[Media]) -> Posted:
+    def upload(self, media: list[Media]) -> Uploaded:
+        """Into outbox/uploads/ (bytes, then a JSON with the type and alt text), where reply
+        takes them from: an upload outlives a restart, as on a real server."""
+        if not 1 <= len(media) <= 4:
+            raise ValueError(f"{len(media)} pictures in one post; 1 to 4")
+        folder = self.outbox / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        ids = []
+        for i, item in enumerate(media):
+            media_id = f"m{time.time_ns()}-{i}"
+            _write_atomically(folder / media_id, item.data)
+            _write_atomically(folder / f"{media_id}.json", json.dumps(
+                {"mime": item.mime, "alt_text": item.alt_text}).encode("utf-8"))
+            ids.append(media_id)
+        return Uploaded(tuple(ids))
+
+    def processed(self, uploaded: Uploaded) -> Uploaded:
+        return uploaded.checked([], 0.0)  # nothing to process locally
+
+    def _uploaded(self, uploaded: Uploaded) -> list[Media]:
+        folder = self.outbox / "uploads"
+        media = []
+        for media_id in uploaded.ids:
+            try:
+                meta = json.loads((folder / f"{media_id}.json").read_text(encoding="utf-8"))
+                media.append(Media((folder / media_id).read_bytes(), meta["mime"],
+                                   meta["alt_text"]))
+            except (OSError, ValueError, KeyError) as exc:
+                raise Rejected(f"uploaded media {media_id} is gone from {folder}: {exc}") from exc
+        return media
+
+    def reply(self, mention: Mention, text: str, uploaded: Uploaded) -> Posted:
+        media = self._uploaded(uploaded)
         name = f"reply-{_SAFE.sub('_', mention.id)}"
         post_id = reply_id(mention.id)
         path = self._write(name, {"id": post_id, "in_reply_to": mention.id,
@@ -197,6 +234,9 @@ class LocalPlatform:
         more = f" and {len(media) - 1} more" if len(media) > 1 else ""
         print(f"reply to @{mention.author}: {path}{more} (answer it with re:{post_id})",
               file=self._out, flush=True)
+        for media_id in uploaded.ids:  # attached now: the outbox holds them
+            for leftover in (media_id, f"{media_id}.json"):
+                (self.outbox / "uploads" / leftover).unlink(missing_ok=True)
         self._settle_inbox_file(mention)
         return Posted(id=post_id, url=str(path))
 

@@ -8,8 +8,9 @@ fails hands over none); reactions to anybody else's status are dropped. A mentio
 status it replies to (in_reply_to_id), e.g. one of the bot's pictures.
 
 A reply uploads each picture (one to four PNGs, or one GIF, which Mastodon turns into a gifv)
-with its alt text as the media description, waits until the server has processed it, and
-posts one status with all of them, with in_reply_to_id, the more private of the mention's
+with its alt text as the media description; while the server processes one (202, no url
+yet), the service asks again from its loop (`processed`, GET /api/v1/media/:id, at growing
+intervals); then one status with all of them, with in_reply_to_id, the more private of the mention's
 visibility and the bot's own, and an Idempotency-Key derived from the mention: a retry after a
 lost answer cannot make a second reply (Mastodon keeps keys for an hour; after that the
 service's own find_reply, through the status context, covers it). delete() removes one of the
@@ -29,8 +30,6 @@ from __future__ import annotations
 
 import io
 import logging
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,13 +46,25 @@ from mastodon.errors import (
 from mastodon.types_base import AttribAccessDict
 
 from bot.config import MastodonSettings
-from bot.platforms.base import Me, Media, Mention, Posted, Reaction, more_private
+from bot.platforms.base import (
+    Budget,
+    Me,
+    Media,
+    Mention,
+    Posted,
+    Reaction,
+    TextLimit,
+    Uploaded,
+    more_private,
+)
 from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
 
 log = logging.getLogger(__name__)
 
 PAGE = 80  # Mastodon's largest page of notifications (twice the default 40)
-PROCESSING_POLLS = 30  # an image is processed in a second or two; give up (and retry) after
+# seconds between looks at media being processed: an image takes a second or two, a gifv
+# longer on a busy server; doubling from the first to the last, then every last
+PROCESSING_CHECKS = (1.0, 10.0)
 MAX_PAGES = 25  # at most 2,000 notifications per poll; the rest come next poll
 MAX_MEDIA = 4  # Mastodon's limit of attachments per status
 NOTIFICATION_TYPES = ["mention", "favourite", "reblog"]
@@ -81,14 +92,13 @@ def reply_key(mention_id: str) -> str:
 class MastodonPlatform:
     name = "mastodon"
     idempotent_posts = True
-    notes_count_against_limit = False
+    budget_counts: Budget = "media"  # the limit is on uploads: a text-only note costs none
     # one GET of the status context per reply; also covers a state file restored from a backup
     look_before_reply = True
+    text_limit = TextLimit(500)  # a default server's max_characters
 
-    def __init__(self, settings: MastodonSettings, client: Mastodon | None = None,
-                 wait: Callable[[float], None] = time.sleep):
+    def __init__(self, settings: MastodonSettings, client: Mastodon | None = None):
         self.settings = settings
-        self.wait = wait  # between polls of a processing upload; the service's wait wakes early
         self.media_limit = (settings.media_per_30min, 1800.0)
         self.client = client or Mastodon(
             api_base_url=settings.base_url.rstrip("/"),
@@ -254,7 +264,8 @@ class MastodonPlatform:
             author_bio=account.get("note") or "", text=status.get("content") or "",
             is_html=True, visibility=status.get("visibility") or "public",
             created_at=_aware(status.get("created_at") or note.get("created_at")),
-            in_reply_to_id=str(status.get("in_reply_to_id") or ""))
+            in_reply_to_id=str(status.get("in_reply_to_id") or ""),
+            in_reply_to_account_id=str(status.get("in_reply_to_account_id") or ""))
 
     @staticmethod
     def _reaction(note: Any, status: Any) -> Reaction:
@@ -265,37 +276,40 @@ class MastodonPlatform:
     # ------------------------------------------------------------ posting
 
     def _upload(self, item: Media) -> Any:
-        """Upload, then poll until the server has processed it (Mastodon answers 202 first; a
-        GIF, turned into a gifv, takes longer than a PNG).
+        """POST /api/v2/media: 200 with a url when processed, 202 without one while not yet.
 
-        Polled here rather than with Mastodon.py's synchronous=True, whose loop turns every
-        error (a 503, a 429, a 401) into "could not be processed" and sleeps uninterruptibly.
+        Not Mastodon.py's synchronous=True, whose loop sleeps uninterruptibly and turns every
+        error (a 503, a 429, a 401) into "could not be processed": the service asks again
+        from its loop instead (`processed`).
         """
-        media = self._call(self.client.media_post, io.BytesIO(item.data), mime_type=item.mime,
-                           description=item.alt_text[:1500],
-                           file_name="human.gif" if item.is_gif else "human.png",
-                           scope="write:media")
-        for _ in range(PROCESSING_POLLS):
-            if media.get("url"):
-                return media
-            self.wait(1.0)
-            media = self._call(self.client.media, media["id"], scope="write:media")
-        raise Transient(f"media {media['id']} still processing after {PROCESSING_POLLS} polls")
+        return self._call(self.client.media_post, io.BytesIO(item.data), mime_type=item.mime,
+                          description=item.alt_text[:1500],
+                          file_name="human.gif" if item.is_gif else "human.png",
+                          scope="write:media")
 
-    def _upload_all(self, media: list[Media]) -> list[Any]:
+    def upload(self, media: list[Media]) -> Uploaded:
         """Checked before anything is uploaded (every upload counts against the limit)."""
         if not 1 <= len(media) <= MAX_MEDIA:
             raise ValueError(f"a status takes 1 to {MAX_MEDIA} attachments, not {len(media)}")
         if len(media) > 1 and any(m.is_gif for m in media):
             raise ValueError("a GIF goes alone: Mastodon mixes no gifv with pictures")
-        return [self._upload(m) for m in media]
+        answers = [self._upload(m) for m in media]
+        ids = tuple(str(a["id"]) for a in answers)
+        waiting = tuple(str(a["id"]) for a in answers if not a.get("url"))
+        return Uploaded(ids, waiting, PROCESSING_CHECKS[0] if waiting else 0.0)
 
-    def reply(self, mention: Mention, text: str, media: list[Media]) -> Posted:
-        uploaded = self._upload_all(media)
-        log.info("mention %s: media %s uploaded, posting the reply", mention.id,
-                 ", ".join(str(m["id"]) for m in uploaded))
+    def processed(self, uploaded: Uploaded) -> Uploaded:
+        """GET /api/v1/media/:id for each one still without a url (206 while processing)."""
+        waiting = [media_id for media_id in uploaded.waiting
+                   if not self._call(self.client.media, media_id,
+                                     scope="write:media").get("url")]
+        first, last = PROCESSING_CHECKS
+        return uploaded.checked(waiting, min(last, first * 2 ** (uploaded.checks + 1)))
+
+    def reply(self, mention: Mention, text: str, uploaded: Uploaded) -> Posted:
         status = self._call(
-            self.client.status_post, text, in_reply_to_id=mention.id, media_ids=uploaded,
+            self.client.status_post, text, in_reply_to_id=mention.id,
+            media_ids=list(uploaded.ids),
             visibility=more_private(mention.visibility, self.settings.visibility),
             idempotency_key=reply_key(mention.id), scope="write:statuses")
         return Posted(id=str(status["id"]), url=status.get("url") or "")
@@ -308,8 +322,13 @@ class MastodonPlatform:
         return Posted(id=str(status["id"]), url=status.get("url") or "")
 
     def post(self, text: str, media: list[Media], key: str = "") -> Posted:
-        uploaded = self._upload_all(media)
-        status = self._call(self.client.status_post, text, media_ids=uploaded,
+        uploaded = self.upload(media)
+        if not uploaded.ready:
+            uploaded = self.processed(uploaded)  # one more look; never a wait
+        if not uploaded.ready:
+            raise Transient(f"media {', '.join(uploaded.waiting)} still being processed; "
+                            "the post is tried again later")
+        status = self._call(self.client.status_post, text, media_ids=list(uploaded.ids),
                             visibility=self.settings.visibility,
                             idempotency_key=f"human-image-bot-{key}" if key else None,
                             scope="write:statuses")

@@ -9,11 +9,13 @@ requests-oauthlib for every media call):
 - a GIF: the chunked upload (docs.x.com, "Initialize / Append / Finalize Media upload", "Get
   Media upload status"): POST /2/media/upload/initialize (JSON: media_type, total_bytes,
   media_category tweet_gif), POST /2/media/upload/:id/append per segment (multipart: media,
-  segment_index), POST /2/media/upload/:id/finalize, then, while its processing_info says
-  pending or in_progress, GET /2/media/upload?command=STATUS&media_id=:id after
-  check_after_secs;
+  segment_index), POST /2/media/upload/:id/finalize;
 then each one's alt text with POST /2/media/metadata (docs.x.com; older pages call it
-/2/media/metadata/create), then one POST /2/tweets with in_reply_to_tweet_id and all media_ids.
+/2/media/metadata/create: upload, then metadata, then the tweet). While a GIF's
+processing_info says pending or in_progress, the service asks again from its loop after
+check_after_secs (`processed`: GET /2/media/upload?command=STATUS&media_id=:id); nothing here
+sleeps. Then one POST /2/tweets with in_reply_to_tweet_id and all media_ids. X's budget counts
+tweets: a reply with four pictures is one of the day's posts, a note is one too.
 X has no idempotency key, so `idempotent_posts` is False and the service looks for an earlier
 reply (GET /2/users/:id/tweets) before any retry. delete: DELETE /2/tweets/:id. Reactions: none
 (only Mastodon's favourites are counted).
@@ -25,8 +27,6 @@ tweepy's Client names its own host and sends its requests with no timeout at all
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +36,16 @@ from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1Session
 
 from bot.config import TwitterSettings
-from bot.platforms.base import Me, Media, Mention, Posted, Reaction
+from bot.platforms.base import (
+    Budget,
+    Me,
+    Media,
+    Mention,
+    Posted,
+    Reaction,
+    TextLimit,
+    Uploaded,
+)
 from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
 
 log = logging.getLogger(__name__)
@@ -46,7 +55,6 @@ NEEDS_READ_ACCESS = ("X answered 403: a bot that reads mentions needs pay-per-us
                      "higher) access with read permission; the free tier cannot read mentions")
 MAX_MEDIA = 4  # X: up to four pictures, or one GIF, per tweet
 SEGMENT_BYTES = 1024 * 1024  # X takes up to 5 MB per APPEND; a small segment keeps a retry cheap
-STATUS_CHECKS = 60  # GIF processing polls; then Transient, and the service tries again later
 CHECK_AFTER = (1.0, 30.0)  # X's check_after_secs, bounded: neither a busy loop nor a long stall
 
 
@@ -125,6 +133,20 @@ def _why(info: dict[str, Any], body: dict[str, Any]) -> str:
     return "; ".join(words) or "no reason given"
 
 
+def _processing(media_id: str, body: dict[str, Any]) -> float | None:
+    """None when X has processed the upload (no processing_info, or state succeeded), else
+    the seconds until asking again (check_after_secs, bounded). Rejected when it failed: this
+    GIF cannot be posted, and a retry would fail the same way."""
+    info = body["data"].get("processing_info")
+    state = info.get("state") if info else "succeeded"
+    if state == "succeeded":
+        return None
+    if state == "failed":
+        raise Rejected(f"X could not process media {media_id}: {_why(info, body)}")
+    low, high = CHECK_AFTER
+    return min(max(float(info.get("check_after_secs") or low), low), high)
+
+
 def translate(exc: Exception, own_account: bool = False) -> PlatformError:
     """tweepy / requests exceptions -> the service's four kinds.
 
@@ -150,13 +172,12 @@ def translate(exc: Exception, own_account: bool = False) -> PlatformError:
 class TwitterPlatform:
     name = "twitter"
     idempotent_posts = False
-    notes_count_against_limit = True  # X counts every POST /2/tweets, notes included
+    budget_counts: Budget = "posts"  # X counts every POST /2/tweets, notes included
     look_before_reply = False  # X's read limits are tight: only after an interrupted attempt
+    text_limit = TextLimit(280, wide=2)  # X's weighted length: CJK and emoji count twice
 
-    def __init__(self, settings: TwitterSettings,
-                 wait: Callable[[float], None] = time.sleep):
+    def __init__(self, settings: TwitterSettings):
         self.settings = settings
-        self.wait = wait  # between STATUS polls of a processing GIF (tests record, never sleep)
         self.media_limit = (settings.posts_per_day, 86400.0)
         s = settings
         self.client = tweepy.Client(
@@ -203,7 +224,8 @@ class TwitterPlatform:
         params: dict[str, Any] = {
             "max_results": 100, "expansions": ["author_id"],
             "user_fields": ["username", "description"],
-            "tweet_fields": ["created_at", "author_id", "referenced_tweets"], "user_auth": True,
+            "tweet_fields": ["created_at", "author_id", "referenced_tweets",
+                             "in_reply_to_user_id"], "user_auth": True,
         }
         if since_id:
             params["since_id"] = since_id
@@ -265,7 +287,8 @@ class TwitterPlatform:
         return Mention(
             id=str(tweet.id), author=user.username, author_id=str(tweet.author_id),
             author_is_bot=False, author_bio=user.description or "", text=tweet.text or "",
-            is_html=False, visibility="public", created_at=created, in_reply_to_id=replied_to)
+            is_html=False, visibility="public", created_at=created, in_reply_to_id=replied_to,
+            in_reply_to_account_id=str(tweet.in_reply_to_user_id or "") if replied_to else "")
 
     def take_reactions(self) -> list[Reaction]:
         return []  # X's likes are not counted: only Mastodon's favourites are
@@ -290,20 +313,26 @@ class TwitterPlatform:
         except ValueError as exc:
             raise Transient(f"X media upload: not JSON ({exc})") from exc
 
-    def upload(self, media: Media) -> str:
-        """Upload one picture (PNG in one request, GIF in chunks), then its alt text; returns
-        the media id."""
+    def _media_call(self, fn: Any, *args: Any) -> Any:
+        """A media call's network errors and unreadable answers as Transient."""
         try:
-            media_id = self._upload_gif(media.data) if media.is_gif else self._upload_png(
-                media.data)
-            self._check(self.oauth.post(
-                f"{self.api}/2/media/metadata",
-                json={"id": media_id, "metadata": {"alt_text": {"text": media.alt_text[:1000]}}}))
+            return fn(*args)
         except requests.RequestException as exc:
             raise Transient(f"X media upload: {exc}") from exc
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise Transient(f"X media upload: unexpected answer ({exc})") from exc
-        return media_id
+
+    def _upload_one(self, media: Media) -> tuple[str, float | None]:
+        """Upload one picture (PNG in one request, GIF in chunks), then its alt text. Returns
+        the media id and, while X is processing it, the seconds until asking again."""
+        if media.is_gif:
+            media_id, check_in = self._upload_gif(media.data)
+        else:
+            media_id, check_in = self._upload_png(media.data), None
+        self._check(self.oauth.post(
+            f"{self.api}/2/media/metadata",
+            json={"id": media_id, "metadata": {"alt_text": {"text": media.alt_text[:1000]}}}))
+        return media_id, check_in
 
     def _upload_png(self, png: bytes) -> str:
         """POST /2/media/upload: an image small enough for one request."""
@@ -312,7 +341,7 @@ class TwitterPlatform:
             data={"media_category": "tweet_image", "media_type": "image/png"}))
         return str(body["data"]["id"])
 
-    def _upload_gif(self, gif: bytes) -> str:
+    def _upload_gif(self, gif: bytes) -> tuple[str, float | None]:
         """The chunked upload: X takes an animated GIF only with media_category tweet_gif, and
         only through initialize / append / finalize, then processes it before it may be used."""
         body = self._check(self.oauth.post(
@@ -327,29 +356,9 @@ class TwitterPlatform:
                                  "application/octet-stream")},
                 data={"segment_index": str(index)}), answer=False)
         body = self._check(self.oauth.post(f"{self.api}/2/media/upload/{media_id}/finalize"))
-        self._await_processing(media_id, body)
-        return media_id
+        return media_id, _processing(media_id, body)
 
-    def _await_processing(self, media_id: str, body: dict[str, Any]) -> None:
-        """Until X has processed the upload: no processing_info, or state succeeded. A media id
-        used before that is refused by POST /2/tweets."""
-        for checks in range(STATUS_CHECKS + 1):
-            info = body["data"].get("processing_info")
-            state = info.get("state") if info else "succeeded"
-            if state == "succeeded":
-                return
-            if state == "failed":  # this GIF cannot be posted: a retry would fail the same way
-                raise Rejected(f"X could not process media {media_id}: {_why(info, body)}")
-            if checks == STATUS_CHECKS:
-                break
-            low, high = CHECK_AFTER
-            self.wait(min(max(float(info.get("check_after_secs") or low), low), high))
-            body = self._check(self.oauth.get(
-                f"{self.api}/2/media/upload",
-                params={"command": "STATUS", "media_id": media_id}))
-        raise Transient(f"X media {media_id} still processing after {STATUS_CHECKS} checks")
-
-    def _media_ids(self, media: list[Media]) -> list[str]:
+    def upload(self, media: list[Media]) -> Uploaded:
         """Uploads each, in order. Checked before the first upload: X refuses a tweet with more
         than four pictures or a GIF beside anything, after the uploads were spent."""
         if not 1 <= len(media) <= MAX_MEDIA:
@@ -358,7 +367,24 @@ class TwitterPlatform:
             raise ValueError("a GIF goes alone in a tweet")
         if any(m.mime not in ("image/png", "image/gif") for m in media):
             raise ValueError(f"only PNG and GIF: {[m.mime for m in media]}")
-        return [self.upload(m) for m in media]
+        done = [self._media_call(self._upload_one, m) for m in media]
+        waiting = [(media_id, after) for media_id, after in done if after is not None]
+        return Uploaded(tuple(media_id for media_id, _ in done),
+                        tuple(media_id for media_id, _ in waiting),
+                        max((after for _, after in waiting), default=0.0))
+
+    def _status(self, media_id: str) -> float | None:
+        body = self._check(self.oauth.get(
+            f"{self.api}/2/media/upload", params={"command": "STATUS", "media_id": media_id}))
+        return _processing(media_id, body)
+
+    def processed(self, uploaded: Uploaded) -> Uploaded:
+        """GET /2/media/upload?command=STATUS for each one X is still processing. A media id
+        used before it has succeeded is refused by POST /2/tweets."""
+        answers = [(m, self._media_call(self._status, m)) for m in uploaded.waiting]
+        waiting = [(media_id, after) for media_id, after in answers if after is not None]
+        return uploaded.checked([media_id for media_id, _ in waiting],
+                                max((after for _, after in waiting), default=0.0))
 
     def _tweet(self, text: str, media_ids: list[str], reply_to: str | None) -> Posted:
         try:
@@ -369,14 +395,20 @@ class TwitterPlatform:
         except Exception as exc:
             raise translate(exc) from exc
 
-    def reply(self, mention: Mention, text: str, media: list[Media]) -> Posted:
-        return self._tweet(text, self._media_ids(media), mention.id)
+    def reply(self, mention: Mention, text: str, uploaded: Uploaded) -> Posted:
+        return self._tweet(text, list(uploaded.ids), mention.id)
 
     def send_note(self, mention: Mention, text: str) -> Posted:
         return self._tweet(text, [], mention.id)
 
     def post(self, text: str, media: list[Media], key: str = "") -> Posted:
-        return self._tweet(text, self._media_ids(media), None)
+        uploaded = self.upload(media)
+        if not uploaded.ready:
+            uploaded = self.processed(uploaded)  # one more look; never a wait
+        if not uploaded.ready:
+            raise Transient(f"X media {', '.join(uploaded.waiting)} still being processed; "
+                            "the post is tried again later")
+        return self._tweet(text, list(uploaded.ids), None)
 
     def delete(self, post_id: str) -> None:
         """DELETE /2/tweets/:id. A 404 means it is gone already, which is what was asked."""
