@@ -49,11 +49,13 @@ def test_odd_html_does_not_crash() -> None:
     assert parse("<script>create a human image</script>", T, is_html=True) is None
 
 
-def test_huge_text_is_cut_not_processed_whole() -> None:
+def test_a_huge_text_is_read_whole() -> None:
+    """"Anywhere in the text" means anywhere: each step is linear in the text's length."""
     text = "x " * 50_000 + "create a human image"  # 100 KB, trigger at the very end
-    assert parse(text, T) is None
-    assert len(normalise("y" * 100_000)) <= 2000
+    assert parse(text, T) is not None
+    assert len(normalise("y" * 100_000)) == 100_000
     assert parse("create a human image " + "x" * 100_000, T) is not None
+    assert parse("x " * 50_000 + "create a human", T) is None
 
 
 def test_control_characters_are_removed() -> None:
