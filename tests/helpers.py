@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import requests
 
+from bot.__main__ import _install_signals
 from bot.platforms.base import Mention
-from bot.service import Clock
+from bot.service import Clock, Service
 from model.networks import GANConfig
 
 # The small real generator most tests serve (conftest's tiny_weights exports one)
@@ -191,3 +194,15 @@ def reply_through(platform, mention: Mention, text: str, media: list, looks=None
             looks.append(uploaded.check_in)
         uploaded = platform.processed(uploaded)
     raise AssertionError(f"media {uploaded.waiting} never processed")
+
+
+def run_with_signals(service: Service, on_wait: Callable[[int], None]) -> None:
+    """service.run() with the real signal handlers installed (restored afterwards)."""
+    service.clock.on_wait = on_wait  # type: ignore[attr-defined]
+    old = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
+    try:
+        _install_signals(service)
+        service.run()
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)

@@ -15,7 +15,7 @@ import io
 import json
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from responses import matchers
 pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
 
-from bot.__main__ import _install_signals, make_artist, make_platform
+from bot.__main__ import make_artist, make_platform
 from bot.config import Settings, load_settings
 from bot.observe import health
 from bot.service import Service
@@ -38,7 +38,15 @@ from bot.state import Picture, State
 from model.sampler import Seed, SeedBook, save_seeds
 from tests.fixtures_http import ME_ID, TWEEPY, TWEET, add, mentions_template, recorded
 from tests.fixtures_http import v2_upload_answer as png_upload
-from tests.helpers import TINY, FakeClock, client, fault, mastodon_service, replies_to
+from tests.helpers import (
+    TINY,
+    FakeClock,
+    client,
+    fault,
+    mastodon_service,
+    replies_to,
+    run_with_signals,
+)
 
 SEED = SeedConfig(accounts=[SeedAccount(username="bot", access_token="bot_token"),
                             SeedAccount(username="alice", access_token="alice_token")])
@@ -65,18 +73,6 @@ def wired(settings: Settings, clock: FakeClock) -> Service:
     """The service as python -m bot builds it: the platform gets the clock's wake event."""
     return Service(settings, make_platform(settings, clock.wake), make_artist(settings),
                    State(settings.state_path, clock.now), clock)
-
-
-def run_with_signals(service: Service, on_wait: Callable[[int], None]) -> None:
-    """service.run() with the real signal handlers installed (restored afterwards)."""
-    service.clock.on_wait = on_wait  # type: ignore[attr-defined]
-    old = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
-    try:
-        _install_signals(service)
-        service.run()
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
 
 
 # ---------------------------------------------------------------- 1. every failure counts

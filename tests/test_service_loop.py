@@ -19,7 +19,7 @@ import requests
 pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
 
-from bot.__main__ import _install_signals, make_artist
+from bot.__main__ import make_artist
 from bot.config import load_settings
 from bot.observe import health
 from bot.platforms.local import LocalPlatform
@@ -27,7 +27,7 @@ from bot.platforms.mastodon import MastodonPlatform
 from bot.service import Service
 from bot.state import State
 from model.sampler import Seed, SeedBook, save_seeds
-from tests.helpers import TINY, FakeClock, client, replies_to
+from tests.helpers import TINY, FakeClock, client, replies_to, run_with_signals
 
 REPO = Path(__file__).resolve().parent.parent
 USERS = ["alice", "bob", "carol", "dave", "erin"]
@@ -178,14 +178,7 @@ def test_waiting_for_the_budget_never_blocks_the_loop_nor_exceeds_the_limit(
         if service.state.counts("mastodon") == {"replied": 5} or n > 500:
             service.request_stop()
 
-    clock.on_wait = on_wait
-    old = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
-    try:
-        _install_signals(service)
-        service.run()
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
+    run_with_signals(service, on_wait)
     assert "reloaded weights" in caplog.text
     assert service.state.counts("mastodon") == {"replied": 5}
     assert all(len(replies_to(srv, m["id"])) == 1 for m in mentions)
