@@ -85,11 +85,45 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Te
 # ---------------------------------------------------------------- good seeds
 
 
+TONES = ("light", "medium-light", "medium", "medium-dark", "dark")  # the five modifiers
+
+
+@dataclass(frozen=True)
+class Label:
+    """What a good seed draws: set from its nearest training picture when it is kept, shown
+    and edited in the explorer, read by the bot to answer "a cook, medium-dark skin tone".
+
+    kind: the emoji person concept with gender and tone stripped ("cook", "person bowing":
+    model/kinds.json); subgroup: its emoji-test.txt subgroup ("person-role"); tone: one of
+    TONES, or "" for the default yellow (no modifier); source: how the label was set (the
+    nearest training picture's file name, or "explorer")."""
+
+    kind: str = ""
+    subgroup: str = ""
+    tone: str = ""
+    source: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "subgroup": self.subgroup, "tone": self.tone,
+                "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Label:
+        if not isinstance(data, dict):
+            raise ValueError(f"a label is an object, got {type(data).__name__}")
+        tone = str(data.get("tone") or "")
+        if tone and tone not in TONES:
+            raise ValueError(f"tone {tone!r} is not one of {', '.join(TONES)} or empty")
+        return cls(str(data.get("kind") or ""), str(data.get("subgroup") or ""), tone,
+                   str(data.get("source") or ""))
+
+
 @dataclass
 class Seed:
     id: int
     z: list[float]
     note: str = ""
+    label: Label | None = None  # None: not labelled (seeds files from before labels)
 
     def tensor(self) -> torch.Tensor:
         return torch.tensor(self.z, dtype=torch.float32)
@@ -108,8 +142,14 @@ class SeedBook:
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": SEEDS_VERSION, "z_dim": self.z_dim,
-                "seeds": [{"id": s.id, "z": [round(v, 6) for v in s.z], "note": s.note}
-                          for s in self.seeds]}
+                "seeds": [_seed_dict(s) for s in self.seeds]}
+
+
+def _seed_dict(seed: Seed) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": seed.id, "z": [round(v, 6) for v in seed.z], "note": seed.note}
+    if seed.label is not None:
+        out["label"] = seed.label.to_dict()
+    return out
 
 
 def load_seeds(path: Path | str, z_dim: int) -> SeedBook:
@@ -121,7 +161,8 @@ def load_seeds(path: Path | str, z_dim: int) -> SeedBook:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("version") != SEEDS_VERSION:
             raise ValueError(f"version {data.get('version')!r}, expected {SEEDS_VERSION}")
-        seeds = [Seed(int(s["id"]), [float(v) for v in s["z"]], str(s.get("note", "")))
+        seeds = [Seed(int(s["id"]), [float(v) for v in s["z"]], str(s.get("note", "")),
+                      None if s.get("label") is None else Label.from_dict(s["label"]))
                  for s in data["seeds"]]
         file_dim = int(data["z_dim"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
