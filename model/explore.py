@@ -17,6 +17,11 @@ told otherwise, and says so if the port is taken. Writes to the seeds file are a
 seeds file's folder (no lock file is left behind), re-reading the file first, so two browsers
 (or two explorers) saving at once lose nothing.
 
+Each seed shows its label (kind, subgroup, skin tone; "unlabelled" for seeds kept before labels),
+which the curator can edit in place (the kind field offers the names of model/kinds.py when that
+module is there) and filter by, with counts per kind and tone; a seed saved from the page can
+carry one too. Labels set here have source "explorer".
+
 This module is the explorer's logic, on lists of floats in and PNG/GIF bytes or data URLs out,
 and the command line; model/explore_app.py is the web app over it and model/static/ the page.
 """
@@ -34,6 +39,7 @@ import math
 import os
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +52,8 @@ from model.directions import factorize
 from model.errors import UserError, run_cli
 from model.sampler import (
     SEEDS_FILE,
+    TONES,
+    Label,
     Sampler,
     Seed,
     SeedBook,
@@ -69,6 +77,8 @@ SIGMA_MAX = 3.0
 STEPS_MIN, STEPS_MAX = 2, 32  # pictures in a slerp strip, and frames in its GIF
 GIF_MS = 120  # per frame
 DIRECTIONS = 8  # direction sliders the page shows (at most z_dim)
+LABEL_MAX = 60  # characters of a kind or subgroup: the longest emoji person name is ~40
+NO_TONE = "none"  # the page's and the API's word for tone "" (the default yellow)
 
 # The popular panel's source: n -> up to n pictures, most favourited first, each a dict with
 # post_id, idx, url, favourites, boosts, seed_id, kind, created_at and z (see state_popular).
@@ -81,6 +91,102 @@ class NoSuchSeed(LookupError):
 
 def clip(value: float, low: float, high: float) -> float:
     return max(low, min(value, high))
+
+
+def no_such_seed(seed_id: int, path: Path) -> NoSuchSeed:
+    return NoSuchSeed(f"no seed #{seed_id} in {path.name}; reload the page for the list")
+
+
+# ---------------------------------------------------------------- labels
+
+
+def make_label(kind: str = "", subgroup: str = "", tone: str = "",
+               source: str = "explorer") -> Label | None:
+    """The label the curator typed, tidied (white space runs to one space, so one line);
+    None when kind, subgroup and tone are all empty: clearing the fields removes the label.
+
+    ValueError with a one-line message for a tone not in TONES ("" or "none": the default
+    yellow) or a kind or subgroup over LABEL_MAX characters, before anything is written."""
+    kind, subgroup = (" ".join(str(v).split()) for v in (kind, subgroup))
+    tone = str(tone).strip()
+    tone = "" if tone == NO_TONE else tone
+    if tone and tone not in TONES:
+        shown = tone if len(tone) <= 30 else tone[:30] + "..."
+        raise ValueError(f"tone {shown!r} is not one of: {NO_TONE}, {', '.join(TONES)}")
+    for name, value in (("kind", kind), ("subgroup", subgroup)):
+        if len(value) > LABEL_MAX:
+            raise ValueError(f"the {name} is {len(value)} characters long; give at most "
+                             f"{LABEL_MAX} (a short name such as \"cook\")")
+    if not (kind or subgroup or tone):
+        return None
+    return Label(kind, subgroup, tone, source)
+
+
+def same_label(a: Label | None, b: Label | None) -> bool:
+    """The same kind, subgroup and tone, wherever each came from."""
+    def key(label: Label | None) -> tuple[str, ...] | None:
+        return None if label is None else (label.kind, label.subgroup, label.tone)
+    return key(a) == key(b)
+
+
+@dataclass(frozen=True)
+class LabelFilter:
+    """Which seeds the list shows: all the conditions given hold (None: any).
+
+    kind "" is a label with no kind (only a tone, say); tone "" is the default yellow. A seed
+    without a label matches only when no kind or tone is asked for."""
+
+    kind: str | None = None
+    tone: str | None = None
+    unlabelled: bool = False
+
+    @classmethod
+    def parse(cls, kind: str | None, tone: str | None, unlabelled: bool) -> LabelFilter:
+        """From the query: tone "none" is the default yellow, "" or absent is any tone;
+        ValueError for a tone that no seed can have."""
+        tone = None if not tone else "" if tone == NO_TONE else tone
+        if tone and tone not in TONES:
+            raise ValueError(f"tone {tone[:30]!r} is not one of: {NO_TONE}, {', '.join(TONES)}")
+        return cls(kind, tone, unlabelled)
+
+    def matches(self, seed: Seed) -> bool:
+        label = seed.label
+        if self.unlabelled and label is not None:
+            return False
+        if self.kind is None and self.tone is None:
+            return True
+        return (label is not None and self.kind in (None, label.kind)
+                and self.tone in (None, label.tone))
+
+
+def label_counts(seeds: list[Seed]) -> dict:
+    """How many seeds have each kind and each tone (tone "" counted as "none"), and how many
+    have no label: the filter's options show them."""
+    labels = [s.label for s in seeds if s.label is not None]
+    tones = Counter(label.tone or NO_TONE for label in labels)
+    return {"all": len(seeds), "unlabelled": len(seeds) - len(labels),
+            "kinds": dict(sorted(Counter(label.kind for label in labels).items())),
+            "tones": {t: tones[t] for t in (NO_TONE, *TONES) if tones[t]}}
+
+
+def known_kinds() -> list[dict]:
+    """The emoji person kinds of model/kinds.py (name, subgroup, emoji), for the kind field's
+    suggestions; [] while that module is not there, or (with a warning) when it fails: the
+    field is free text either way, so the explorer never stops over it."""
+    try:
+        from model.kinds import load_kinds  # not at the top: the module may not exist yet
+    except ModuleNotFoundError as exc:
+        if exc.name != "model.kinds":
+            log.warning("kind names unavailable (model.kinds: %s); the kind field is free text",
+                        exc)
+        return []
+    try:
+        kinds = load_kinds().kinds
+        return [{"name": str(k.name), "subgroup": str(getattr(k, "subgroup", "") or ""),
+                 "emoji": str(getattr(k, "emoji", "") or "")} for k in kinds]
+    except Exception as exc:  # suggestions only: whatever fails, the field stays free text
+        log.warning("kind names unavailable (%s); the kind field is free text", exc)
+        return []
 
 
 @dataclass
@@ -109,7 +215,8 @@ class Explorer:
                 "swd": (card.get("swd") or {}).get("mean"),
                 "images_seen": card.get("images_seen"),
                 "directions": min(DIRECTIONS, self.z_dim),
-                "steps_min": STEPS_MIN, "steps_max": STEPS_MAX}
+                "steps_min": STEPS_MIN, "steps_max": STEPS_MAX,
+                "tones": list(TONES), "no_tone": NO_TONE, "label_max": LABEL_MAX}
 
     # ------------------------------------------------------------ latents and pictures
 
@@ -198,17 +305,35 @@ class Explorer:
     def seed(self, seed_id: int) -> Seed:
         seed = self.seeds().get(seed_id)
         if seed is None:
-            raise NoSuchSeed(f"no seed #{seed_id} in {self.seeds_path.name}; reload the page "
-                             "for the list")
+            raise no_such_seed(seed_id, self.seeds_path)
         return seed
 
-    def add_seed(self, z: list[float], note: str) -> Seed:
+    def add_seed(self, z: list[float], note: str, label: Label | None = None) -> Seed:
         zt = self._tensor(z)
         with self._locked() as book:  # re-read inside the lock: another save may have landed
-            seed = Seed(book.next_id(), [round(v, 6) for v in zt.tolist()], note.strip()[:200])
+            seed = Seed(book.next_id(), [round(v, 6) for v in zt.tolist()], note.strip()[:200],
+                        label)
             book.seeds.append(seed)
             save_seeds(self.seeds_path, book)
         return seed
+
+    def set_label(self, seed_id: int, label: Label | None) -> Seed:
+        """Give a seed this label (None: unlabelled). The same kind, subgroup and tone as it
+        has already writes nothing: a save would replace the .bak, the one copy of the file
+        before the last real change, with an identical file (and reset the source)."""
+        with self._locked() as book:
+            seed = book.get(seed_id)
+            if seed is None:
+                raise no_such_seed(seed_id, self.seeds_path)
+            if not same_label(seed.label, label):
+                seed.label = label
+                save_seeds(self.seeds_path, book)
+        return seed
+
+    @cached_property
+    def kinds(self) -> list[dict]:
+        """model/kinds.py's kinds, looked up once (the file does not change under a page)."""
+        return known_kinds()
 
     def delete_seed(self, seed_id: int) -> bool:
         with self._locked() as book:

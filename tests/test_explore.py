@@ -671,3 +671,261 @@ def test_directions_and_the_gif_label_in_chromium(vivid_explorer: Explorer) -> N
             data = page.request.get(url + gif.get_attribute("href")).body()
             assert gif_frames(data)[0] == 32
             browser.close()
+
+
+# ---------------------------------------------------------------- labels, over HTTP on loopback
+
+
+def fake_kinds(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> None:
+    """A model.kinds module whose load_kinds() gives these kinds (name -> subgroup), in the
+    shape the real one has, so that the explorer's suggestions do not wait on that file."""
+    import types
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Kind:
+        name: str
+        subgroup: str
+        emoji: str = "\U0001f9d1"
+        en: str = ""
+        ja: str = ""
+
+    module = types.ModuleType("model.kinds")
+    module.load_kinds = lambda: types.SimpleNamespace(  # type: ignore[attr-defined]
+        kinds=tuple(Kind(n, g) for n, g in names.items()))
+    monkeypatch.setitem(sys.modules, "model.kinds", module)
+
+
+def on_disk(explorer: Explorer) -> list[dict]:
+    return json.loads(explorer.seeds_path.read_text())["seeds"]
+
+
+def test_a_label_edited_over_http_is_in_the_file(live_url: str, explorer: Explorer) -> None:
+    import requests
+
+    made = requests.post(live_url + "/api/seeds", json={"z": [0.5] * TINY.z_dim, "note": "a"},
+                         timeout=30)
+    assert made.status_code == 201 and made.json()["label"] is None
+    sid = made.json()["id"]
+    r = requests.put(f"{live_url}/api/seeds/{sid}/label", timeout=30, json={
+        "kind": "  cook ", "subgroup": "person-role", "tone": "medium-dark"})
+    assert r.status_code == 200
+    want = {"kind": "cook", "subgroup": "person-role", "tone": "medium-dark",
+            "source": "explorer"}
+    assert r.json()["label"] == want and on_disk(explorer)[0]["label"] == want
+    assert "label" not in json.loads(explorer.seeds_path.with_name("seeds.json.bak")
+                                     .read_text())["seeds"][0]  # the file before, kept
+    listed = requests.get(live_url + "/api/seeds", timeout=30).json()["seeds"]
+    assert listed[0]["label"] == want and listed[0]["image"].startswith("data:image/png")
+
+    # the same label again writes nothing (the .bak stays the file before the change)
+    files = (explorer.seeds_path.read_bytes(),
+             explorer.seeds_path.with_name("seeds.json.bak").read_bytes())
+    again = requests.put(f"{live_url}/api/seeds/{sid}/label", timeout=30, json={
+        "kind": "cook", "subgroup": "person-role", "tone": "medium-dark"})
+    assert again.status_code == 200 and again.json()["label"] == want
+    assert (explorer.seeds_path.read_bytes(),
+            explorer.seeds_path.with_name("seeds.json.bak").read_bytes()) == files
+
+    # tone "none" is the default yellow; all fields empty removes the label
+    r = requests.put(f"{live_url}/api/seeds/{sid}/label", timeout=30,
+                     json={"kind": "cook", "tone": "none"})
+    assert r.json()["label"] == {"kind": "cook", "subgroup": "", "tone": "",
+                                 "source": "explorer"}
+    assert requests.put(f"{live_url}/api/seeds/{sid}/label", json={}, timeout=30).ok
+    assert "label" not in on_disk(explorer)[0] and explorer.seed(sid).label is None
+    missing = requests.put(f"{live_url}/api/seeds/99/label", json={"kind": "cook"}, timeout=30)
+    assert missing.status_code == 404 and "no seed #99" in missing.json()["detail"]
+
+
+def test_a_seed_added_with_a_label_keeps_it(live_url: str, explorer: Explorer) -> None:
+    import requests
+
+    r = requests.post(live_url + "/api/seeds", timeout=30, json={
+        "z": [0.1] * TINY.z_dim, "note": "n", "label": {"kind": "farmer", "tone": "light"}})
+    assert r.status_code == 201
+    assert on_disk(explorer)[0]["label"] == {"kind": "farmer", "subgroup": "", "tone": "light",
+                                             "source": "explorer"}
+    empty = requests.post(live_url + "/api/seeds", timeout=30, json={
+        "z": [0.2] * TINY.z_dim, "label": {"kind": " ", "subgroup": "", "tone": "none"}})
+    assert empty.status_code == 201 and "label" not in on_disk(explorer)[1]
+
+
+LABELLED = [  # (kind, tone) of the seeds the filter test keeps; None: unlabelled
+    ("cook", "medium"), ("cook", ""), ("farmer", "dark"), None, None, ("cook", "dark")]
+
+
+def test_the_list_filters_by_label_and_counts_all(live_url: str, explorer: Explorer) -> None:
+    import requests
+
+    for i, label in enumerate(LABELLED):
+        body: dict = {"z": [0.1 * i] * TINY.z_dim, "note": f"s{i}"}
+        if label is not None:
+            body["label"] = {"kind": label[0], "subgroup": "person-role", "tone": label[1]}
+        assert requests.post(live_url + "/api/seeds", json=body, timeout=30).status_code == 201
+
+    def ids(query: str) -> list[int]:
+        r = requests.get(f"{live_url}/api/seeds?{query}", timeout=30)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["counts"] == {  # of the whole file, whatever the filter
+            "all": 6, "unlabelled": 2, "kinds": {"cook": 3, "farmer": 1},
+            "tones": {"none": 1, "medium": 1, "dark": 2}}
+        assert all(s["image"].startswith("data:image/png") for s in body["seeds"])
+        return [s["id"] for s in body["seeds"]]
+
+    assert ids("") == [1, 2, 3, 4, 5, 6]
+    assert ids("kind=cook") == [1, 2, 6]
+    assert ids("tone=dark") == [3, 6]
+    assert ids("kind=cook&tone=dark") == [6]
+    assert ids("tone=none") == [2]  # the default yellow, not "any tone"
+    assert ids("unlabelled=true") == [4, 5]
+    assert ids("unlabelled=true&kind=cook") == []
+    assert ids("kind=baker") == []
+    bad = requests.get(live_url + "/api/seeds?tone=purple", timeout=30)
+    assert bad.status_code == 422 and "purple" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ({"kind": "cook", "tone": "purple"}, ["'purple'", "medium-dark"]),
+    ({"kind": "c" * 61}, ["kind", "61 characters", "at most 60"]),
+    ({"kind": "cook", "subgroup": "s" * 80}, ["subgroup", "80 characters"]),
+    ({"kind": "cook", "tone": "dark\nlight"}, ["'dark\\nlight'"]),
+])
+def test_a_bad_label_is_refused_and_the_file_left_alone(live_url: str, explorer: Explorer,
+                                                        body: dict, words: list[str]) -> None:
+    import requests
+
+    explorer.add_seed([0.3] * TINY.z_dim, "first")
+    explorer.add_seed([0.4] * TINY.z_dim, "second")  # so that a .bak exists
+    files = (explorer.seeds_path.read_bytes(),
+             explorer.seeds_path.with_name("seeds.json.bak").read_bytes())
+    for r in (requests.put(live_url + "/api/seeds/1/label", json=body, timeout=30),
+              requests.post(live_url + "/api/seeds", timeout=30,
+                            json={"z": [0.0] * TINY.z_dim, "label": body})):
+        assert r.status_code == 422
+        detail = r.json()["detail"]
+        assert isinstance(detail, str) and "\n" not in detail and len(detail) < 200
+        assert all(w in detail for w in words), detail
+    assert (explorer.seeds_path.read_bytes(),
+            explorer.seeds_path.with_name("seeds.json.bak").read_bytes()) == files
+
+
+def test_an_old_seeds_file_is_listed_unlabelled(live_url: str, explorer: Explorer) -> None:
+    import requests
+
+    old = {"version": 1, "z_dim": TINY.z_dim, "seeds": [  # as written before labels
+        {"id": 3, "z": [0.2] * TINY.z_dim, "note": "old one"},
+        {"id": 7, "z": [-0.2] * TINY.z_dim, "note": "old two"}]}
+    explorer.seeds_path.parent.mkdir(parents=True, exist_ok=True)
+    explorer.seeds_path.write_text(json.dumps(old))
+    body = requests.get(live_url + "/api/seeds", timeout=30).json()
+    assert [(s["id"], s["label"]) for s in body["seeds"]] == [(3, None), (7, None)]
+    assert body["counts"] == {"all": 2, "unlabelled": 2, "kinds": {}, "tones": {}}
+    assert len(requests.get(live_url + "/api/seeds?unlabelled=true",
+                            timeout=30).json()["seeds"]) == 2
+    assert requests.put(live_url + "/api/seeds/7/label", json={"kind": "cook"},
+                        timeout=30).status_code == 200
+    seeds = on_disk(explorer)
+    assert "label" not in seeds[0] and seeds[1]["label"]["kind"] == "cook"
+    assert [s["note"] for s in seeds] == ["old one", "old two"]
+
+
+def test_kind_suggestions_when_model_kinds_is_there(explorer: Explorer,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from model.explore import known_kinds
+
+    fake_kinds(monkeypatch, {"cook": "person-role", "person bowing": "person-gesture"})
+    body = TestClient(create_app(explorer)).get("/api/kinds").json()
+    assert body["known"] is True
+    assert [(k["name"], k["subgroup"]) for k in body["kinds"]] == [
+        ("cook", "person-role"), ("person bowing", "person-gesture")]
+
+    monkeypatch.setitem(sys.modules, "model.kinds", None)  # the module not there (yet)
+    caplog.clear()
+    assert known_kinds() == [] and "model.explore" not in {r.name for r in caplog.records}
+    fresh = Explorer(explorer.sampler, explorer.seeds_path)
+    assert TestClient(create_app(fresh)).get("/api/kinds").json() == {"known": False,
+                                                                      "kinds": []}
+
+    import types
+    broken = types.ModuleType("model.kinds")
+    broken.load_kinds = lambda: (_ for _ in ()).throw(  # type: ignore[attr-defined]
+        UserError("model/kinds.json is missing"))
+    monkeypatch.setitem(sys.modules, "model.kinds", broken)
+    assert known_kinds() == [] and "kinds.json is missing" in caplog.text  # said, not fatal
+
+
+def test_make_label_tidies_and_refuses() -> None:
+    from model.explore import make_label
+    from model.sampler import Label
+
+    assert make_label(" person \n bowing ", "person-gesture", "none") == Label(
+        "person bowing", "person-gesture", "", "explorer")
+    assert make_label("", " ", "") is None and make_label(tone="none") is None
+    assert make_label(tone="dark") == Label("", "", "dark", "explorer")
+    assert make_label("c" * 60) is not None
+    with pytest.raises(ValueError, match="at most 60"):
+        make_label("c" * 61)
+    with pytest.raises(ValueError, match="not one of: none, light"):
+        make_label("cook", tone="Dark")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
+def test_label_filter_and_edit_in_chromium(explorer: Explorer,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    from model.sampler import Label
+
+    fake_kinds(monkeypatch, {"cook": "person-role", "farmer": "person-role",
+                             "person bowing": "person-gesture"})
+    explorer.add_seed([0.5] * TINY.z_dim, "c", Label("cook", "person-role", "medium", "nearest"))
+    explorer.add_seed([-0.5] * TINY.z_dim, "f", Label("farmer", "person-role", "dark", "x"))
+    explorer.add_seed([0.9] * TINY.z_dim, "plain")
+    for url in serve(create_app(explorer)):
+        with sync_api.sync_playwright() as p:
+            browser = launch(p)
+            page = browser.new_page()
+            page.goto(url)
+            rows = page.locator("#seeds .seed")
+            expect(rows).to_have_count(3)
+            expect(page.locator("#seed-1 .label")).to_have_text(
+                "cook \u00b7 person-role \u00b7 medium")
+            expect(page.locator("#seed-3 .label")).to_have_text("unlabelled")
+            expect(page.locator("#kindnames option")).to_have_count(3)
+
+            # the filter: counts in its options, only the matching seeds listed
+            expect(page.locator("#fkind option[value='k:cook']")).to_have_text("cook (1)")
+            page.select_option("#fkind", "k:farmer")
+            expect(rows).to_have_count(1)
+            expect(page.locator("#seed-2")).to_be_visible()
+            page.select_option("#fkind", "u")
+            expect(rows).to_have_count(1)
+            expect(page.locator("#seed-3")).to_be_visible()
+            expect(page.locator("#fcount")).to_have_text("1 of 3")
+
+            # edit the unlabelled seed: picking a known kind fills its subgroup
+            page.click("#seed-3 .edit summary")
+            page.fill("#seed-3 .kind", "person bowing")
+            page.dispatch_event("#seed-3 .kind", "change")
+            expect(page.locator("#seed-3 .subgroup")).to_have_value("person-gesture")
+            page.select_option("#seed-3 .tone", "light")
+            page.click("#seed-3 .savelabel")
+            expect(rows).to_have_count(0)  # labelled now: out of the "unlabelled" list
+            assert on_disk(explorer)[2]["label"] == {"kind": "person bowing",
+                                                     "subgroup": "person-gesture",
+                                                     "tone": "light", "source": "explorer"}
+            page.select_option("#fkind", "")
+            expect(rows).to_have_count(3)
+            expect(page.locator("#fkind option[value='u']")).to_have_text("unlabelled (0)")
+
+            # a refusal is shown on the page, and the file is left as it was
+            before = explorer.seeds_path.read_bytes()
+            page.click("#seed-1 .edit summary")
+            page.fill("#seed-1 .kind", "k" * 70)
+            page.click("#seed-1 .savelabel")
+            expect(page.locator("#seed-1 .error")).to_contain_text("at most 60")
+            assert explorer.seeds_path.read_bytes() == before
+            browser.close()

@@ -3,10 +3,16 @@
 const $ = (id) => document.getElementById(id);
 const post = (body) => ({method: 'POST', headers: {'Content-Type': 'application/json'},
   body: JSON.stringify(body)});
+const put = (body) => ({...post(body), method: 'PUT'});
+// a refusal's one line (ours are strings; pydantic's are lists of {msg})
+const detail = (body) => typeof body.detail === 'string' ? body.detail
+  : (body.detail || []).map(d => d.msg).join('; ');
 let D = 0, L = 3, z = [], start = [], nudges = 0, batch = 0, pending = null;
 let dirs = [], base = [], t = [];  // z = base + sum of t[k] * dirs[k] while a direction moves
 let stepsMin = 2, stepsMax = 32;
 const sliders = [], dsliders = [];
+let tones = [], noTone = 'none', listing = 0;
+const kindSubgroup = new Map();  // known kind -> its subgroup, filled in when one is picked
 const clampZ = (x) => Math.max(-L, Math.min(L, x));
 
 function sliderRow(box, id, valueId, name, title, onInput) {
@@ -56,16 +62,76 @@ async function deleteSeed(s) {
       '(the file as it was before is kept as .bak).')) return;
   await fetch('/api/seeds/' + s.id, {method: 'DELETE'}); seeds();
 }
+function option(sel, value, text) {
+  const o = document.createElement('option'); o.value = value; o.textContent = text;
+  sel.appendChild(o);
+}
+const toneName = (t) => t === noTone ? 'none (yellow)' : t;
+function labelText(label) {  // what the list says of a seed's label
+  if (!label) return 'unlabelled';
+  return [label.kind || '(no kind)', label.subgroup, toneName(label.tone || noTone)]
+    .filter(Boolean).join(' \u00b7 ');
+}
+function labelFields(box, label) {  // fill a kind / subgroup / tone trio; returns its reader
+  const kind = box.querySelector('.kind'), sub = box.querySelector('.subgroup');
+  const tone = box.querySelector('.tone');
+  tone.innerHTML = ''; [noTone, ...tones].forEach(t => option(tone, t, toneName(t)));
+  kind.value = label ? label.kind : ''; sub.value = label ? label.subgroup : '';
+  tone.value = label && label.tone ? label.tone : noTone;
+  kind.onchange = () => {  // not addEventListener: the new seed's fields are filled again
+    if (kindSubgroup.has(kind.value)) sub.value = kindSubgroup.get(kind.value); };
+  return () => ({kind: kind.value, subgroup: sub.value, tone: tone.value});
+}
+function filterOptions(counts) {  // the filter's choices with their counts, the choice kept
+  const fk = $('fkind'), ft = $('ftone'), kind = fk.value, tone = ft.value;
+  fk.innerHTML = ''; ft.innerHTML = '';
+  option(fk, '', `any kind (${counts.all})`);
+  option(fk, 'u', `unlabelled (${counts.unlabelled})`);
+  for (const [k, n] of Object.entries(counts.kinds)) {
+    option(fk, 'k:' + k, `${k || '(no kind)'} (${n})`); }
+  if (kind && ![...fk.options].some(o => o.value === kind)) {  // none left: still the choice
+    option(fk, kind, `${kind.slice(2)} (0)`); }
+  option(ft, '', 'any tone');
+  [noTone, ...tones].forEach(t => option(ft, t, `${toneName(t)} (${counts.tones[t] || 0})`));
+  fk.value = kind; ft.value = tone;
+}
+function filterQuery() {  // kind options are "k:" + the kind, so no kind can pose as "u"
+  const q = new URLSearchParams(), kind = $('fkind').value, tone = $('ftone').value;
+  if (kind === 'u') q.set('unlabelled', 'true'); else if (kind) q.set('kind', kind.slice(2));
+  if (tone) q.set('tone', tone);
+  return q.toString();
+}
+function labelEditor(row, s) {
+  const box = row.querySelector('.labelbox'), text = box.querySelector('.label');
+  text.textContent = labelText(s.label); text.classList.toggle('none', !s.label);
+  if (s.label) text.title = 'set by ' + (s.label.source || 'hand');
+  const read = labelFields(box.querySelector('.edit'), s.label);
+  box.querySelector('.savelabel').onclick = async () => {
+    const r = await fetch(`/api/seeds/${s.id}/label`, put(read()));
+    if (r.ok) return seeds();
+    box.querySelector('.error').textContent = detail(await r.json());
+  };
+}
 async function seeds() {
-  const r = await (await fetch('/api/seeds')).json();
+  const mine = ++listing;  // a later listing (the filter changed again) wins
+  const r = await (await fetch('/api/seeds?' + filterQuery())).json();
+  if (mine !== listing) return;
+  if (r.counts) filterOptions(r.counts);
+  $('fcount').textContent = r.counts ? `${r.seeds.length} of ${r.counts.all}` : '';
   $('seeds').innerHTML = ''; $('ia').innerHTML = ''; $('ib').innerHTML = '';
-  for (const s of r.seeds) {
+  for (const s of r.seeds || []) {
     const row = document.createElement('div'); row.className = 'seed'; row.id = 'seed-' + s.id;
-    row.innerHTML = '<img alt="a good seed" title="load"><b></b> <span class="seednote"></span>' +
+    row.innerHTML = '<img alt="a good seed" title="load"><b></b> <div class="labelbox">' +
+      '<span class="seednote"></span><span class="label"></span><details class="edit">' +
+      '<summary>edit label</summary><span class="labelfields"><input class="kind" ' +
+      'list="kindnames" placeholder="kind"> <input class="subgroup" placeholder="subgroup"> ' +
+      '<select class="tone"></select> <button class="savelabel">save label</button></span>' +
+      '<div class="error"></div></details></div>' +
       ' <span class="thumb"></span><button class="delete">delete</button>';
     row.querySelector('img').src = s.image;
     row.querySelector('b').textContent = '#' + s.id;
     row.querySelector('.seednote').textContent = s.note;
+    labelEditor(row, s);
     row.querySelector('img').onclick = () => { start = s.z.slice(); setZ(s.z); };
     row.querySelector('.delete').onclick = () => deleteSeed(s);
     $('seeds').appendChild(row);
@@ -125,9 +191,17 @@ async function interpolate() {
   gif.dataset.frames = body.images.length; gif.hidden = false;
 }
 
+async function kinds() {  // the kind fields' suggestions, when model/kinds.py is there
+  const r = await (await fetch('/api/kinds')).json();
+  for (const k of r.kinds) { kindSubgroup.set(k.name, k.subgroup);
+    option($('kindnames'), k.name, [k.emoji, k.subgroup].filter(Boolean).join(' ')); }
+}
+
 async function init() {
   const info = await (await fetch('/api/info')).json();
   D = info.z_dim; L = info.z_limit; stepsMin = info.steps_min; stepsMax = info.steps_max;
+  tones = info.tones || []; noTone = info.no_tone || noTone;
+  const newLabel = labelFields($('newlabel'), null);
   $('steps').min = stepsMin; $('steps').max = stepsMax;
   $('zdim').textContent = D;
   z = new Array(D).fill(0); start = z.slice();
@@ -150,8 +224,12 @@ async function init() {
   $('reset').onclick = () => setZ(start);
   $('more').onclick = candidates;
   $('save').onclick = async () => { const r = await fetch('/api/seeds', post({z,
-    note: $('note').value})); if (r.ok) { $('note').value = ''; seeds(); } };
+    note: $('note').value, label: newLabel()}));
+    if (!r.ok) { $('saveerror').textContent = detail(await r.json()); return; }
+    $('note').value = ''; $('saveerror').textContent = '';
+    labelFields($('newlabel'), null); seeds(); };
+  $('fkind').onchange = seeds; $('ftone').onchange = seeds;
   $('interp').onclick = interpolate;
-  $('random').onclick(); candidates(); seeds(); popular();
+  $('random').onclick(); candidates(); seeds(); popular(); kinds();
 }
 init();
