@@ -169,6 +169,18 @@ def label_counts(seeds: list[Seed]) -> dict:
             "tones": {t: tones[t] for t in (NO_TONE, *TONES) if tones[t]}}
 
 
+def emoji_text(emoji: object) -> str:
+    """A kind's emoji as the character(s) to show: model/kinds.py gives the code point
+    sequences that draw it ("1F469-200D-1F373", first one shown); "" for anything else."""
+    first = emoji[0] if isinstance(emoji, tuple | list) and emoji else emoji
+    if not isinstance(first, str):
+        return ""
+    try:
+        return "".join(chr(int(part, 16)) for part in first.split("-"))
+    except ValueError:  # already the character itself
+        return first
+
+
 def known_kinds() -> list[dict]:
     """The emoji person kinds of model/kinds.py (name, subgroup, emoji), for the kind field's
     suggestions; [] while that module is not there, or (with a warning) when it fails: the
@@ -183,7 +195,7 @@ def known_kinds() -> list[dict]:
     try:
         kinds = load_kinds().kinds
         return [{"name": str(k.name), "subgroup": str(getattr(k, "subgroup", "") or ""),
-                 "emoji": str(getattr(k, "emoji", "") or "")} for k in kinds]
+                 "emoji": emoji_text(getattr(k, "emoji", ""))} for k in kinds]
     except Exception as exc:  # suggestions only: whatever fails, the field stays free text
         log.warning("kind names unavailable (%s); the kind field is free text", exc)
         return []

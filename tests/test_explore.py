@@ -686,7 +686,7 @@ def fake_kinds(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> None:
     class Kind:
         name: str
         subgroup: str
-        emoji: str = "\U0001f9d1"
+        emoji: tuple[str, ...] = ("1F9D1-200D-1F373", "1F469-200D-1F373")
         en: str = ""
         ja: str = ""
 
@@ -839,8 +839,9 @@ def test_kind_suggestions_when_model_kinds_is_there(explorer: Explorer,
     fake_kinds(monkeypatch, {"cook": "person-role", "person bowing": "person-gesture"})
     body = TestClient(create_app(explorer)).get("/api/kinds").json()
     assert body["known"] is True
-    assert [(k["name"], k["subgroup"]) for k in body["kinds"]] == [
-        ("cook", "person-role"), ("person bowing", "person-gesture")]
+    assert [(k["name"], k["subgroup"], k["emoji"]) for k in body["kinds"]] == [
+        ("cook", "person-role", "\U0001f9d1\u200d\U0001f373"),
+        ("person bowing", "person-gesture", "\U0001f9d1\u200d\U0001f373")]
 
     monkeypatch.setitem(sys.modules, "model.kinds", None)  # the module not there (yet)
     caplog.clear()
