@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,8 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from model.checkpoint import atomic_write
 from model.errors import UserError, run_cli
+from model.kinds import EMOJI_FILE_NAME as _EMOJI_NAME  # the built-in set's file names
+from model.kinds import SKIN_TONES
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,6 @@ EMOJI_SIZE = 109  # the size of Noto Color Emoji's bitmap strike: other sizes do
 PERSON_SUBGROUPS = ("person", "person-gesture", "person-role", "person-fantasy")
 BUILTIN = "emoji-people"
 CACHE_FORMAT = 1  # bump when decoding changes, so old caches are not reused
-SKIN_TONES = frozenset({"1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF"})  # Fitzpatrick modifiers
-# The built-in set's file names: 0123_person-role_1F469-1F3FB-200D-1F373.png
-_EMOJI_NAME = re.compile(r"^\d+_[a-z-]+_([0-9A-F]{4,6}(?:-[0-9A-F]{4,6})*)$")
 
 
 def default_cache_dir() -> Path:
@@ -197,7 +195,7 @@ def image_group(name: str) -> str:
     match = _EMOJI_NAME.match(stem)
     if match is None:
         return name
-    base = "-".join(c for c in match.group(1).split("-") if c not in SKIN_TONES)
+    base = "-".join(c for c in match.group("codes").split("-") if c not in SKIN_TONES)
     # Unicode 15.1's "facing right" variants are mirror images of their base emoji, and the
     # model trains on mirrored images: keep them with their base too.
     return "emoji:" + base.replace("-200D-27A1-FE0F", "").replace("-200D-27A1", "")

@@ -6,15 +6,18 @@
     python -m model.sample sheet weights --n 256 --out sheet.png        # numbered candidates
     python -m model.sample sheet weights --n 1024 --out s.png --kinds emoji-people  # per kind
     python -m model.sample keep sheet.json 3 17 42 --seeds weights/seeds.json      # save them
+    python -m model.sample label weights --data emoji-people  # label the unlabelled seeds
     python -m model.sample interpolate weights 3 7 --out 3-7.gif        # slerp between seeds
     python -m model.sample neighbours weights 3 --out n3.png            # as the bot draws #3
 
 ``--near-seeds`` draws through the bot's own code (model.sampler.serve: a seed, sigma noise,
 the discriminator's best of k). ``sheet`` writes the candidates' latents beside the PNG
 (sheet.json) so that the numbers a curator picks can be turned into good seeds with ``keep``.
-With ``--kinds DATA`` each candidate is labelled with the kind of its nearest training picture
-(for emoji-people: person, person-gesture, person-role, person-fantasy) and one sheet per kind
-is written, candidates the discriminator ranks best first: seeds that cover the data.
+With ``--kinds DATA`` each candidate is labelled from its nearest training picture (for
+emoji-people its kind, subgroup and tone: "cook", person-role, medium-dark; for a folder its
+sub-folder) and one sheet per kind is written, candidates the discriminator ranks best first:
+seeds that cover the data. ``keep`` copies those labels into the seeds it keeps, and ``label``
+labels the seeds of a seeds file that have none from their own pictures.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image, ImageDraw
@@ -31,6 +36,7 @@ from model.checkpoint import atomic_write_text
 from model.errors import UserError, run_cli
 from model.sampler import (
     SEEDS_FILE,
+    Label,
     Sampler,
     Seed,
     ServeOptions,
@@ -59,27 +65,47 @@ def served(sampler: Sampler, weights: Path, n: int, seed: int, options: ServeOpt
     return torch.stack([p.image for p in pictures]), [p.seed_id for p in pictures]
 
 
-def kinds_of(pictures: torch.Tensor, data: str, cache_dir: Path | None = None) -> list[str]:
-    """The kind of each picture: that of its nearest training picture (pixel L2 at the
-    pictures' size). A kind is the file name's second field for emoji-people
-    (0123_person-role_1F469....png), else the picture's folder inside the data folder."""
-    from model.data import BUILTIN, default_cache_dir, list_images, load_dataset
+def labels_of(pictures: torch.Tensor, data: str, cache_dir: Path | None = None
+              ) -> list[Label]:
+    """The label of each picture: that of its nearest training picture (pixel L2 at the
+    pictures' size), its file name the source ("nearest 0123_person-role_1F469-....png").
 
-    size = pictures.shape[-1]
-    ds = load_dataset(data, size, cache_dir)
+    For emoji-people the file name says the emoji: its kind, subgroup and tone (model/kinds).
+    For a folder of images the kind is the picture's sub-folder ("" at the top), with no
+    subgroup or tone. Pixels, not model.features' random-net features: on 32 pictures of the
+    shipped weights the two labels differed on 18 (on the kind 11), and by eye each picked the
+    better neighbour 4 times (the rest alike or both wrong), so the cheaper pixels stay."""
+    from model.data import BUILTIN, default_cache_dir, list_images, load_dataset
+    from model.kinds import load_kinds
+
+    ds = load_dataset(data, pictures.shape[-1], cache_dir)
     root = (cache_dir or default_cache_dir()) / BUILTIN if data == BUILTIN else Path(data)
-    paths = list_images(root)
-    if len(paths) != len(ds):
+    names = list(ds.names) if ds.names is not None else [
+        p.relative_to(root).as_posix() for p in list_images(root)]
+    if len(names) != len(ds):
         raise UserError(f"{data} changed while it was read; run again")
-    labels = [p.name.split("_")[1] if data == BUILTIN and p.name.count("_") >= 2
-              else (str(p.parent.relative_to(root)) if p.parent != root else "all")
-              for p in paths]
+    kinds = load_kinds()
     ref = ds.images.reshape(len(ds), -1).float()  # (N, D)
     out = []
     for chunk in pictures.reshape(len(pictures), -1).float().split(256):  # (c, D)
-        nearest = torch.cdist(chunk, ref).argmin(dim=1)
-        out += [labels[i] for i in nearest.tolist()]
+        for i in torch.cdist(chunk, ref).argmin(dim=1).tolist():
+            source = f"nearest {names[i]}"
+            emoji = kinds.label_of_file(names[i]) if data == BUILTIN else None
+            folder = names[i].rpartition("/")[0]
+            out.append(replace(emoji, source=source) if emoji is not None
+                       else Label(folder, "", "", source))
     return out
+
+
+def kinds_of(pictures: torch.Tensor, data: str, cache_dir: Path | None = None) -> list[str]:
+    """The kind of each picture (labels_of), "all" for one nearest a top-level file."""
+    return [label.kind or "all" for label in labels_of(pictures, data, cache_dir)]
+
+
+def describe(label: Label) -> str:
+    """One label in a line: 'cook (person-role), medium-dark, nearest 0123_....png'."""
+    return (f"{label.kind or '-'} ({label.subgroup or 'no subgroup'}), "
+            f"{label.tone or 'default tone'}, {label.source}")
 
 
 def numbered_sheet(images: torch.Tensor, nrow: int, scale: int = 2,
@@ -115,12 +141,13 @@ def keep_candidates(sheet_json: Path, numbers: list[int], seeds_path: Path, note
                         f"0 to {len(zs) - 1})")
     book = load_seeds(seeds_path, z_dim)
     kinds = record.get("kinds") or [""] * len(zs)
+    labels = _sheet_labels(record, sheet_json, len(zs))
     known = {tuple(s.z) for s in book.seeds}
     added = []
     for n in dict.fromkeys(numbers):  # in order, once each
         if tuple(zs[n]) in known:
             continue
-        seed = Seed(book.next_id(), [float(v) for v in zs[n]], note or kinds[n])
+        seed = Seed(book.next_id(), [float(v) for v in zs[n]], note or kinds[n], labels[n])
         book.seeds.append(seed)
         added.append(seed.id)
     save_seeds(seeds_path, book)
@@ -129,7 +156,45 @@ def keep_candidates(sheet_json: Path, numbers: list[int], seeds_path: Path, note
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _sheet_labels(record: dict[str, Any], sheet_json: Path, n: int) -> list[Label | None]:
+    """The candidates' labels a sheet made with --kinds recorded; None each for older
+    sheets (their "kinds" were subgroups, not kinds: no label is made up from them)."""
+    if record.get("labels") is None:
+        return [None] * n
+    try:
+        labels = [Label.from_dict(d) for d in record["labels"]]
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{sheet_json} has a bad label ({exc}); make the sheet again") from None
+    if len(labels) != n:
+        raise UserError(f"{sheet_json} has {len(labels)} labels for {n} candidates; make the "
+                        "sheet again")
+    return labels
+
+
+def label_seeds(weights: Path, data: str | None, seeds_path: Path, device: str) -> int:
+    """Label the seeds that have no label by the nearest training picture to the picture of
+    the seed itself (the generator at its z, no noise); labelled seeds are left as they are."""
+    sampler = Sampler.load(weights, device)
+    book = load_seeds(seeds_path, sampler.z_dim)
+    todo = [s for s in book.seeds if s.label is None]
+    if not todo:
+        print(f"all {len(book.seeds)} seeds in {seeds_path} are labelled; nothing to do")
+        return 0
+    data = data or (sampler.card.get("data") or {}).get("source")
+    if not data:
+        raise UserError(f"the card of {weights} does not say what it was trained on; give "
+                        "--data (emoji-people or the folder)")
+    pictures = sampler.generate(torch.stack([s.tensor() for s in todo]))
+    for seed, label in zip(todo, labels_of(pictures, data), strict=True):
+        seed.label = label
+        print(f"seed #{seed.id}: {describe(label)}")
+    save_seeds(seeds_path, book)
+    print(f"labelled {len(todo)} seeds in {seeds_path} (previous file kept as "
+          f"{seeds_path.name}.bak); {len(book.seeds) - len(todo)} already had a label")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m model.sample", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -167,6 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     keep.add_argument("numbers", type=int, nargs="+", help="candidate numbers on the sheet")
     keep.add_argument("--seeds", type=Path, required=True, help="the seeds file to add to")
     keep.add_argument("--note", default="", help="a note for each (default: its kind)")
+    label = sub.add_parser("label", help="label the seeds that have no label by the nearest "
+                                         "training picture to each seed's own picture")
+    label.add_argument("weights", type=Path, help="a weights folder (weights/ or a run)")
+    label.add_argument("--data", default=None,
+                       help="the training data: emoji-people or a folder (default: the card's)")
+    label.add_argument("--seeds", type=Path, default=None,
+                       help=f"the seeds file (default WEIGHTS/{SEEDS_FILE})")
+    label.add_argument("--device", default="auto")
     interp = sub.add_parser("interpolate", help="a slerp GIF between two good seeds")
     common(interp, 16)
     interp.add_argument("a", type=int, help="seed id")
@@ -178,62 +251,84 @@ def main(argv: list[str] | None = None) -> int:
     for p in (interp, neigh):
         p.add_argument("--seeds", type=Path, default=None,
                        help=f"good seeds (default WEIGHTS/{SEEDS_FILE})")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "keep":
         return keep_candidates(args.sheet_json, args.numbers, args.seeds, args.note)
-
+    if args.command == "label":
+        return label_seeds(args.weights, args.data, args.seeds or args.weights / SEEDS_FILE,
+                           args.device)
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     sampler = Sampler.load(args.weights, args.device)
     rng = torch.Generator().manual_seed(args.seed)
-
     if args.command in ("interpolate", "neighbours"):
-        seeds_path = args.seeds or args.weights / SEEDS_FILE
-        book = load_seeds(seeds_path, sampler.z_dim)
-        wanted = [args.a, args.b] if args.command == "interpolate" else [args.seed_id]
-        missing = [i for i in wanted if book.get(i) is None]
-        if missing:
-            known = ", ".join(str(s.id) for s in book.seeds) or "none"
-            raise UserError(f"no seed {', '.join(f'#{i}' for i in missing)} in {seeds_path} "
-                            f"(known: {known})")
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        if args.command == "interpolate":
-            zs = slerp(book.get(args.a).tensor(), book.get(args.b).tensor(),
-                       torch.linspace(0, 1, max(2, args.n)))
-            args.out.write_bytes(to_gif(sampler.generate(zs)))
-            print(f"wrote {args.out}: {max(2, args.n)} steps from seed #{args.a} to #{args.b}")
-        else:
-            zs = near_seed(book.get(args.seed_id).tensor(), args.n, args.sigma, rng)
-            Image.fromarray(make_grid(sampler.generate(zs))).save(args.out)
-            print(f"wrote {args.out}: {args.n} neighbours of seed #{args.seed_id} "
-                  f"(sigma {args.sigma})")
-        return 0
-
+        return seed_pictures(args, sampler, rng)
     if args.command == "sheet":
-        z = plain_latents(args.n, sampler.z_dim, rng)
-        pictures = sampler.generate(z)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        numbered_sheet(pictures, nrow=16).save(args.out)
-        side = args.out.with_suffix(".json")
-        record: dict[str, object] = {
-            "z_dim": sampler.z_dim, "seed": args.seed, "weights": str(args.weights),
-            "z": [[round(v, 6) for v in row] for row in z.tolist()]}
-        if args.kinds:
-            guard = load_guard(args.weights, sampler.device)
-            scores = (guard.scores(pictures) if guard is not None
-                      else torch.zeros(len(pictures))).tolist()
-            kinds = kinds_of(pictures, args.kinds)
-            record.update(kinds=kinds, scores=[round(v, 4) for v in scores])
-            for kind in sorted(set(kinds)):
-                mine = sorted((i for i, k in enumerate(kinds) if k == kind),
-                              key=lambda i: -scores[i])
-                path = args.out.with_name(f"{args.out.stem}-{kind.replace('/', '_')}.png")
-                numbered_sheet(pictures[mine], nrow=16, numbers=mine).save(path)
-                print(f"wrote {path}: {len(mine)} candidates of kind {kind}")
-        atomic_write_text(side, json.dumps(record) + "\n")
-        print(f"wrote {args.out} ({args.n} numbered candidates) and their latents to {side}")
-        return 0
+        return write_sheet(args, sampler, rng)
+    return write_pictures(args, sampler, rng)
 
+
+def seed_pictures(args: argparse.Namespace, sampler: Sampler, rng: torch.Generator) -> int:
+    """interpolate (a slerp GIF between two good seeds) and neighbours (a sheet near one)."""
+    seeds_path = args.seeds or args.weights / SEEDS_FILE
+    book = load_seeds(seeds_path, sampler.z_dim)
+    wanted = [args.a, args.b] if args.command == "interpolate" else [args.seed_id]
+    missing = [i for i in wanted if book.get(i) is None]
+    if missing:
+        known = ", ".join(str(s.id) for s in book.seeds) or "none"
+        raise UserError(f"no seed {', '.join(f'#{i}' for i in missing)} in {seeds_path} "
+                        f"(known: {known})")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.command == "interpolate":
+        zs = slerp(book.get(args.a).tensor(), book.get(args.b).tensor(),
+                   torch.linspace(0, 1, max(2, args.n)))
+        args.out.write_bytes(to_gif(sampler.generate(zs)))
+        print(f"wrote {args.out}: {max(2, args.n)} steps from seed #{args.a} to #{args.b}")
+    else:
+        zs = near_seed(book.get(args.seed_id).tensor(), args.n, args.sigma, rng)
+        Image.fromarray(make_grid(sampler.generate(zs))).save(args.out)
+        print(f"wrote {args.out}: {args.n} neighbours of seed #{args.seed_id} "
+              f"(sigma {args.sigma})")
+    return 0
+
+
+def write_sheet(args: argparse.Namespace, sampler: Sampler, rng: torch.Generator) -> int:
+    """Numbered candidates and their latents (sheet.json); with --kinds their labels and one
+    sheet per kind, best-ranked first."""
+    z = plain_latents(args.n, sampler.z_dim, rng)
+    pictures = sampler.generate(z)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    numbered_sheet(pictures, nrow=16).save(args.out)
+    side = args.out.with_suffix(".json")
+    record: dict[str, object] = {
+        "z_dim": sampler.z_dim, "seed": args.seed, "weights": str(args.weights),
+        "z": [[round(v, 6) for v in row] for row in z.tolist()]}
+    if args.kinds:
+        guard = load_guard(args.weights, sampler.device)
+        scores = (guard.scores(pictures) if guard is not None
+                  else torch.zeros(len(pictures))).tolist()
+        labels = labels_of(pictures, args.kinds)
+        kinds = [label.kind or "all" for label in labels]
+        record.update(kinds=kinds, labels=[label.to_dict() for label in labels],
+                      scores=[round(v, 4) for v in scores])
+        for kind in sorted(set(kinds)):
+            mine = sorted((i for i, k in enumerate(kinds) if k == kind),
+                          key=lambda i: -scores[i])
+            slug = kind.replace("/", "_").replace(" ", "-")
+            path = args.out.with_name(f"{args.out.stem}-{slug}.png")
+            numbered_sheet(pictures[mine], nrow=16, numbers=mine).save(path)
+            print(f"wrote {path}: {len(mine)} candidates of kind {kind}")
+    atomic_write_text(side, json.dumps(record) + "\n")
+    print(f"wrote {args.out} ({args.n} numbered candidates) and their latents to {side}")
+    return 0
+
+
+def write_pictures(args: argparse.Namespace, sampler: Sampler, rng: torch.Generator) -> int:
+    """images (N PNGs) and grid (one sheet): plain draws, or as the bot serves them."""
     if args.sigma < 0:
         raise UserError(f"--sigma must be at least 0, got {args.sigma}")
     seeds_path = args.seeds or args.weights / SEEDS_FILE

@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ from model.checkpoint import (
 )
 from model.device import cpu_has_native_bf16, pick_device
 from model.errors import UserError
+from model.kinds import TONES as TONES  # re-exported: the serving API's names for the tones
+from model.kinds import Label
 
 log = logging.getLogger("model.sampler")
 SEEDS_FILE = "seeds.json"
@@ -83,39 +85,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Te
 
 
 # ---------------------------------------------------------------- good seeds
-
-
-TONES = ("light", "medium-light", "medium", "medium-dark", "dark")  # the five modifiers
-
-
-@dataclass(frozen=True)
-class Label:
-    """What a good seed draws: set from its nearest training picture when it is kept, shown
-    and edited in the explorer, read by the bot to answer "a cook, medium-dark skin tone".
-
-    kind: the emoji person concept with gender and tone stripped ("cook", "person bowing":
-    model/kinds.json); subgroup: its emoji-test.txt subgroup ("person-role"); tone: one of
-    TONES, or "" for the default yellow (no modifier); source: how the label was set (the
-    nearest training picture's file name, or "explorer")."""
-
-    kind: str = ""
-    subgroup: str = ""
-    tone: str = ""
-    source: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "subgroup": self.subgroup, "tone": self.tone,
-                "source": self.source}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Label:
-        if not isinstance(data, dict):
-            raise ValueError(f"a label is an object, got {type(data).__name__}")
-        tone = str(data.get("tone") or "")
-        if tone and tone not in TONES:
-            raise ValueError(f"tone {tone!r} is not one of {', '.join(TONES)} or empty")
-        return cls(str(data.get("kind") or ""), str(data.get("subgroup") or ""), tone,
-                   str(data.get("source") or ""))
+# A seed's Label (kind, subgroup, tone, source) lives in model.kinds, beside the kinds table,
+# so that code without torch can read it; it is the same class as model.sampler.Label.
 
 
 @dataclass
@@ -136,6 +107,15 @@ class SeedBook:
 
     def get(self, seed_id: int) -> Seed | None:
         return next((s for s in self.seeds if s.id == seed_id), None)
+
+    def kinds(self) -> dict[str, int]:
+        """kind -> how many labelled seeds draw it, most first (then by name): what the bot
+        can be asked for, and the closest it can offer when a kind has no seed."""
+        counts: dict[str, int] = {}
+        for s in self.seeds:
+            if s.label is not None and s.label.kind:
+                counts[s.label.kind] = counts.get(s.label.kind, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def next_id(self) -> int:
         return max((s.id for s in self.seeds), default=0) + 1
@@ -341,28 +321,62 @@ class Served:
     z: torch.Tensor  # (z_dim,) its latent
     seed_id: int | None  # the good seed it is near (None: the plain prior)
     score: float | None  # the guard's logit for it (None: no guard)
+    label: Label | None = None  # what that seed draws, when it is labelled
+
+
+@dataclass(frozen=True)
+class Match:
+    """What pick_seed honoured of a request: False only for what was asked and could not be
+    given (a kind no seed draws, a tone none of them has); what was not asked counts True."""
+
+    kind_found: bool = True
+    tone_found: bool = True
+
+
+def pick_seed(seeds: SeedBook, rng: torch.Generator, kind: str | None = None,
+              tone: str | None = None) -> tuple[Seed | None, Match]:
+    """The good seed a request is drawn near, and what of its kind and tone was honoured.
+
+    Always one draw of rng among the candidates, so that a request that asks nothing draws
+    exactly the seed it drew before kinds existed. Candidates: the seeds of that kind in that
+    tone; else of that kind (the tone not found); else, the kind not found, those of that tone;
+    else all. None or "" asks for nothing. No seeds at all: None (the plain prior)."""
+    if tone and tone not in TONES:
+        raise ValueError(f"tone {tone!r} is not one of {', '.join(TONES)}")
+    if not seeds.seeds:
+        return None, Match(not kind, not tone)
+    same_kind = [s for s in seeds.seeds if kind and s.label is not None
+                 and s.label.kind.casefold() == kind.casefold()]
+    pool = same_kind or seeds.seeds
+    toned = [s for s in pool if tone and s.label is not None and s.label.tone == tone]
+    match = Match(kind_found=not kind or bool(same_kind), tone_found=not tone or bool(toned))
+    candidates = toned or pool
+    return candidates[int(torch.randint(len(candidates), (1,), generator=rng))], match
 
 
 def serve(sampler: Sampler, seeds: SeedBook, request_id: str, options: ServeOptions,
-          guard: Guard | None = None, seed_id: int | None = None) -> Served:
+          guard: Guard | None = None, seed_id: int | None = None, kind: str | None = None,
+          tone: str | None = None) -> Served:
     """One picture as the bot sends it, deterministic given the request id: pick a good seed
-    (or use seed_id), draw best_of latents near it, send the one the guard ranks highest."""
+    (or use seed_id), draw best_of latents near it, send the one the guard ranks highest.
+    kind and tone (a kinds.json name, one of TONES) narrow the pick as pick_seed says; they
+    are ignored with seed_id. The picture carries its seed's label: whoever asked can tell
+    from it what was drawn."""
     rng = request_rng(request_id)
     if seed_id is not None:
         seed = seeds.get(seed_id)
         if seed is None:
             known = ", ".join(str(s.id) for s in seeds.seeds) or "none"
             raise ValueError(f"no seed #{seed_id} (known: {known})")
-    elif seeds.seeds:
-        seed = seeds.seeds[int(torch.randint(len(seeds.seeds), (1,), generator=rng))]
     else:
-        seed = None
+        seed, _ = pick_seed(seeds, rng, kind, tone)
     if seed is None:
         k = options.best_of if guard is not None else 1
         z = plain_latents(k, sampler.z_dim, rng)  # (k, z_dim)
         return _best(sampler, z, 1, guard, None)[0]
-    return _best(sampler, _candidates(seed.tensor(), 1, options, guard, rng), 1, guard,
-                 seed.id)[0]
+    served = _best(sampler, _candidates(seed.tensor(), 1, options, guard, rng), 1, guard,
+                   seed.id)[0]
+    return replace(served, label=seed.label)
 
 
 def serve_near(sampler: Sampler, z: torch.Tensor, request_id: str, n: int,

@@ -11,7 +11,7 @@ from PIL import Image
 
 from model.errors import UserError
 from model.sample import main
-from model.sampler import Seed, SeedBook, save_seeds
+from model.sampler import Label, Sampler, Seed, SeedBook, load_seeds, save_seeds
 from tests.helpers import TINY
 
 
@@ -86,3 +86,105 @@ def test_sheet_by_kind_labels_candidates_by_their_nearest_picture(seeded: Path,
 
     pictures = torch.stack([torch.full((3, 32, 32), v, dtype=torch.uint8) for v in (10, 240)])
     assert kinds_of(pictures, str(data), tmp_path / "cache") == ["dark", "light"]
+
+
+# ---------------------------------------------------------------- labels from the data
+
+# A stand-in for the built-in set: three emoji files, each one flat colour, named as
+# model.data names them (so the kinds come from the names, as with the real set).
+FAKE_EMOJI = {"0000_person-role_1F469-1F3FE-200D-1F373.png": (200, 40, 40),
+              "0001_person-fantasy_1F9DC-200D-2640-FE0F.png": (40, 200, 40),
+              "0002_person_1F476-1F3FB.png": (40, 40, 200)}
+
+
+@pytest.fixture
+def fake_emoji(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder holding a complete "emoji-people" of three pictures, used by default."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    folder = tmp_path / "xdg" / "human-image-bot" / "emoji-people"
+    folder.mkdir(parents=True)
+    for name, colour in FAKE_EMOJI.items():
+        Image.new("RGB", (40, 40), colour).save(folder / name)
+    (folder / "COMPLETE").write_text('{"images": 3}\n')
+    return folder.parent
+
+
+def test_labels_of_emoji_people_names_kind_subgroup_and_tone(fake_emoji: Path) -> None:
+    from model.data import load_dataset
+    from model.sample import labels_of
+
+    pictures = load_dataset("emoji-people", 32, fake_emoji).images.flip(0)  # exact matches
+    assert labels_of(pictures, "emoji-people", fake_emoji) == [
+        Label("baby", "person", "light", "nearest 0002_person_1F476-1F3FB.png"),
+        Label("merperson", "person-fantasy", "",
+              "nearest 0001_person-fantasy_1F9DC-200D-2640-FE0F.png"),
+        Label("cook", "person-role", "medium-dark",
+              "nearest 0000_person-role_1F469-1F3FE-200D-1F373.png")]
+
+
+def test_labels_of_a_folder_are_its_sub_folders(tmp_path: Path) -> None:
+    from model.sample import labels_of
+
+    data = tmp_path / "data"
+    (data / "cooks").mkdir(parents=True)
+    Image.new("RGB", (32, 32), (0, 0, 0)).save(data / "cooks" / "a.png")
+    Image.new("RGB", (32, 32), (255, 255, 255)).save(data / "top.png")
+    pictures = torch.stack([torch.full((3, 32, 32), v, dtype=torch.uint8) for v in (250, 5)])
+    assert labels_of(pictures, str(data), tmp_path / "cache") == [
+        Label("", "", "", "nearest top.png"), Label("cooks", "", "", "nearest cooks/a.png")]
+
+
+def test_keep_carries_the_labels_of_a_sheet_made_with_kinds(seeded: Path, tmp_path: Path,
+                                                            fake_emoji: Path) -> None:
+    out = tmp_path / "s.png"
+    assert main(["sheet", str(seeded), "--n", "12", "--out", str(out), "--kinds",
+                 "emoji-people"]) == 0
+    side = json.loads(out.with_suffix(".json").read_text())
+    labels = [Label.from_dict(d) for d in side["labels"]]
+    assert len(labels) == 12 and {x.kind for x in labels} <= {"cook", "merperson", "baby"}
+    assert side["kinds"] == [x.kind for x in labels]
+    assert all(x.source.startswith("nearest 000") for x in labels)
+    seeds = seeded / "seeds.json"
+    assert main(["keep", str(out.with_suffix(".json")), "5", "0", "--seeds", str(seeds)]) == 0
+    assert main(["keep", str(out.with_suffix(".json")), "7", "--seeds", str(seeds),
+                 "--note", "my favourite"]) == 0
+    book = load_seeds(seeds, TINY.z_dim)
+    assert [s.id for s in book.seeds] == [3, 7, 8, 9, 10]
+    assert [s.label for s in book.seeds] == [None, None, labels[5], labels[0], labels[7]]
+    assert [s.note for s in book.seeds[2:]] == [labels[5].kind, labels[0].kind,
+                                                "my favourite"]
+
+
+def test_keep_from_a_sheet_without_labels_keeps_no_label(seeded: Path, tmp_path: Path) -> None:
+    assert main(["sheet", str(seeded), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
+    assert main(["keep", str(tmp_path / "s.json"), "1", "--seeds",
+                 str(seeded / "seeds.json")]) == 0
+    assert load_seeds(seeded / "seeds.json", TINY.z_dim).get(8).label is None
+
+
+def test_label_labels_only_the_unlabelled_seeds(seeded: Path, fake_emoji: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    seeds = seeded / "seeds.json"
+    book = load_seeds(seeds, TINY.z_dim)
+    mine = Label("vampire", "person-fantasy", "dark", "explorer")
+    book.get(3).label = mine
+    save_seeds(seeds, book)
+    assert main(["label", str(seeded), "--data", "emoji-people"]) == 0
+    after = load_seeds(seeds, TINY.z_dim)
+    assert after.get(3).label == mine  # a label set by hand stays
+    seven = after.get(7).label
+    assert seven is not None and seven.kind in {"cook", "merperson", "baby"}
+    from model.sample import labels_of
+
+    own = Sampler.load(seeded, "cpu").generate(after.get(7).tensor().reshape(1, -1))
+    assert labels_of(own, "emoji-people") == [seven]  # from the seed's own picture
+    assert "seed #7: " in capsys.readouterr().out
+    assert json.loads((seeded / "seeds.json.bak").read_text())["seeds"][1].get("label") is None
+    before = seeds.read_bytes()
+    assert main(["label", str(seeded), "--data", "emoji-people"]) == 0
+    assert "nothing to do" in capsys.readouterr().out and seeds.read_bytes() == before
+
+
+def test_label_without_data_asks_for_it(seeded: Path) -> None:
+    with pytest.raises(UserError, match="--data"):
+        main(["label", str(seeded)])

@@ -12,13 +12,18 @@ import torch
 
 from model.errors import UserError
 from model.sampler import (
+    Label,
+    Match,
     Sampler,
     Seed,
     SeedBook,
+    ServeOptions,
     load_seeds,
     near_seed,
+    pick_seed,
     request_rng,
     save_seeds,
+    serve,
     slerp,
 )
 from tests.helpers import TINY
@@ -137,3 +142,128 @@ def test_gif_frames_are_upscaled_like_the_png_replies(resample: str, blocky: boo
     first = np.asarray(gif.convert("RGB"))
     assert first.shape == (32, 32, 3)
     assert _blocky(first, 4) is blocky
+
+
+# ---------------------------------------------------------------- labels and kinds
+
+
+def _labelled(kind: str, tone: str) -> Label:
+    return Label(kind, "person-role", tone, "test")
+
+
+def _book() -> SeedBook:
+    """Seven seeds: cooks in two tones, an astronaut, one unlabelled, one of empty kind."""
+    labels = [_labelled("cook", "dark"), _labelled("cook", "light"), _labelled("cook", "light"),
+              _labelled("astronaut", ""), None, Label("", "", "medium", "x"),
+              _labelled("astronaut", "medium")]
+    return SeedBook(2, [Seed(i + 1, [float(i), 0.0], "", label)
+                        for i, label in enumerate(labels)])
+
+
+def test_labels_round_trip_through_the_seeds_file_and_old_files_load(tmp_path: Path) -> None:
+    from model import kinds
+
+    assert Label is kinds.Label  # one class: the explorer and the bot see the same labels
+    path = tmp_path / "seeds.json"
+    save_seeds(path, _book())
+    back = load_seeds(path, 2)
+    assert [s.label for s in back.seeds] == [s.label for s in _book().seeds]
+    assert "label" not in json.loads(path.read_text())["seeds"][4]  # unlabelled: no key
+    old = tmp_path / "old.json"  # a seeds file from before labels
+    old.write_text(json.dumps({"version": 1, "z_dim": 2, "seeds": [
+        {"id": 1, "z": [0.0, 1.0], "note": "person"}]}))
+    assert load_seeds(old, 2).seeds[0].label is None
+
+
+def test_a_bad_tone_in_a_seeds_file_is_a_one_line_error_naming_the_file(tmp_path: Path
+                                                                        ) -> None:
+    path = tmp_path / "seeds.json"
+    path.write_text(json.dumps({"version": 1, "z_dim": 2, "seeds": [
+        {"id": 1, "z": [0.0, 1.0], "label": {"kind": "cook", "tone": "purple"}}]}))
+    with pytest.raises(UserError) as err:
+        load_seeds(path, 2)
+    message = str(err.value)
+    assert str(path) in message and "'purple'" in message and "\n" not in message
+
+
+def test_the_book_counts_its_kinds() -> None:
+    assert _book().kinds() == {"cook": 3, "astronaut": 2}  # most first; no "" kind
+    assert SeedBook(2).kinds() == {}
+
+
+def _picks(book: SeedBook, kind: str | None, tone: str | None) -> tuple[set[int], Match]:
+    """Every seed pick_seed can choose for a request (over many rngs), and its Match."""
+    ids, matches = set(), set()
+    for i in range(200):
+        seed, match = pick_seed(book, request_rng(f"r{i}"), kind, tone)
+        ids.add(seed.id)
+        matches.add(match)
+    assert len(matches) == 1  # what was honoured depends on the book, never on chance
+    return ids, matches.pop()
+
+
+@pytest.mark.parametrize(("kind", "tone", "ids", "match"), [
+    (None, None, {1, 2, 3, 4, 5, 6, 7}, Match(True, True)),  # nothing asked: any seed
+    ("cook", None, {1, 2, 3}, Match(True, True)),
+    ("Cook", "light", {2, 3}, Match(True, True)),
+    ("astronaut", "dark", {4, 7}, Match(True, False)),  # the kind, not the tone
+    ("vampire", "medium", {6, 7}, Match(False, True)),  # no such kind: the tone
+    ("vampire", None, {1, 2, 3, 4, 5, 6, 7}, Match(False, True)),
+    ("vampire", "medium-light", {1, 2, 3, 4, 5, 6, 7}, Match(False, False)),
+    (None, "dark", {1}, Match(True, True)),
+    (None, "medium-dark", {1, 2, 3, 4, 5, 6, 7}, Match(True, False)),
+])
+def test_pick_seed_honours_the_kind_then_the_tone(kind: str | None, tone: str | None,
+                                                  ids: set[int], match: Match) -> None:
+    assert _picks(_book(), kind, tone) == (ids, match)
+
+
+def test_pick_seed_without_seeds_and_with_a_bad_tone() -> None:
+    gen = request_rng("x")
+    assert pick_seed(SeedBook(2), gen) == (None, Match(True, True))
+    assert pick_seed(SeedBook(2), gen, "cook", "dark") == (None, Match(False, False))
+    with pytest.raises(ValueError, match="'purple'"):
+        pick_seed(_book(), gen, "cook", "purple")
+
+
+def _as_before(sampler: Sampler, book: SeedBook, request_id: str,
+               options: ServeOptions) -> torch.Tensor:
+    """serve() without a guard as it was before kinds: one randint over all the seeds, then
+    the noise, both from the request's rng."""
+    rng = request_rng(request_id)
+    seed = book.seeds[int(torch.randint(len(book.seeds), (1,), generator=rng))]
+    return sampler.generate(near_seed(seed.tensor(), 1, options.sigma, rng))[0]
+
+
+def test_a_request_that_asks_nothing_draws_the_picture_it_drew_before(
+        tiny_weights: Path) -> None:
+    sampler = Sampler.load(tiny_weights, "cpu")
+    gen = torch.Generator().manual_seed(1)
+    labels = [_labelled("cook", "dark"), None, _labelled("astronaut", ""), None]
+    book = SeedBook(TINY.z_dim, [Seed(i + 1, torch.randn(TINY.z_dim, generator=gen).tolist(),
+                                      "", label) for i, label in enumerate(labels)])
+    options = ServeOptions(sigma=0.5)
+    chosen = set()
+    for i in range(12):
+        request = f"mastodon:{1000 + i}"
+        served = serve(sampler, book, request, options)
+        assert torch.equal(served.image, _as_before(sampler, book, request, options))
+        assert torch.equal(serve(sampler, book, request, options, kind=None, tone=None).image,
+                           served.image)
+        assert served.label == book.get(served.seed_id).label
+        chosen.add(served.seed_id)
+    assert len(chosen) > 1  # the pin covers more than one seed
+
+
+def test_serve_by_kind_draws_near_a_seed_of_that_kind_and_says_so(tiny_weights: Path) -> None:
+    sampler = Sampler.load(tiny_weights, "cpu")
+    book = SeedBook(TINY.z_dim, [
+        Seed(1, [0.5] * TINY.z_dim, "", _labelled("cook", "dark")),
+        Seed(2, [-0.5] * TINY.z_dim, "", _labelled("astronaut", "light")),
+        Seed(3, [0.0] * TINY.z_dim)])
+    for i in range(8):
+        served = serve(sampler, book, f"r{i}", ServeOptions(), kind="astronaut")
+        assert served.seed_id == 2 and served.label == book.get(2).label
+        assert serve(sampler, book, f"r{i}", ServeOptions(), tone="dark").seed_id == 1
+    plain = serve(sampler, book, "r0", ServeOptions(), seed_id=3, kind="cook")
+    assert plain.seed_id == 3 and plain.label is None  # seed_id wins over the kind
