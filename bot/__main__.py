@@ -1,11 +1,13 @@
-"""python -m bot [run|once|post|generate|check]
+"""python -m bot [run|once|post|generate|check|kinds]
 
     python -m bot                      # run: poll and reply until stopped (the default)
     python -m bot once                 # one poll cycle, then exit (for cron)
     python -m bot post                 # make today's daily post now
     python -m bot generate --out x.png [--seed-id N] [--request-id ID]
     python -m bot generate --n 64 --out replies/   # 64 replies as the bot sends them
+    python -m bot generate --n 8 --out cooks/ --ask "a cook with dark skin"   # as asked
     python -m bot check                # validate settings and credentials, print a summary
+    python -m bot kinds                # every kind of person one can ask for, with its seeds
 
 Settings come from BOT_* environment variables, a .env file and a secrets directory; with none
 at all the bot runs on the local platform (stdin and local/inbox -> local/outbox).
@@ -28,6 +30,7 @@ from typing import NoReturn
 
 from bot.artist import Artist, ArtistOptions
 from bot.config import Settings, SettingsError, load_settings
+from bot.kinds import Wish, wish
 from bot.observe import Metrics, ObserveServer, PortUnusable, check_port, setup_logging
 from bot.platforms.base import Platform
 from bot.platforms.errors import RateLimited, Transient
@@ -102,7 +105,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                           "if missing), with replies.json (request id, seed, alt text of each)")
     gen.add_argument("--seed-id", type=int, default=None)
     gen.add_argument("--request-id", default=None, help="the same id gives the same picture")
+    gen.add_argument("--ask", default=None, metavar="TEXT",
+                     help='draw what a mention with this text asks for: its kind and skin '
+                          'tone, e.g. "a cook with dark skin" or "🧑🏾‍🍳"')
     sub.add_parser("check", help="validate settings and credentials")
+    sub.add_parser("kinds", help="every kind of person one can ask for, with its seeds")
     args = ap.parse_args(argv)
     args.command = args.command or "run"
     return args
@@ -203,19 +210,22 @@ def generate(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageProblem(f"--n must be at least 1, got {args.n}")
     if args.n == 1:
         out, fmt = output_path(args.out, request_id)
-        drawing = _draw(load_artist(settings), request_id, args.seed_id)
+        artist = load_artist(settings)
+        drawing = _draw(artist, request_id, args.seed_id, _wish(artist, args.ask))
         _write_picture(out, fmt, drawing.data)
         print(f"wrote {out} ({drawing.size}x{drawing.size}): {drawing.alt_text}")
         return 0
     folder = make_folder(Path(args.out), args.out)  # --n: always a folder, made if missing
     artist = load_artist(settings)
+    wanted = _wish(artist, args.ask)
     index = []
     for i in range(args.n):  # each one is a reply: its own request id, seed, guard, upscale
         rid = f"{request_id}-{i:04d}"
-        drawing = _draw(artist, rid, args.seed_id)
+        drawing = _draw(artist, rid, args.seed_id, wanted)
         _write_picture(folder / f"human-{rid}.png", "PNG", drawing.data)
         index.append({"file": f"human-{rid}.png", "request_id": rid,
-                      "seed_id": drawing.seed_id, "alt_text": drawing.alt_text})
+                      "seed_id": drawing.seed_id, "kind": drawing.kind, "tone": drawing.tone,
+                      "alt_text": drawing.alt_text})
     from model.checkpoint import atomic_write_text
 
     atomic_write_text(folder / "replies.json", json.dumps(index, indent=1) + "\n")
@@ -224,11 +234,53 @@ def generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _draw(artist: Artist, request_id: str, seed_id: int | None):
+def _wish(artist: Artist, ask: str | None) -> Wish:
+    """--ask: the kind and tone the text names, read as a mention's text is; naming none is
+    a mistake worth one line (a typo would otherwise draw anybody)."""
+    if ask is None:
+        return Wish()
+    found = wish(ask, artist.vocabulary)
+    if found.kind is None and found.tone is None:
+        raise UsageProblem(f"--ask {ask!r} names no kind or skin tone I know; see "
+                           "python -m bot kinds")
+    return found
+
+
+def _draw(artist: Artist, request_id: str, seed_id: int | None, wanted: Wish | None = None):
     try:
-        return artist.draw(request_id, seed_id)
+        wanted = wanted or Wish()
+        return artist.draw(request_id, seed_id, kind=wanted.kind, tone=wanted.tone)
     except ValueError as exc:  # an unknown seed id
         raise UsageProblem(str(exc)) from None
+
+
+def list_kinds(settings: Settings) -> int:
+    """Every kind in the kinds table with its seeds (and their tones), kinds with seeds
+    first: what an operator can promise people may ask for."""
+    artist = load_artist(settings)
+    by_kind: dict[str, list[str]] = {}
+    unlabelled = 0
+    for seed in artist.seeds.seeds:
+        if seed.label is None or not seed.label.kind:
+            unlabelled += 1
+        else:
+            by_kind.setdefault(seed.label.kind, []).append(seed.label.tone or "default")
+    vocab = artist.vocabulary
+    kinds = sorted(vocab.names, key=lambda k: (-len(by_kind.get(k, [])), vocab.subgroups[k], k))
+    kinds += sorted(k for k in by_kind if k not in vocab.names)  # labels the table lacks
+    print(f"{'kind':<24} {'subgroup':<16} {'seeds':>5}  tones")
+    for kind in kinds:
+        tones = by_kind.get(kind, [])
+        shown = ", ".join(sorted(set(tones), key=_tone_order))
+        print(f"{kind:<24} {vocab.subgroups.get(kind, '?'):<16} {len(tones):>5}  {shown}")
+    print(f"{len(vocab.names)} kinds, {len(by_kind)} with seeds; {len(artist.seeds.seeds)} "
+          f"seeds in {settings.seeds_file}, {unlabelled} without a kind")
+    return 0
+
+
+def _tone_order(tone: str) -> int:
+    order = ("default", "light", "medium-light", "medium", "medium-dark", "dark")
+    return order.index(tone) if tone in order else len(order)
 
 
 def _write_picture(out: Path, fmt: str, png: bytes) -> None:
@@ -247,6 +299,8 @@ def _write_picture(out: Path, fmt: str, png: bytes) -> None:
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "generate":
         return generate(args, settings)
+    if args.command == "kinds":
+        return list_kinds(settings)
 
     if settings.platform == "local" and not _any_bot_setting():
         log.info("no BOT_* settings found: running the local platform (mentions on stdin "

@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from model.kinds import load_kinds
 
+from bot.kinds import Vocabulary
 from bot.platforms.base import Media
 from bot.texts import alt_text, id_ranges, morph_alt_text, variation_alt_text
 from model.checkpoint import unservable_reason
 from model.errors import UserError
 from model.sampler import (
     PNG_LEVEL,
+    Label,
     Sampler,
     SeedBook,
     Served,
@@ -54,6 +57,9 @@ class Drawing:
     z: list[float]  # its latent (a morph: the latent it starts from)
     sigma: float  # the noise it was drawn with
     morph_to: int | None = None  # a morph: the good seed it travels to
+    kind: str = ""  # what its seed's label says it shows ("cook"; "": not labelled)
+    tone: str = ""  # its seed's skin tone ("": the default yellow, or not labelled)
+    closest: tuple[str, ...] = ()  # a kind was asked that no seed has: kinds it can draw
 
     @property
     def media(self) -> Media:
@@ -83,6 +89,8 @@ class Artist:
             raise UserError(f"weights in {weights_dir} cannot be served: {reason}")
         self.seeds: SeedBook = load_seeds(seeds_path, self.sampler.z_dim)
         self.weights_dir, self.seeds_path = weights_dir, seeds_path
+        table = load_kinds()
+        self.vocabulary = Vocabulary.build(table.kinds, table.tones)
         # The guard: best of k by the discriminator, when the weights ship one.
         self.guard = load_guard(weights_dir, self.sampler.device) if options.best_of > 1 else None
         if options.best_of > 1 and self.guard is None:
@@ -97,6 +105,21 @@ class Artist:
     def seed_ids(self) -> frozenset[int]:
         return frozenset(s.id for s in self.seeds.seeds)
 
+    def label(self, seed_id: int | None) -> Label:
+        """The label of a good seed (an empty one: no such seed, or not labelled)."""
+        seed = self.seeds.get(seed_id) if seed_id is not None else None
+        return seed.label if seed is not None and seed.label is not None else Label()
+
+    def closest_kinds(self, kind: str, n: int = 3) -> tuple[str, ...]:
+        """Kinds the seeds can draw, those of the asked kind's subgroup first, then those
+        with the most seeds: what to offer someone who asked for a kind there is no seed of."""
+        counts = self.seeds.kinds()
+        subgroup = self.vocabulary.subgroups.get(kind, "")
+        ranked = sorted((k for k in counts if k and k != kind),
+                        key=lambda k: (self.vocabulary.subgroups.get(k) != subgroup,
+                                       -counts[k], k))
+        return tuple(ranked[:n])
+
     def _options(self, sigma: float) -> ServeOptions:
         o = self.options
         return ServeOptions(sigma, o.preserve_norm, o.best_of)
@@ -104,22 +127,29 @@ class Artist:
     def _scale(self, side: int) -> int:
         return self.options.upscale or max(1, REPLY_SIZE // side)
 
-    def _picture(self, served: Served, sigma: float, alt: str) -> Drawing:
+    def _picture(self, served: Served, sigma: float, alt: str, label: Label,
+                 closest: tuple[str, ...] = ()) -> Drawing:
         scale = self._scale(served.image.shape[-1])
         png = render_png(served.image, scale, self.options.resample, self.options.png_level)
         return Drawing(png, "image/png", alt, served.seed_id, served.image.shape[-1] * scale,
-                       served.z.tolist(), sigma)
+                       served.z.tolist(), sigma, kind=label.kind, tone=label.tone,
+                       closest=closest)
 
-    def draw(self, request_id: str, seed_id: int | None = None, lang: str = "en") -> Drawing:
+    def draw(self, request_id: str, seed_id: int | None = None, lang: str = "en",
+             kind: str | None = None, tone: str | None = None) -> Drawing:
         """The picture for a request (deterministic given its id), as PNG bytes: near a good
-        seed (seed_id, or one picked by the request id); its alt text in `lang`."""
+        seed (seed_id, or one picked by the request id among the seeds of the kind and tone
+        asked for); its alt text in `lang`, naming what it shows."""
         if seed_id is not None and self.seeds.get(seed_id) is None:
             known = id_ranges([s.id for s in self.seeds.seeds])
             raise ValueError(f"no seed #{seed_id} in {self.seeds_path} (known: {known})")
         sigma = self.options.sigma
         served = serve(self.sampler, self.seeds, request_id, self._options(sigma), self.guard,
-                       seed_id)
-        return self._picture(served, sigma, alt_text(served.seed_id, sigma, lang))
+                       seed_id, kind=kind, tone=tone)
+        label = self.label(served.seed_id)
+        closest = self.closest_kinds(kind) if kind and label.kind != kind else ()
+        alt = alt_text(served.seed_id, sigma, lang, label.kind, label.tone, self.vocabulary)
+        return self._picture(served, sigma, alt, label, closest)
 
     def draw_near(self, request_id: str, z: list[float], n: int, sigma: float,
                   seed_id: int | None = None, lang: str = "en") -> list[Drawing]:
@@ -137,7 +167,9 @@ class Artist:
         each = max(2, o.best_of // n) if o.best_of > 1 else 1
         served = serve_near(self.sampler, center, request_id, n,
                             ServeOptions(sigma, o.preserve_norm, each), self.guard, seed_id)
-        return [self._picture(s, sigma, variation_alt_text(i + 1, n, sigma, lang))
+        label = self.label(seed_id)  # near a picture of that seed: its kind, kept
+        return [self._picture(s, sigma, variation_alt_text(i + 1, n, sigma, lang, label.kind,
+                                                           label.tone, self.vocabulary), label)
                 for i, s in enumerate(served)]
 
     def morph(self, request_id: str, z: list[float], seed_id: int | None,

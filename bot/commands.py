@@ -58,6 +58,8 @@ class Request:
     seed_id: int | None = None  # like: the good seed asked for
     pick: int | None = None  # which picture of a four-picture post the command means (1-4)
     lang: str = "en"  # the language it was written in: every answer is in it
+    kind: str | None = None  # picture: the kind of person asked for ("cook"; bot.kinds)
+    tone: str | None = None  # picture: the skin tone asked for ("medium-dark")
 
     @property
     def pictures(self) -> int:
@@ -127,7 +129,7 @@ def _is_cjk(phrase: str) -> bool:
     return any(unicodedata.category(c).startswith("L") and ord(c) > 0x2E80 for c in phrase)
 
 
-def _find_phrase(text: str, phrase: str) -> re.Match[str] | None:
+def find_phrase(text: str, phrase: str) -> re.Match[str] | None:
     """Where the (normalised) phrase occurs as whole words; CJK has no spaces between words."""
     if not phrase:
         return None
@@ -183,11 +185,11 @@ def _find(plain: str, lang: str, command: str, triggers: list[str],
         return None
     if command == "trigger":
         for trigger in triggers:
-            if _find_phrase(plain, normalise(trigger)) is not None:
+            if find_phrase(plain, normalise(trigger)) is not None:
                 return Request(plain, trigger, lang=lang)
         return None
     for phrase in commands.get(command, []):
-        found = _find_phrase(plain, normalise(phrase))
+        found = find_phrase(plain, normalise(phrase))
         if found is not None:
             pick = _PICK.match(plain, found.end())
             number = pick.group(1) if pick else None

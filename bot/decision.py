@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot import commands
 from bot.config import Settings
+from bot.kinds import EMPTY, Vocabulary, wish
 from bot.platforms.base import Me, Mention, TextLimit
 from bot.state import Picture
 from bot.texts import gone_text, help_text, limit_text, pick_text, unknown_seed_text
@@ -99,12 +100,14 @@ def reason_to_ignore(m: Mention, me: Me | None, not_before: datetime | None) -> 
     return None
 
 
-def decide(m: Mention, facts: Facts, settings: Settings) -> Decision:
+def decide(m: Mention, facts: Facts, settings: Settings,
+           vocabulary: Vocabulary = EMPTY) -> Decision:
     """What to do with one pending mention now. Pure: no I/O, no clock, no randomness.
 
     A reply to one of the bot's posts may carry a command (again, more like this, morph,
     delete, help); "like #12" and "help" work anywhere; otherwise a trigger phrase asks for a
-    picture. A command about a picture the bot no longer has gets the "gone" note.
+    picture, of the kind and skin tone the text names (vocabulary: bot.kinds). A command about
+    a picture the bot no longer has gets the "gone" note.
     """
     reason = reason_to_ignore(m, facts.me, facts.not_before)
     if reason is not None:
@@ -118,6 +121,9 @@ def decide(m: Mention, facts: Facts, settings: Settings) -> Decision:
                              like=settings.like_phrases, reply_to_picture=bool(parent) or to_me)
     if request is None:
         return Decision("ignore", "no trigger phrase")
+    if request.command == "picture":  # "again" and the others keep their picture's kind
+        wanted = wish(m.text, vocabulary, m.is_html)
+        request = replace(request, kind=wanted.kind, tone=wanted.tone)
     if request.command == "help":
         if facts.last_help is not None and facts.last_help > facts.now - DAY:
             return Decision("refuse", "had the help within a day")

@@ -438,7 +438,7 @@ class Service:
         if out is not None:  # decided before: media uploaded, or a post that did not go out
             self._send(record, out)
             return
-        decision = decide(m, self._facts(m, not_before), self.settings)
+        decision = decide(m, self._facts(m, not_before), self.settings, self.artist.vocabulary)
         if decision.action == "ignore":
             self._settle(m, "ignored", decision.reason)
         elif decision.action == "refuse":
@@ -526,7 +526,8 @@ class Service:
         assert request is not None
         rid, lang = f"{self.name}:{m.id}", request.lang  # alt texts in the request's language
         if target is None or request.command in ("picture", "like"):
-            return [artist.draw(rid, request.seed_id, lang)], "picture"
+            drawing = artist.draw(rid, request.seed_id, lang, request.kind, request.tone)
+            return [drawing], "picture"
         if request.command == "variations":
             return artist.draw_near(rid, target.z, 4, self.settings.variation_sigma,
                                     target.seed_id, lang), "variation"
@@ -569,7 +570,8 @@ class Service:
                                  morph_to=d.morph_to) for i, d in enumerate(drawings))
         out = Outgoing("reply", request.command,
                        reply_text(m, drawings, request, self.settings,
-                                  self.platform.text_limit), pictures, uploaded,
+                                  self.platform.text_limit, self.artist.vocabulary),
+                       pictures, uploaded,
                        self.clock.now())
         self.state.save_outgoing(self.name, m.id, out, uploads=at_upload)
         if not uploaded.ready:  # asked again when the platform says, from the loop
@@ -820,4 +822,4 @@ class Service:
         else:
             drawing = self.artist.draw_near(key, favourite.z, 1, self.settings.variation_sigma,
                                             favourite.seed_id)[0]
-        return drawing, daily_text(drawing, favourite)
+        return drawing, daily_text(drawing, favourite, vocabulary=self.artist.vocabulary)

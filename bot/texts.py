@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from bot import commands
 from bot.config import Settings
+from bot.kinds import EMPTY, Vocabulary
 from bot.platforms.base import Mention, TextLimit
 from bot.state import Picture
 
@@ -31,7 +32,7 @@ class Sentences:
     """One language's sentences. {names} are filled in by the functions below."""
 
     more: str  # {again} {like_this} {morph}: what works as a reply to a picture
-    picture: str  # {origin} {more}
+    picture: str  # {what} {origin} {more}
     from_seed: str  # {seed}
     from_random: str
     variations: str  # {more} {example}
@@ -40,34 +41,43 @@ class Sentences:
     to_someone: str
     limit_one: str  # {limit} {minutes}
     limit_many: str  # {asked} {limit} {minutes}
-    help: str  # {again} {like_this} {morph} {delete} {like} {trigger}
+    help: str  # {again} {like_this} {morph} {delete} {like} {trigger} {example}
+    help_example: str  # {trigger}: a request that names a kind and a skin tone
     unknown_seed: str  # {seed} {some} {ranges}
     no_seeds: str  # {seed}
     gone: str  # {trigger}
     pick_some: str  # {count} {example}
     pick_one: str  # {phrase}
-    alt_seed: str  # {seed} {sigma}
-    alt_random: str
-    alt_variation: str  # {i} {n} {sigma}
+    alt_seed: str  # {what} {seed} {sigma}
+    alt_random: str  # {what}
+    alt_variation: str  # {i} {n} {what} {sigma}
     alt_morph: str  # {start} {end}
     morph_start: str
     morph_start_seed: str  # {seed}
     morph_end_seed: str  # {seed}
     morph_end_random: str
     daily: str
-    daily_seed: str  # {seed}
-    daily_favourite: str  # {counts} {link}
+    daily_seed: str  # {what} {seed}
+    daily_favourite: str  # {what} {counts} {link}
+    daily_what: str  # {what}: what a daily post of a labelled seed shows
     favourites_one: str
     favourites: str  # {n}
     boosts_one: str
     boosts: str  # {n}
     and_: str  # between the favourites and the boosts
     comma: str  # between seed numbers
+    space: str  # between two sentences
+    a_human: str  # what a picture is, when its seed has no label
+    a_person: str  # what an alt text describes, when its seed has no label
+    with_tone: str  # {kind} {tone}
+    no_kind: str  # {kind} {some}: a kind the bot has no seed for, and kinds it can draw
+    no_tone: str  # {kind} {tone}: a kind it has, but not in that tone
+    or_: str  # before the last of the kinds it can draw
 
 
 ENGLISH = Sentences(
     more='Reply "{again}", "{like_this}" or "{morph}" to it for more.',
-    picture="Here is a human, drawn {origin}. {more}",
+    picture="Here is {what}, drawn {origin}. {more}",
     from_seed="from seed #{seed}",
     from_random="from a random seed",
     variations='Four more like that one. {more} Add 1-4 to pick one, like "{example}".',
@@ -80,18 +90,19 @@ ENGLISH = Sentences(
                 "hour. Please ask again in about {minutes} minutes."),
     help=('Reply to one of my pictures with "{again}", "{like_this}" (four), "{morph}" (an '
           'animation) or "{delete}" (yours only). "{like}" anywhere asks for seed #12; '
-          '"{trigger}" for a new one.'),
+          '"{trigger}" for a new one; "{example}" for a kind.'),
+    help_example="{trigger} of a cook with dark skin",
     unknown_seed="I have no seed #{seed}. Try one of mine, like {some} (I know {ranges}).",
     no_seeds="I have no seed #{seed}, and no good seeds at all yet.",
     gone=("I cannot find a picture of mine in the post you answered; it may have been "
           'deleted. Ask me for a new one with "{trigger}".'),
     pick_some='That post has pictures 1 to {count}: add one of those, like "{example}".',
     pick_one='That post has one picture: reply "{phrase}" without a number.',
-    alt_seed=("A generated illustration of a person in a flat, emoji-like style, made by a GAN "
+    alt_seed=("A generated illustration of {what} in a flat, emoji-like style, made by a GAN "
               "from seed #{seed} with noise {sigma}."),
-    alt_random=("A generated illustration of a person in a flat, emoji-like style, made by a "
+    alt_random=("A generated illustration of {what} in a flat, emoji-like style, made by a "
                 "GAN from a random latent vector."),
-    alt_variation=("Variation {i} of {n}: a generated illustration of a person in a flat, "
+    alt_variation=("Variation {i} of {n}: a generated illustration of {what} in a flat, "
                    "emoji-like style, made by a GAN near the picture this replies to (noise "
                    "{sigma})."),
     alt_morph=("An animation of generated people in a flat, emoji-like style: {start} turns "
@@ -101,19 +112,28 @@ ENGLISH = Sentences(
     morph_end_seed="good seed #{seed}",
     morph_end_random="another random person",
     daily="Today's human.",
-    daily_seed="Today's human (seed #{seed}).",
-    daily_favourite="Today's human, drawn near yesterday's favourite picture ({counts}).{link}",
+    daily_seed="Today's human{what} (seed #{seed}).",
+    daily_favourite=("Today's human{what}, drawn near yesterday's favourite picture ({counts})."
+                     "{link}"),
+    daily_what=": {what}",
     favourites_one="1 favourite",
     favourites="{n} favourites",
     boosts_one="1 boost",
     boosts="{n} boosts",
     and_=" and ",
     comma=", ",
+    space=" ",
+    a_human="a human",
+    a_person="a person",
+    with_tone="{kind} with {tone}",
+    no_kind="I cannot draw {kind} yet; I can draw {some}.",
+    no_tone="I have no {kind} with {tone} yet.",
+    or_=" or ",
 )
 
 JAPANESE = Sentences(
     more="この絵に「{again}」「{like_this}」「{morph}」と返信すると、続きを描きます。",
-    picture="人間を描きました（{origin}）。{more}",
+    picture="{what}を描きました（{origin}）。{more}",
     from_seed="シード#{seed}から",
     from_random="ランダムなシードから",
     variations=("その絵に似た4枚です。{more}「{example}」のように1〜4の番号を付けると、"
@@ -127,7 +147,8 @@ JAPANESE = Sentences(
                 "してから、またどうぞ。"),
     help=("私の絵に「{again}」「{like_this}」（4枚）「{morph}」（アニメーション）「{delete}」"
           "（あなたの絵だけ）と返信できます。「{like}」はどこでもシード#12の近くを、"
-          "「{trigger}」は新しい1枚を描きます。"),
+          "「{trigger}」は新しい1枚を、「{example}」はその種類の人を描きます。"),
+    help_example="濃い肌のコックの{trigger}",
     unknown_seed="シード#{seed}はありません。たとえば{some}はいかがですか（あるのは{ranges}）。",
     no_seeds="シード#{seed}はありません。よいシードはまだひとつもありません。",
     gone=("返信先の投稿に私の絵が見つかりません。削除されたのかもしれません。"
@@ -136,10 +157,10 @@ JAPANESE = Sentences(
                "その中の番号を付けてください。"),
     pick_one="その投稿の絵は1枚だけです。番号を付けずに「{phrase}」と返信してください。",
     alt_seed=("GANがシード#{seed}にノイズ{sigma}を加えて描いた、"
-              "絵文字のようなフラットな人物のイラスト。"),
-    alt_random="GANがランダムな潜在ベクトルから描いた、絵文字のようなフラットな人物のイラスト。",
+              "絵文字のようなフラットな{what}のイラスト。"),
+    alt_random="GANがランダムな潜在ベクトルから描いた、絵文字のようなフラットな{what}のイラスト。",
     alt_variation=("バリエーション{i}/{n}：GANが返信先の絵の近く（ノイズ{sigma}）に描いた、"
-                   "絵文字のようなフラットな人物のイラスト。"),
+                   "絵文字のようなフラットな{what}のイラスト。"),
     alt_morph=("絵文字のようなフラットな人物のアニメーション：{start}が{end}へ"
                "なめらかに変わり、また戻ります。"),
     morph_start="返信先の絵",
@@ -147,14 +168,22 @@ JAPANESE = Sentences(
     morph_end_seed="よいシード#{seed}",
     morph_end_random="別のランダムな人",
     daily="今日の人間です。",
-    daily_seed="今日の人間です（シード#{seed}）。",
-    daily_favourite="昨日いちばん人気だった絵の近くに描いた、今日の人間です（{counts}）。{link}",
+    daily_seed="今日の人間です{what}（シード#{seed}）。",
+    daily_favourite="昨日いちばん人気だった絵の近くに描いた、今日の人間です{what}（{counts}）。{link}",
+    daily_what="：{what}",
     favourites_one="お気に入り1件",
     favourites="お気に入り{n}件",
     boosts_one="ブースト1件",
     boosts="ブースト{n}件",
     and_="、",
     comma="、",
+    space="",
+    a_human="人間",
+    a_person="人物",
+    with_tone="{kind}（{tone}）",
+    no_kind="{kind}はまだ描けません。描けるのは{some}などです。",
+    no_tone="{tone}の{kind}はまだいません。",
+    or_="、",
 )
 
 SENTENCES: dict[str, Sentences] = {"en": ENGLISH, "ja": JAPANESE}
@@ -229,8 +258,9 @@ def _more(settings: Settings, lang: str) -> str:
 # ---------------------------------------------------------------- replies and notes
 
 def reply_text(mention: Mention, drawings: list[Drawing], request: commands.Request,
-               settings: Settings, limit: TextLimit) -> str:
-    """The words of a picture reply: what it is, and what a reply to it can ask."""
+               settings: Settings, limit: TextLimit, vocabulary: Vocabulary = EMPTY) -> str:
+    """The words of a picture reply: what it is, and what a reply to it can ask; first, when
+    the kind or tone asked for could not be drawn, one sentence that says so."""
     lang, first = request.lang, drawings[0]
     s, more = sentences(lang), _more(settings, lang)
     if request.command == "variations":
@@ -243,8 +273,47 @@ def reply_text(mention: Mention, drawings: list[Drawing], request: commands.Requ
     else:
         origin = (s.from_seed.format(seed=first.seed_id) if first.seed_id is not None
                   else s.from_random)
-        what = s.picture.format(origin=origin, more=more)
+        shows = describe(first.kind, first.tone, lang, vocabulary, s.a_human)
+        what = s.picture.format(what=shows, origin=origin, more=more)
+        missing = _missing(request, first, lang, vocabulary)
+        what = f"{missing}{s.space}{what}" if missing else what
     return fit(f"@{mention.author} {what}", limit)
+
+
+def describe(kind: str, tone: str, lang: str, vocabulary: Vocabulary, default: str) -> str:
+    """What a picture shows, as the bot says it: "a cook with medium-dark skin tone",
+    "コック（やや濃い肌）"; `default` ("a human") for a seed without a label."""
+    if not kind and not tone:
+        return default
+    name = _a(vocabulary.name(kind, lang), lang) if kind else default
+    if not tone:
+        return name
+    return sentences(lang).with_tone.format(kind=name, tone=vocabulary.tone_name(tone, lang))
+
+
+def _a(name: str, lang: str) -> str:
+    """An English kind with its article ("an astronaut"; a name like "Santa Claus" has none)."""
+    if lang != "en" or not name or name[0].isupper():
+        return name
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def _missing(request: commands.Request, drawing: Drawing, lang: str,
+             vocabulary: Vocabulary) -> str:
+    """The sentence for a kind the bot has no seed for (naming the closest it can draw), or a
+    kind it has but not in the tone asked for; "" when it drew what was asked."""
+    s = sentences(lang)
+    if request.kind and request.kind != drawing.kind:
+        if not drawing.closest:  # no labelled seeds: nothing useful to offer
+            return ""
+        names = [_a(vocabulary.name(k, lang), lang) for k in drawing.closest]
+        some = (s.comma.join(names[:-1]) + s.or_ + names[-1]) if len(names) > 1 else names[0]
+        return s.no_kind.format(kind=_a(vocabulary.name(request.kind, lang), lang), some=some)
+    if request.tone and request.tone != drawing.tone:
+        kind = vocabulary.name(drawing.kind, lang) if drawing.kind else s.a_person
+        return s.no_tone.format(kind=kind.removeprefix("a "),
+                                tone=vocabulary.tone_name(request.tone, lang))
+    return ""
 
 
 def limit_text(mention: Mention, lang: str, per_hour: int, minutes: int, asked: int,
@@ -260,9 +329,10 @@ def help_text(mention: Mention, settings: Settings, lang: str, limit: TextLimit)
     again, like_this, morph, delete = (_phrase(settings, c, lang)
                                        for c in ("again", "variations", "morph", "delete"))
     like = _in_language(settings.like_phrases, lang).replace("{n}", "12")
-    what = sentences(lang).help.format(again=again, like_this=like_this, morph=morph,
-                                       delete=delete, like=like,
-                                       trigger=_in_language(settings.triggers, lang))
+    s, trigger = sentences(lang), _in_language(settings.triggers, lang)
+    what = s.help.format(again=again, like_this=like_this, morph=morph, delete=delete,
+                         like=like, trigger=trigger,
+                         example=s.help_example.format(trigger=trigger))
     return fit(f"@{mention.author} {what}", limit)
 
 
@@ -301,13 +371,20 @@ def pick_text(mention: Mention, phrase: str, count: int, lang: str, limit: TextL
 
 # ---------------------------------------------------------------- alt texts
 
-def alt_text(seed_id: int | None, sigma: float, lang: str = "en") -> str:
+def alt_text(seed_id: int | None, sigma: float, lang: str = "en", kind: str = "",
+             tone: str = "", vocabulary: Vocabulary = EMPTY) -> str:
+    """A picture's alt text, naming what it shows when its seed is labelled."""
     s = sentences(lang)
-    return s.alt_random if seed_id is None else s.alt_seed.format(seed=seed_id, sigma=f"{sigma:g}")
+    what = describe(kind, tone, lang, vocabulary, s.a_person)
+    if seed_id is None:
+        return s.alt_random.format(what=what)
+    return s.alt_seed.format(what=what, seed=seed_id, sigma=f"{sigma:g}")
 
 
-def variation_alt_text(i: int, n: int, sigma: float, lang: str = "en") -> str:
-    return sentences(lang).alt_variation.format(i=i, n=n, sigma=f"{sigma:g}")
+def variation_alt_text(i: int, n: int, sigma: float, lang: str = "en", kind: str = "",
+                       tone: str = "", vocabulary: Vocabulary = EMPTY) -> str:
+    what = describe(kind, tone, lang, vocabulary, sentences(lang).a_person)
+    return sentences(lang).alt_variation.format(i=i, n=n, what=what, sigma=f"{sigma:g}")
 
 
 def morph_alt_text(seed_id: int | None, morph_to: int | None, lang: str = "en") -> str:
@@ -319,17 +396,21 @@ def morph_alt_text(seed_id: int | None, morph_to: int | None, lang: str = "en") 
 
 # ---------------------------------------------------------------- the daily post
 
-def daily_text(drawing: Drawing, favourite: Picture | None, lang: str = "en") -> str:
+def daily_text(drawing: Drawing, favourite: Picture | None, lang: str = "en",
+               vocabulary: Vocabulary = EMPTY) -> str:
     """The daily post's words: near yesterday's favourite (with its counts and link) or near a
-    good seed."""
+    good seed, naming what it shows when its seed is labelled."""
     s = sentences(lang)
+    shows = describe(drawing.kind, drawing.tone, lang, vocabulary, "")
+    what = s.daily_what.format(what=shows) if shows else ""
     if favourite is None:
-        return s.daily if drawing.seed_id is None else s.daily_seed.format(seed=drawing.seed_id)
+        return (s.daily if drawing.seed_id is None
+                else s.daily_seed.format(what=what, seed=drawing.seed_id))
     counts = _count(favourite.favourites, s.favourites_one, s.favourites)
     if favourite.boosts:
         counts += s.and_ + _count(favourite.boosts, s.boosts_one, s.boosts)
     link = f" {favourite.url}" if favourite.url else ""
-    return s.daily_favourite.format(counts=counts, link=link)
+    return s.daily_favourite.format(what=what, counts=counts, link=link)
 
 
 def _count(n: int, one: str, many: str) -> str:
