@@ -13,13 +13,22 @@ from model.networks import Discriminator, GANConfig, Generator
 
 
 def build_generator(config: GANConfig) -> nn.Module:
-    """z (B, z_dim) -> image (B, C, S, S) in [-1, 1]."""
+    """z (B, z_dim) -> image (B, C, S, S) in [-1, 1] (fastgan with config.cond: also classes,
+    model.cond)."""
+    _check_cond(config)
     return FastGenerator(config) if config.arch == "fastgan" else Generator(config)
 
 
 def build_discriminator(config: GANConfig) -> nn.Module:
     """image (B, C, S, S) -> logits (B,)."""
+    _check_cond(config)
     return FastDiscriminator(config) if config.arch == "fastgan" else Discriminator(config)
+
+
+def _check_cond(config: GANConfig) -> None:
+    if config.cond and config.arch != "fastgan":
+        raise ValueError(f"class conditioning (cond) is built for arch fastgan only, not "
+                         f"{config.arch}")
 
 
 def build_reconstructors(config: GANConfig) -> Reconstructors | None:

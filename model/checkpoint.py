@@ -146,6 +146,8 @@ def load_generator(weights_dir: Path | str, device: torch.device | str = "cpu"
     config = _read_config(path, card)
     generator = _load_into(path, build_generator(config), config, "re-export it with python -m "
                            "model.train or restore weights/ from git")
+    if config.cond:  # the transitional ramp's value at export (model.cond); 1 past its end
+        generator.cond_lambda = float(card.get("cond_lambda", 1.0))
     return generator.to(device).eval(), card
 
 

@@ -58,6 +58,9 @@ class Dataset:
     # (a subset built in memory, or a cache from before names were kept, of a folder that
     # holds unreadable files).
     names: tuple[str, ...] | None = None
+    # Each image's class index per label set of GANConfig.cond, (N, k) int64, when training
+    # is class-conditional (model.cond.with_labels); None otherwise.
+    labels: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -237,7 +240,9 @@ def without_held_out(data: Dataset, fraction: float, min_images: int = 1) -> Dat
         raise UserError(f"--held-out {fraction} leaves {int(keep.sum())} images, fewer than "
                         f"the batch ({min_images}); hold out less or lower --batch")
     names = tuple(n for n, k in zip(data.names or (), keep.tolist(), strict=True) if k)
-    return Dataset(data.images[keep], f"{data.data_hash}-held{fraction:g}", data.source, names)
+    labels = None if data.labels is None else data.labels[keep]
+    return Dataset(data.images[keep], f"{data.data_hash}-held{fraction:g}", data.source, names,
+                   labels)
 
 
 # ---------------------------------------------------------------- batches from memory

@@ -31,8 +31,13 @@ def update_ema(ema: nn.Module, generator: nn.Module, beta: float, step: int) -> 
 
 @torch.no_grad()
 def reestimate_batchnorm(generator: nn.Module, z_dim: int, device: torch.device,
-                         batches: int = 32, batch_size: int = 64, seed: int = 0) -> None:
-    """Recompute BatchNorm running statistics as the plain average over fresh batches."""
+                         batches: int = 32, batch_size: int = 64, seed: int = 0,
+                         labels: torch.Tensor | None = None) -> None:
+    """Recompute BatchNorm running statistics as the plain average over fresh batches.
+
+    labels: (N, k) class indices of the data, for a class-conditional generator: each batch
+    draws its classes from them (as training does), so that the statistics are those of the
+    data's class balance."""
     norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
@@ -44,7 +49,12 @@ def reestimate_batchnorm(generator: nn.Module, z_dim: int, device: torch.device,
     was_training = generator.training
     generator.train()
     for _ in range(batches):
-        generator(torch.randn(batch_size, z_dim, generator=gen).to(device))
+        z = torch.randn(batch_size, z_dim, generator=gen).to(device)
+        if labels is None:
+            generator(z)
+        else:
+            idx = torch.randint(labels.shape[0], (batch_size,), generator=gen)
+            generator(z, labels[idx.to(labels.device)].to(device))
     generator.train(was_training)
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum

@@ -116,15 +116,17 @@ def score_samples(fakes: torch.Tensor, ref: Reference, seed: int = 0, k: int = K
 
 
 def evaluate(sampler: Sampler, real: torch.Tensor, n: int, seed: int = 0, *,
-             groups: list[str] | None = None, k: int = K) -> dict[str, Any]:
+             groups: list[str] | None = None, k: int = K,
+             classes: torch.Tensor | None = None) -> dict[str, Any]:
     """n plain (N(0, I)) samples vs the data real, uint8 (N, 3, S, S): see score_samples.
 
     SWD and the k-NN metrics use up to n real images; memorisation uses all of them, split by
-    groups (model.data.image_groups; None: single images).
+    groups (model.data.image_groups; None: single images). classes: (n, k) for a
+    class-conditional generator (Sampler.generate), e.g. the data's own labels.
     """
     z, _ = _draw(n, sampler.z_dim, real.shape[0], seed)
     ref = reference(real, n, sampler.z_dim, seed, groups)
-    return score_samples(sampler.generate(z), ref, seed, k)
+    return score_samples(sampler.generate(z, classes=classes), ref, seed, k)
 
 
 # ---------------------------------------------------------------- CLI

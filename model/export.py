@@ -26,6 +26,7 @@ from model.checkpoint import (
     save_discriminator,
     save_generator,
 )
+from model.cond import grid_classes, sample_labels
 from model.data import Dataset, image_groups
 from model.device import machine_description
 from model.ema import reestimate_batchnorm
@@ -50,10 +51,13 @@ def save_grid(path: Path, images: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def draw(generator: torch.nn.Module, z: torch.Tensor, device: torch.device) -> torch.Tensor:
+def draw(generator: torch.nn.Module, z: torch.Tensor, device: torch.device,
+         classes: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 pictures of z in eval mode; classes (B, k) for a conditional generator."""
     was_training = generator.training
     generator.eval()
-    out = to_uint8(generator(z.to(device)))
+    extra = () if classes is None else (classes.to(device),)
+    out = to_uint8(generator(z.to(device), *extra))
     generator.train(was_training)
     return out
 
@@ -86,12 +90,16 @@ def plot_losses(log_path: Path, out: Path) -> None:
 def score(generator: torch.nn.Module, data: Dataset, n: int, device: torch.device,
           seed: int) -> dict[str, Any]:
     """n eval-mode samples against the data (model.evaluate.evaluate): SWD, the k-NN metrics
-    and the held-out memorisation test, split by base emoji when the file names are known."""
+    and the held-out memorisation test, split by base emoji when the file names are known.
+    A conditional generator draws the classes of n real images (seeded): the data's balance."""
     was_training = generator.training
     generator.eval()
+    classes = None
+    if data.labels is not None:
+        classes = sample_labels(data.labels.cpu(), n, torch.Generator().manual_seed(seed))
     try:
         result = evaluate(Sampler(generator, {}, device), data.images.cpu(), n, seed,
-                          groups=image_groups(data))
+                          groups=image_groups(data), classes=classes)
     finally:
         generator.train(was_training)
     keys = ("swd", "memorisation_share", "memorisation", "precision", "recall", "density",
@@ -107,14 +115,14 @@ def export(run: Run, m: Models, p: Progress, data: Dataset) -> dict[str, Any]:
     if m.ema is not None:
         # 32 batches of 64 for a real run; fewer when the evaluation itself is tiny
         reestimate_batchnorm(m.ema, cfg.gan.z_dim, device, batches=max(4, min(32, n // 32)),
-                             seed=cfg.seed)
+                             seed=cfg.seed, labels=data.labels)
         candidates["ema"] = m.ema
     scores = {name: score(g, data, n, device, cfg.seed + 1) for name, g in candidates.items()}
     best = min(scores, key=lambda k: scores[k]["swd"]["mean"])
-    fixed_z = fixed_noise(cfg)
+    fixed_z, fixed_c = fixed_noise(cfg), grid_classes(cfg.gan.cond)
     for name, g in candidates.items():
-        save_grid(out / f"grid_final_{name}.png", draw(g, fixed_z, device))
-    save_grid(out / "grid_final.png", draw(candidates[best], fixed_z, device))
+        save_grid(out / f"grid_final_{name}.png", draw(g, fixed_z, device, fixed_c))
+    save_grid(out / "grid_final.png", draw(candidates[best], fixed_z, device, fixed_c))
     plot_losses(out / "log.jsonl", out / "losses.png")
     card = {
         "exported": best,
@@ -138,6 +146,9 @@ def export(run: Run, m: Models, p: Progress, data: Dataset) -> dict[str, Any]:
         "version": __version__,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if cfg.gan.cond:  # what model.sampler maps a seed's label to, and the ramp's last value
+        card["cond"] = {name: list(classes) for name, classes in cfg.gan.cond}
+        card["cond_lambda"] = m.G.cond_lambda
     if not run.resume:  # a new run over an old export (--force): never without a way back
         keep_previous_export(out)
     save_generator(out, candidates[best], cfg.gan, card)

@@ -17,10 +17,17 @@ The noise injection draws fresh noise in training; in eval mode it uses a fixed 
 stored with the weights (StyleGAN's "const" noise), so a reply stays a pure function of its
 latent and the bot can reproduce any picture.
 
+With ``GANConfig.cond`` (an experiment, model.cond) both are class-conditional: G adds
+cond_lambda x (one learned embedding per label set, summed) to z; D adds cond_lambda x
+<embedding of the class, D's pooled last features> to its logit (a projection discriminator).
+Without it they are exactly the unconditional networks: the same weights, names and draws.
+
 Shapes are for 64x64 (stages 4 -> 8 -> 16 -> 32 -> 64); 32 and 128 px add or drop a stage.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import torch
 import torch.nn.functional as F
@@ -94,8 +101,39 @@ class Excitation(nn.Module):
         return big * self.body(small)
 
 
+class ClassEmbeddings(nn.Module):
+    """One learned embedding per label set, summed: (B, k) class indices -> (B, dim)."""
+
+    def __init__(self, cond: tuple[tuple[str, tuple[str, ...]], ...], dim: int, std: float):
+        super().__init__()
+        self.sets = nn.ModuleDict({name: nn.Embedding(len(classes), dim)
+                                   for name, classes in cond})
+        for emb in self.sets.values():
+            nn.init.normal_(emb.weight, 0.0, std)
+
+    def forward(self, classes: torch.Tensor) -> torch.Tensor:
+        if classes.ndim != 2 or classes.shape[1] != len(self.sets):
+            raise ValueError(f"classes must be (B, {len(self.sets)}), one index per label "
+                             f"set, got {tuple(classes.shape)}")
+        parts = [emb(classes[:, i]) for i, emb in enumerate(self.sets.values())]  # (B, dim)
+        return torch.stack(parts).sum(0)
+
+
+def latent_classes(z: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+    """(B, z_dim) latents -> (B, len(sizes)) int64: a class per label set for each latent,
+    uniform, from a generator seeded by the latent's own bytes. What a conditional generator
+    draws when it is given no class: a pure function of z, so that a latent always draws the
+    same picture (seeds, the explorer, grids), whoever calls the generator."""
+    rows = []
+    for row in z.detach().float().cpu().contiguous():
+        digest = hashlib.sha256(row.numpy().tobytes()).digest()
+        gen = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+        rows.append([int(torch.randint(n, (), generator=gen)) for n in sizes])
+    return torch.tensor(rows, dtype=torch.int64).reshape(-1, len(sizes)).to(z.device)
+
+
 class FastGenerator(nn.Module):
-    """z (B, z_dim) -> image (B, C, S, S) in [-1, 1]."""
+    """z (B, z_dim) [, classes (B, k) int64] -> image (B, C, S, S) in [-1, 1]."""
 
     def __init__(self, config: GANConfig):
         super().__init__()
@@ -112,8 +150,23 @@ class FastGenerator(nn.Module):
                                   for s, t in sle_pairs(config.image_size)})
         self.to_rgb = nn.Conv2d(w[config.image_size], config.channels, 3, 1, 1)
         self.apply(init_weights)
+        # Built last, so every other weight draws what an unconditional G of this seed draws.
+        # std 1/sqrt(k): the sum over k label sets has z's unit variance, so at lambda 1 the
+        # class weighs as much as the noise (the paper concatenates both, equally normalised).
+        self.cond = config.cond
+        self.cond_lambda = 1.0  # the ramp's value (model.cond); not in the state_dict
+        self.embed = (ClassEmbeddings(config.cond, config.z_dim, len(config.cond) ** -0.5)
+                      if config.cond else None)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        """classes: one index per label set of config.cond; a conditional G given none draws
+        them from the latents (latent_classes). An unconditional G refuses them."""
+        if self.embed is not None:
+            if classes is None:
+                classes = latent_classes(z, self.config.cond_sizes)
+            z = z.reshape(z.shape[0], -1) + self.cond_lambda * self.embed(classes)  # (B, z)
+        elif classes is not None:
+            raise ValueError("this generator is unconditional; it takes no classes")
         x = self.init(z.view(z.shape[0], -1, 1, 1))
         feats = {4: x}
         res = 4
@@ -129,6 +182,14 @@ class FastGenerator(nn.Module):
 def _sn(module: nn.Module, use: bool) -> nn.Module:
     init_weights(module)
     return spectral_norm(module) if use else module
+
+
+def _sn_embedding(n: int, dim: int, sn: bool) -> nn.Module:
+    """An (n, dim) class embedding initialised like D's convolutions, spectrally normalised
+    when D is (its power iteration draws its vectors here, after every other weight)."""
+    emb = nn.Embedding(n, dim)
+    nn.init.normal_(emb.weight, 0.0, 0.02)
+    return spectral_norm(emb) if sn else emb
 
 
 def _conv_act(conv: nn.Conv2d, sn: bool, norm: Norm) -> list[nn.Module]:
@@ -166,8 +227,8 @@ def d_widths(config: GANConfig) -> dict[int, int]:
 
 
 class FastDiscriminator(nn.Module):
-    """image (B, C, S, S) -> logits (B,). ``features`` also returns the 8x8 and 16x16 maps
-    that the reconstruction decoders read."""
+    """image (B, C, S, S) [, classes (B, k) int64] -> logits (B,). ``features`` also returns
+    the 8x8 and 16x16 maps that the reconstruction decoders read."""
 
     def __init__(self, config: GANConfig):
         super().__init__()
@@ -185,18 +246,43 @@ class FastDiscriminator(nn.Module):
         self.head = nn.Sequential(  # (B, w4 [+1], 4, 4) -> (B, 1, 1, 1)
             *_conv_act(nn.Conv2d(w[4] + extra, w[4], 3, 1, 1), sn, config.d_norm),
             _sn(nn.Conv2d(w[4], 1, 4, 1, 0), sn))
+        # The projection (Miyato & Koyama 2018): per label set, an embedding of the class in
+        # the space of the head's features, spectrally normalised like the rest of D.
+        self.cond = config.cond
+        self.cond_lambda = 1.0  # the ramp's value (model.cond); not in the state_dict
+        self.project = (nn.ModuleDict({name: _sn_embedding(len(classes), w[4], sn)
+                                       for name, classes in config.cond})
+                        if config.cond else None)
 
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-        """(logits (B,), {resolution: feature map}) for every resolution from S/2 to 4."""
+    def features(self, x: torch.Tensor, classes: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """(logits (B,), {resolution: feature map}) for every resolution from S/2 to 4.
+        Without classes the logit is the unconditional one (the guard scores so)."""
         x = self.stem(x)
         feats = {x.shape[-1]: x}
         for res in sorted((int(r) for r in self.downs), reverse=True):
             x = self.downs[str(res)](x)
             feats[res] = x
-        return self.head(self.mbstd(x)).flatten(), feats
+        h = self.head[:-1](self.mbstd(x))  # (B, w4, 4, 4): the features phi projects
+        logits = self.head[-1](h).flatten()  # (B,) the unconditional logit
+        if classes is not None:
+            logits = logits + self.cond_lambda * self.projection(h, classes)
+        return logits, feats
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)[0]
+    def projection(self, h: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """sum over label sets of <embed(class), phi(x)>, phi the head's features summed over
+        the 4x4 positions: (B, w4, 4, 4), (B, k) -> (B,)."""
+        if self.project is None:
+            raise ValueError("this discriminator is unconditional; it takes no classes")
+        if classes.ndim != 2 or classes.shape[1] != len(self.project):
+            raise ValueError(f"classes must be (B, {len(self.project)}), one index per label "
+                             f"set, got {tuple(classes.shape)}")
+        phi = h.float().sum(dim=(2, 3))  # (B, w4)
+        embedded = [emb(classes[:, i]) for i, emb in enumerate(self.project.values())]
+        return (torch.stack(embedded).sum(0) * phi).sum(dim=1)  # (B,)
+
+    def forward(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        return self.features(x, classes)[0]
 
 
 class Decoder(nn.Module):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from model.augment import parse_policy
+from model.cond import LABEL_SETS, parse_cond, parse_ramp
 from model.device import AMP_CHOICES
 from model.errors import UserError
 from model.networks import IMAGE_SIZES, GANConfig
@@ -97,6 +98,17 @@ class Flags:
         "train without this share of base emoji (all their skin tones), the held-out part "
         "of the memorisation test (e.g. 0.2; default 0: all images)", sets=("held_out",),
         parse=held_out_share))
+    cond: str | None = field(default=None, metadata=flag(
+        "an experiment: condition G and D on these label sets of the built-in data's file "
+        "names, comma-separated (subgroup: " + ", ".join(LABEL_SETS["subgroup"]) + "; tone: "
+        "the default yellow and the five skin tones), e.g. subgroup,tone; fastgan only "
+        "(--preset fastgan); default none: unconditional", sets=("gan.cond",),
+        parse=parse_cond))
+    cond_ramp: str | None = field(default=None, metadata=flag(
+        "START,END in kimg: the conditioning's weight grows linearly from 0 at START to 1 at "
+        f"END, training unconditional before (Shahbazi et al. 2022; default "
+        f"{','.join(f'{v:g}' for v in TrainConfig.cond_ramp)})", sets=("cond_ramp",),
+        parse=parse_ramp))
     kimg: float | None = field(default=None, metadata=flag(
         f"stop after this many thousand real images (default {RunLimits.kimg:g})",
         limits=True, positive=True))
@@ -168,6 +180,12 @@ def config_from_args(args: Flags, saved: dict[str, Any] | None) -> TrainConfig:
             value = f.metadata["parse"](value)
         for path in f.metadata["sets"]:
             cfg = _set(cfg, path, value)
+    if args.cond_ramp is not None and not cfg.gan.cond:
+        raise UserError("--cond-ramp shapes the ramp of class conditioning, which is off; "
+                        "add --cond subgroup,tone or drop --cond-ramp")
+    if cfg.gan.cond and cfg.gan.arch != "fastgan":
+        raise UserError(f"--cond conditions the fastgan architecture only, and the "
+                        f"{cfg.preset} preset is {cfg.gan.arch}; add --preset fastgan")
     if args.dry_run:
         cfg = replace(cfg, batch=min(cfg.batch, 8))
     return cfg

@@ -18,6 +18,7 @@ import torch
 from model import __version__
 from model import distributed as ddp
 from model.checkpoint import CKPT_FILE, atomic_write_text, save_training_state
+from model.cond import cond_lambda, grid_classes, set_cond_lambda, with_labels
 from model.data import Dataset, load_dataset, without_held_out
 from model.device import pick_device
 from model.errors import UserError
@@ -30,7 +31,7 @@ from model.resume import (
     rng_state,
     training_state,
 )
-from model.step import Batches, build_models, train_step
+from model.step import Batches, Models, build_models, train_step
 
 log = logging.getLogger("model.train")  # the trainer's one name, whichever module logs
 
@@ -70,20 +71,16 @@ def training_loop(run: Run, d: ddp.Dist) -> dict[str, Any] | None:
     cfg, limits, out, device = run.cfg, run.limits, run.out, run.device
 
     # The data: every image decoded once, then batches from memory.
-    data = load_dataset(cfg.data, cfg.gan.image_size, run.cache_dir, min_images=cfg.batch)
-    if cfg.held_out > 0:
-        data = without_held_out(data, cfg.held_out, cfg.batch)
-    if limits.dry_run:
-        data = Dataset(data.images[:max(cfg.batch * 2, 16)], data.data_hash, data.source)
+    data = training_data(cfg, limits, run.cache_dir)
 
     # The models: new, or where the checkpoint left them.
     ckpt_path = out / CKPT_FILE
     state = load_resumable(ckpt_path, cfg, data.data_hash) if run.resume else None
     m = build_models(cfg, device, d, run.channels_last)
-    batches = Batches(data.images.to(device), cfg.batch, cfg.seed, d)
+    batches = Batches(data.images.to(device), cfg.batch, cfg.seed, d, labels=data.labels)
     p = restore(state, m, batches, cfg, d, device)
 
-    fixed_z = fixed_noise(cfg)
+    fixed_z, fixed_c = fixed_noise(cfg), grid_classes(cfg.gan.cond)
     max_images = math.inf if limits.kimg is None else round(limits.kimg * 1000)
     deadline = math.inf if limits.minutes is None else time.monotonic() + limits.minutes * 60
     if d.is_main:
@@ -115,6 +112,7 @@ def training_loop(run: Run, d: ddp.Dist) -> dict[str, Any] | None:
     try:
         with Interrupt() as interrupt:
             while p.images_seen < max_images:
+                follow_ramp(m, cfg, p.images_seen)
                 t0 = time.perf_counter()
                 stats = train_step(m, cfg, batches, p.step, device, d, run.amp)
                 dt = time.perf_counter() - t0
@@ -128,13 +126,14 @@ def training_loop(run: Run, d: ddp.Dist) -> dict[str, Any] | None:
                     log_file.write(json.dumps({"step": p.step, "kimg": p.images_seen / 1000,
                                                "epoch": batches.epoch, **p.last,
                                                "img_s": round(rate, 1),
-                                               "t": round(p.train_seconds, 2)}) + "\n")
+                                               "t": round(p.train_seconds, 2),
+                                               **ramp_record(m, cfg)}) + "\n")
                     bar.update(cfg.batch * cfg.n_critic / 1000)
                     bar.set_postfix_str(f"{rate:.0f} img/s, D {p.last['loss_d']:.3f}, "
                                         f"G {p.last['loss_g']:.3f}, ep {batches.epoch}")
                     if stats["epoch_end"]:
                         save_grid(out / "grids" / f"epoch_{batches.epoch:04d}.png",
-                                  draw(m.G, fixed_z, device))
+                                  draw(m.G, fixed_z, device, fixed_c))
                 # One rank's clock or Ctrl-C decides for all: none enters a collective alone.
                 now = time.monotonic()
                 asked, out_of_time, ckpt_due = ddp.any_rank(
@@ -153,7 +152,9 @@ def training_loop(run: Run, d: ddp.Dist) -> dict[str, Any] | None:
         if log_file is not None:
             log_file.close()
 
-    # Done: a checkpoint to resume from, then (rank 0) the scored export.
+    # Done: a checkpoint to resume from, then (rank 0) the scored export, drawn at the ramp's
+    # value for all the images seen (the card records it).
+    follow_ramp(m, cfg, p.images_seen)
     ddp.check_consistency(m.G, d, "G")
     ddp.check_consistency(m.D, d, "D")
     checkpoint()
@@ -165,6 +166,33 @@ def training_loop(run: Run, d: ddp.Dist) -> dict[str, Any] | None:
     if not d.is_main:
         return None
     return export(run, m, p, data)
+
+
+def training_data(cfg: TrainConfig, limits: RunLimits, cache_dir: Path | None) -> Dataset:
+    """The images a run trains on: less the held-out groups, with each image's classes for a
+    class-conditional run (from its file name, model.cond); a dry run's first handful."""
+    data = load_dataset(cfg.data, cfg.gan.image_size, cache_dir, min_images=cfg.batch)
+    if cfg.held_out > 0:
+        data = without_held_out(data, cfg.held_out, cfg.batch)
+    if cfg.gan.cond:
+        data = with_labels(data, cfg.gan.cond)
+    if limits.dry_run:
+        keep = max(cfg.batch * 2, 16)
+        data = Dataset(data.images[:keep], data.data_hash, data.source,
+                       labels=None if data.labels is None else data.labels[:keep])
+    return data
+
+
+def follow_ramp(m: Models, cfg: TrainConfig, images_seen: int) -> None:
+    """A class-conditional run's G, D and EMA copy set to the ramp's value for the images
+    seen: a pure function of them, recomputed on resume, saved nowhere (model.cond)."""
+    if cfg.gan.cond:
+        set_cond_lambda((m.G, m.D, m.ema), cond_lambda(images_seen / 1000, cfg.cond_ramp))
+
+
+def ramp_record(m: Models, cfg: TrainConfig) -> dict[str, float]:
+    """The ramp's value a step trained with, for its log line; nothing when unconditional."""
+    return {"cond_lambda": m.G.cond_lambda} if cfg.gan.cond else {}
 
 
 def progress_bar(max_images: float, images_seen: int, enabled: bool) -> Any:

@@ -32,6 +32,9 @@ class GANConfig:
     spectral_norm: bool = True  # on D's convolutions
     arch: Arch = "dcgan"  # "fastgan": model.fastgan's resize-conv G with SLE, residual D
     mbstd_group: int = 0  # minibatch standard deviation in D over groups of this size; 0 off
+    # Class conditioning (model.cond, fastgan only): the label sets G and D are conditioned on,
+    # each (name, class names in index order); () is unconditional.
+    cond: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if self.image_size not in IMAGE_SIZES:
@@ -45,6 +48,13 @@ class GANConfig:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
         if self.mbstd_group < 0:
             raise ValueError("mbstd_group must be 0 (off) or a group size")
+        # JSON gives lists: stored as tuples, so that configs compare and hash alike.
+        object.__setattr__(self, "cond", _cond_tuple(self.cond))
+
+    @property
+    def cond_sizes(self) -> tuple[int, ...]:
+        """How many classes each label set of cond has: (4, 6) for subgroup, tone."""
+        return tuple(len(classes) for _, classes in self.cond)
 
     @property
     def n_stages(self) -> int:
@@ -52,7 +62,9 @@ class GANConfig:
         return int(math.log2(self.image_size)) - 2
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["cond"] = [[name, list(classes)] for name, classes in self.cond]  # as JSON reads it
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GANConfig:
@@ -61,6 +73,23 @@ class GANConfig:
         if unknown:
             raise ValueError(f"unknown GANConfig keys: {sorted(unknown)}")
         return cls(**data)
+
+
+def _cond_tuple(cond: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """GANConfig.cond from tuples or JSON lists; ValueError for anything but distinct names,
+    each with at least two distinct class names."""
+    try:
+        out = tuple((str(name), tuple(str(c) for c in classes)) for name, classes in cond)
+    except (TypeError, ValueError):
+        raise ValueError(f"cond must be a list of [label set, [class, ...]], got {cond!r}"
+                         ) from None
+    names = [name for name, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"cond names a label set twice: {names}")
+    for name, classes in out:
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise ValueError(f"cond {name!r} needs two or more distinct classes, got {classes}")
+    return out
 
 
 def norm2d(kind: Norm, channels: int) -> nn.Module:

@@ -34,6 +34,7 @@ from model.checkpoint import (
 )
 from model.device import cpu_has_native_bf16, pick_device
 from model.errors import UserError
+from model.fastgan import latent_classes
 from model.kinds import TONES as TONES  # re-exported: the serving API's names for the tones
 from model.kinds import Label
 
@@ -255,14 +256,45 @@ class Sampler:
     def z_dim(self) -> int:
         return self.generator.config.z_dim
 
+    @property
+    def cond(self) -> dict[str, tuple[str, ...]]:
+        """A class-conditional generator's label sets (model.cond), each with its class names
+        in index order, as generate's classes index them; {} for an unconditional one."""
+        return dict(getattr(self.generator.config, "cond", ()))
+
     @torch.inference_mode()
-    def generate(self, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
-        """(B, z_dim) latents -> (B, C, S, S) uint8 images on CPU, in eval mode."""
+    def generate(self, z: torch.Tensor, batch: int = 256,
+                 classes: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, z_dim) latents -> (B, C, S, S) uint8 images on CPU, in eval mode.
+
+        classes: (B, k) int64, one index per label set of `cond`, for a class-conditional
+        generator; without them it draws each latent's classes from the latent itself
+        (model.fastgan.latent_classes), so a latent always draws the same picture."""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"latents must be (B, {self.z_dim}), got {tuple(z.shape)}")
-        out = [to_uint8(self.generator(chunk.to(self.device)))
-               for chunk in z.float().split(batch)]
+        if classes is None:
+            out = [to_uint8(self.generator(chunk.to(self.device)))
+                   for chunk in z.float().split(batch)]
+            return torch.cat(out)
+        classes = self._checked(classes, z.shape[0])
+        out = [to_uint8(self.generator(zs.to(self.device), cs.to(self.device)))
+               for zs, cs in zip(z.float().split(batch), classes.split(batch), strict=True)]
         return torch.cat(out)
+
+    def _checked(self, classes: torch.Tensor, n: int) -> torch.Tensor:
+        """classes as (n, k) int64, or ValueError saying what is wrong with them."""
+        sizes = [len(c) for c in self.cond.values()]
+        if not sizes:
+            raise ValueError("this generator is unconditional; it takes no classes")
+        classes = torch.as_tensor(classes).to(torch.int64).cpu()
+        if classes.shape != (n, len(sizes)):
+            raise ValueError(f"classes must be ({n}, {len(sizes)}): one index per label set "
+                             f"({', '.join(self.cond)}) for each latent, got "
+                             f"{tuple(classes.shape)}")
+        if (classes < 0).any() or (classes >= torch.tensor(sizes)).any():
+            raise ValueError(f"class indices must be below {sizes} "
+                             f"({', '.join(self.cond)}), got {classes.max(0).values.tolist()}")
+        return classes
 
 
 # ---------------------------------------------------------------- what the bot serves
@@ -361,7 +393,8 @@ def serve(sampler: Sampler, seeds: SeedBook, request_id: str, options: ServeOpti
     (or use seed_id), draw best_of latents near it, send the one the guard ranks highest.
     kind and tone (a kinds.json name, one of TONES) narrow the pick as pick_seed says; they
     are ignored with seed_id. The picture carries its seed's label: whoever asked can tell
-    from it what was drawn."""
+    from it what was drawn. A class-conditional generator draws it in the classes
+    label_classes gives: the seed's label, else the seed's own; with no seed, from rng."""
     rng = request_rng(request_id)
     if seed_id is not None:
         seed = seeds.get(seed_id)
@@ -371,23 +404,51 @@ def serve(sampler: Sampler, seeds: SeedBook, request_id: str, options: ServeOpti
     else:
         seed, _ = pick_seed(seeds, rng, kind, tone)
     if seed is None:
+        classes = label_classes(sampler, None, rng)  # a conditional G: drawn from rng
         k = options.best_of if guard is not None else 1
         z = plain_latents(k, sampler.z_dim, rng)  # (k, z_dim)
-        return _best(sampler, z, 1, guard, None)[0]
+        return _best(sampler, z, 1, guard, None, classes)[0]
+    # A conditional generator draws the seed's subgroup and tone (None: unconditional).
+    classes = label_classes(sampler, seed.label, rng, seed.tensor())
     served = _best(sampler, _candidates(seed.tensor(), 1, options, guard, rng), 1, guard,
-                   seed.id)[0]
+                   seed.id, classes)[0]
     return replace(served, label=seed.label)
+
+
+def label_classes(sampler: Sampler, label: Label | None, rng: torch.Generator,
+                  z: torch.Tensor | None = None) -> torch.Tensor | None:
+    """(1, k) classes for a class-conditional generator: each label set's class from the
+    label (a good seed's subgroup and tone) where it names one of that set's classes; else
+    the class latent z draws by itself (model.fastgan.latent_classes: the picture the explorer
+    showed, which somebody liked); else, without a latent, one drawn uniformly from rng.
+    None for an unconditional generator, without touching rng: its replies stay the same."""
+    if not sampler.cond:
+        return None
+    sizes = tuple(len(c) for c in sampler.cond.values())
+    own = None if z is None else latent_classes(z.reshape(1, -1).float().cpu(), sizes)[0]
+    row = []
+    for i, (name, classes) in enumerate(sampler.cond.items()):
+        value = getattr(label, name, None) if label is not None else None
+        if value is not None and value in classes:
+            row.append(classes.index(value))
+        elif own is not None:
+            row.append(int(own[i]))
+        else:
+            row.append(int(torch.randint(len(classes), (1,), generator=rng)))
+    return torch.tensor([row], dtype=torch.int64)
 
 
 def serve_near(sampler: Sampler, z: torch.Tensor, request_id: str, n: int,
                options: ServeOptions, guard: Guard | None = None,
-               seed_id: int | None = None) -> list[Served]:
+               seed_id: int | None = None, label: Label | None = None) -> list[Served]:
     """n pictures near one latent (z_dim,), each the guard's best of its own best_of
     candidates, all drawn in one batch: "more like this" of a picture somebody liked.
     Deterministic given the request id; seed_id is only carried along (the good seed z
-    itself came from)."""
+    itself came from). A conditional generator draws all n in the classes of label (what
+    the liked picture was drawn as), else in those z draws by itself (label_classes)."""
     rng = request_rng(request_id)
-    return _best(sampler, _candidates(z, n, options, guard, rng), n, guard, seed_id)
+    classes = label_classes(sampler, label, rng, z)
+    return _best(sampler, _candidates(z, n, options, guard, rng), n, guard, seed_id, classes)
 
 
 def _candidates(center: torch.Tensor, n: int, options: ServeOptions, guard: Guard | None,
@@ -398,11 +459,16 @@ def _candidates(center: torch.Tensor, n: int, options: ServeOptions, guard: Guar
 
 
 def _best(sampler: Sampler, z: torch.Tensor, n: int, guard: Guard | None,
-          seed_id: int | None) -> list[Served]:
+          seed_id: int | None, classes: torch.Tensor | None = None) -> list[Served]:
     """Of (n * k, z_dim) candidates, rows i*k..(i+1)*k-1 competing for picture i, the n the
-    guard ranks highest (the first of each group without a guard)."""
+    guard ranks highest (the first of each group without a guard). classes: (1, k) for a
+    conditional generator, the same for every candidate. The guard scores without classes:
+    the unconditional logit, the one model.guard fits."""
     k = z.shape[0] // n
-    images = sampler.generate(z)  # (n * k, C, S, S) uint8
+    if classes is None:
+        images = sampler.generate(z)  # (n * k, C, S, S) uint8
+    else:
+        images = sampler.generate(z, classes=classes.expand(z.shape[0], -1))
     if guard is None or k == 1:
         picks, scores = [i * k for i in range(n)], [None] * n
     else:
@@ -416,8 +482,15 @@ def _best(sampler: Sampler, z: torch.Tensor, n: int, guard: Guard | None,
 
 def morph_frames(sampler: Sampler, a: torch.Tensor, b: torch.Tensor, frames: int
                  ) -> torch.Tensor:
-    """uint8 (frames, C, S, S): the pictures along the great circle from latent a to b."""
-    return sampler.generate(slerp(a, b, torch.linspace(0.0, 1.0, frames)))
+    """uint8 (frames, C, S, S): the pictures along the great circle from latent a to b.
+    A conditional generator keeps a's classes throughout: a class drawn per frame would
+    flicker between subgroups and tones."""
+    path = slerp(a, b, torch.linspace(0.0, 1.0, frames))
+    if not sampler.cond:
+        return sampler.generate(path)
+    sizes = tuple(len(c) for c in sampler.cond.values())
+    classes = latent_classes(a.reshape(1, -1).float().cpu(), sizes)  # (1, k): a's own
+    return sampler.generate(path, classes=classes.expand(frames, -1))
 
 
 def served_images(sampler: Sampler, seeds: SeedBook, n: int, options: ServeOptions,

@@ -13,6 +13,7 @@ from torch import nn
 from model import distributed as ddp
 from model.architectures import build_discriminator, build_generator, build_reconstructors
 from model.augment import diff_augment
+from model.cond import sample_labels
 from model.data import epoch_permutation, random_flip, to_float
 from model.ema import make_ema, update_ema
 from model.losses import (
@@ -75,9 +76,21 @@ class Batches:
     epoch: int = 0
     pos: int = 0  # global images consumed in this epoch
     _perm: torch.Tensor | None = None
+    # (N, k) int64 class indices of the images for a class-conditional run (Dataset.labels)
+    labels: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is not None:  # indexed with the images' indices, on their device
+            self.labels = self.labels.to(self.images.device)
 
     def next(self) -> tuple[torch.Tensor, bool]:
         """(this rank's (B/world, C, S, S) batch in [-1, 1], whether an epoch just ended)."""
+        real, _, ended = self.next_labelled()
+        return real, ended
+
+    def next_labelled(self) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
+        """next() and the batch's (B/world, k) labels (None when unconditional), drawn with
+        the same indices; a flip keeps an image's label."""
         n = self.images.shape[0]
         ended = False
         if self.pos + self.batch > n:  # drop the incomplete tail of the epoch
@@ -87,7 +100,23 @@ class Batches:
             self._perm = epoch_permutation(n, self.epoch, self.seed).to(self.images.device)
         idx = self._perm[self.pos:self.pos + self.batch][self.dist.rank::self.dist.world]
         self.pos += self.batch
-        return random_flip(to_float(self.images[idx])), ended
+        labels = None if self.labels is None else self.labels[idx]
+        return random_flip(to_float(self.images[idx])), labels, ended
+
+    def fake_labels(self, n: int) -> torch.Tensor | None:
+        """(n, k) labels for n fakes: those of n real images drawn at random, so that fakes
+        come in the data's class balance. None (and no random draw) when unconditional."""
+        return None if self.labels is None else sample_labels(self.labels, n)
+
+
+def _cls(classes: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """The classes argument of a conditional G or D call; none at all for an unconditional
+    one (the DCGAN networks take no such argument)."""
+    return () if classes is None else (classes,)
+
+
+def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    return None if a is None or b is None else torch.cat([a, b])
 
 
 def top_k_count(batch: int, epoch: int, cfg: TrainConfig) -> int:
@@ -119,21 +148,24 @@ def train_step(m: Models, cfg: TrainConfig, batches: Batches, step: int, device:
     m.D.requires_grad_(True)
     fake = None
     for _ in range(cfg.n_critic):
-        real, ended = batches.next()
+        # c_real, c_fake: (b, k) classes of a conditional run (model.cond), else None
+        real, c_real, ended = batches.next_labelled()
+        c_fake = batches.fake_labels(b)
         stats["epoch_end"] = max(stats["epoch_end"], float(ended))
         with autocast():
-            fake = m.G(torch.randn(b, cfg.gan.z_dim, device=device))
+            fake = m.G(torch.randn(b, cfg.gan.z_dim, device=device), *_cls(c_fake))
             pair = diff_augment(torch.cat([real, fake.detach()]), cfg.augment)
             feats: dict[int, torch.Tensor] = {}
             if cfg.gan.d_norm == "batch":
                 # BatchNorm must not mix real and fake statistics: two passes, as in DCGAN.
                 if m.recon is not None:
-                    real_out, feats = m.D.features(pair[:b])
-                    logits = torch.cat([real_out, m.D(pair[b:])])
+                    real_out, feats = m.D.features(pair[:b], *_cls(c_real))
+                    logits = torch.cat([real_out, m.D(pair[b:], *_cls(c_fake))])
                 else:
                     logits = torch.cat([m.D(pair[:b]), m.D(pair[b:])])
             elif m.recon is not None:
-                logits, feats = m.D.features(pair)  # one pass; the decoders read its maps
+                # one pass; the decoders read its maps
+                logits, feats = m.D.features(pair, *_cls(_cat(c_real, c_fake)))
             else:
                 logits = m.D(pair)  # one pass over both halves is cheaper
             real_logits, fake_logits = logits[:b].float(), logits[b:].float()
@@ -157,9 +189,10 @@ def train_step(m: Models, cfg: TrainConfig, batches: Batches, step: int, device:
     m.D.requires_grad_(False)  # the G step needs gradients through D, not for it
     with autocast():
         if cfg.n_critic > 1:
-            fake = m.G(torch.randn(b, cfg.gan.z_dim, device=device))
+            c_fake = batches.fake_labels(b)
+            fake = m.G(torch.randn(b, cfg.gan.z_dim, device=device), *_cls(c_fake))
         # n_critic == 1 reuses the D step's fakes: one G forward per step instead of two.
-        gen_logits = m.D(diff_augment(fake, cfg.augment)).float()  # (b,)
+        gen_logits = m.D(diff_augment(fake, cfg.augment), *_cls(c_fake)).float()  # (b,)
         keep = top_k_count(b, batches.epoch, cfg)
         if keep < b:  # the worst fakes' gradients would drag G towards what D rejects
             gen_logits = gen_logits.topk(keep).values
