@@ -122,7 +122,7 @@ def decide(m: Mention, facts: Facts, settings: Settings,
     if request is None:
         return Decision("ignore", "no trigger phrase")
     if request.command == "picture":  # "again" and the others keep their picture's kind
-        wanted = wish(m.text, vocabulary, m.is_html)
+        wanted = wish(m.text, vocabulary, m.is_html, request.trigger)
         request = replace(request, kind=wanted.kind, tone=wanted.tone)
     if request.command == "help":
         if facts.last_help is not None and facts.last_help > facts.now - DAY:

@@ -83,12 +83,16 @@ class Wish:
     tone: str | None = None
 
 
-def wish(text: str, vocabulary: Vocabulary, is_html: bool = False) -> Wish:
+def wish(text: str, vocabulary: Vocabulary, is_html: bool = False, trigger: str = "") -> Wish:
     """The kind and tone a mention's text asks for. Emoji name them more exactly than words,
-    so an emoji kind or a modifier wins over a word; among words the longest phrase wins."""
+    so an emoji kind or a modifier wins over a word; among words the longest phrase wins.
+    The trigger phrase that made it a request is not read for words: an operator's trigger
+    "draw a person" asks for a picture, not for the kind "person"."""
     raw = unicodedata.normalize("NFC", strip_html(text) if is_html else text)
     emoji_kind, modifier = _from_emoji(raw, vocabulary)
     plain = normalise(raw)
+    if trigger:
+        plain = plain.replace(normalise(trigger), " ", 1)
     kind = emoji_kind or _longest_found(plain, vocabulary.phrases)
     tone = modifier or _longest_found(plain, vocabulary.tone_phrases)
     return Wish(kind, tone)

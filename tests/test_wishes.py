@@ -207,3 +207,14 @@ def test_the_helps_example_asks_for_what_it_promises(vocab: Vocabulary, lang: st
     request = commands.parse(example, SETTINGS.triggers)
     assert request is not None and request.command == "picture" and request.lang == lang
     assert example in help_text(_mention(""), SETTINGS, lang, MASTODON)
+
+
+def test_the_trigger_phrase_itself_names_no_kind(vocab: Vocabulary) -> None:
+    settings = load_settings(triggers=["draw a person"])
+    plain = decide(_mention("@bot draw a person"), _facts(), settings, vocab)
+    assert plain.request is not None and plain.request.kind is None
+    cook = decide(_mention("@bot draw a person: a cook"), _facts(), settings, vocab)
+    assert cook.request is not None and cook.request.kind == "cook"
+    # the same words outside the trigger still count
+    assert wish("draw a person, an older person", vocab, trigger="draw a person").kind == \
+        "older person"
