@@ -87,3 +87,15 @@ def srv(server):  # type: ignore[no-untyped-def]
     from tests.helpers import reset_server
 
     return reset_server(server)
+
+
+@pytest.fixture(scope="module")
+def single_thread():  # type: ignore[no-untyped-def]
+    """Torch on one thread for a whole test module (`pytestmark = pytest.mark.usefixtures(
+    "single_thread")`): small tensors run as fast on one, far faster when other jobs share the
+    CPU, and bit-exact comparisons need it (with two, some kernels split their sums
+    differently from run to run)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -206,3 +206,11 @@ def run_with_signals(service: Service, on_wait: Callable[[int], None]) -> None:
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+
+
+def fastgan_config(size: int, **kw):  # type: ignore[no-untyped-def]
+    """A small FastGAN-family GANConfig for tests (widths 8, z 16)."""
+    from model.networks import GANConfig
+
+    return GANConfig(**{"arch": "fastgan", "image_size": size, "g_width": 8, "d_width": 8,
+                        "z_dim": 16, **kw})

@@ -48,6 +48,7 @@ from model.sampler import (
     to_uint8,
 )
 from model.step import Batches
+from tests.helpers import fastgan_config as _fast
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 COND = parse_cond("subgroup,tone")
@@ -58,18 +59,7 @@ MODIFIERS = {"light": "1F3FB", "medium-light": "1F3FC", "medium": "1F3FD",
              "medium-dark": "1F3FE", "dark": "1F3FF"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Bit-exact comparisons on one thread (see tests/test_train.py's one_thread)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _fast(size: int, **kw) -> GANConfig:
-    return GANConfig(**{"arch": "fastgan", "image_size": size, "g_width": 8, "d_width": 8,
-                        "z_dim": 16, **kw})
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def emoji_name(i: int, subgroup: str, tone: str) -> str:

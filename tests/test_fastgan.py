@@ -27,19 +27,9 @@ from model.loop import train
 from model.losses import lecam, reconstruction, update_lecam_averages
 from model.networks import GANConfig, MinibatchStd
 from model.options import RunLimits, preset_config
+from tests.helpers import fastgan_config as _fast
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _fast(size: int, **kw) -> GANConfig:
-    return GANConfig(**{"arch": "fastgan", "image_size": size, "g_width": 8, "d_width": 8,
-                        "z_dim": 16, **kw})
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # ---------------------------------------------------------------- generator
