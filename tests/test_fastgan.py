@@ -15,6 +15,7 @@ from model.checkpoint import load_discriminator, load_generator, load_training_s
 from model.data import Dataset, heldout_mask, image_groups, without_held_out
 from model.errors import UserError
 from model.fastgan import (
+    GLU,
     FastDiscriminator,
     FastGenerator,
     NoiseInjection,
@@ -43,6 +44,27 @@ def test_generator_draws_one_image_per_latent_at_every_size(size: int) -> None:
     x = g(torch.randn(3, 16))
     assert x.shape == (3, 3, size, size)
     assert x.min() >= -1 and x.max() <= 1 and x.std() > 0
+
+
+def test_the_gate_is_torchs_glu_in_either_layout_and_keeps_channels_last() -> None:
+    x = torch.randn(2, 32, 16, 16)
+    nhwc = x.contiguous(memory_format=torch.channels_last)
+    expected = torch.nn.functional.glu(x, dim=1)  # (2, 16, 16, 16)
+    assert torch.equal(GLU()(x), expected)  # the default layout: torch's own glu
+    fast = GLU()(nhwc)
+    assert fast.is_contiguous(memory_format=torch.channels_last)  # no reorder for the conv
+    torch.testing.assert_close(fast, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_channels_last_generator_draws_what_the_default_layout_draws() -> None:
+    """The bot serves G in channels-last (model.sampler): the same pictures, to rounding."""
+    torch.manual_seed(0)
+    g = build_generator(_fast(64)).eval()
+    z = torch.randn(4, 16)
+    with torch.inference_mode():
+        expected = g(z)
+        nhwc = g.to(memory_format=torch.channels_last)(z)
+    torch.testing.assert_close(nhwc, expected, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize(("size", "widths"), [

@@ -71,6 +71,25 @@ def test_the_candidate_the_discriminator_ranks_best_is_sent(tiny_weights: Path,
         assert served.score == pytest.approx(float(guard.scores(served.image[None])[0]))
 
 
+def test_a_bf16_guard_ranks_bf16_drafts_and_sends_the_winner_drawn_in_fp32(
+        tiny_weights: Path, book: SeedBook) -> None:
+    """Where bf16 is native the candidates are drafted in it (half G's cost); the picture
+    sent is its latent drawn again in fp32, so its bytes never depend on the machine's
+    precision, only (rarely) which candidate won."""
+    sampler = Sampler.load(tiny_weights, "cpu")
+    guard = Guard(Brightness(), torch.device("cpu"), bf16=True)
+    for request in ("a", "b", "c"):
+        served = serve(sampler, book, request, ServeOptions(best_of=8), guard)
+        rng = request_rng(request)
+        seed = book.seeds[int(torch.randint(len(book.seeds), (1,), generator=rng))]
+        z = near_seed(seed.tensor(), 8, 0.5, rng)  # the 8 candidates, (8, z_dim)
+        drafts = sampler.generate(z, bf16=True)
+        best = int(drafts.float().mean(dim=(1, 2, 3)).argmax())
+        assert torch.equal(served.z, z[best])
+        assert torch.equal(served.image, sampler.generate(z[best:best + 1])[0])
+        assert served.score == pytest.approx(float(guard.scores(drafts[best:best + 1])[0]))
+
+
 def test_rank_never_threshold_and_one_candidate_without_a_guard(tiny_weights: Path,
                                                                 book: SeedBook) -> None:
     sampler = Sampler.load(tiny_weights, "cpu")
