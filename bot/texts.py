@@ -91,7 +91,7 @@ ENGLISH = Sentences(
     help=('Reply to one of my pictures with "{again}", "{like_this}" (four), "{morph}" (an '
           'animation) or "{delete}" (yours only). "{like}" anywhere asks for seed #12; '
           '"{trigger}" for a new one; "{example}" for a kind.'),
-    help_example="{trigger} of a cook with dark skin",
+    help_example="{trigger} of a pilot with dark skin",
     unknown_seed="I have no seed #{seed}. Try one of mine, like {some} (I know {ranges}).",
     no_seeds="I have no seed #{seed}, and no good seeds at all yet.",
     gone=("I cannot find a picture of mine in the post you answered; it may have been "
@@ -148,7 +148,7 @@ JAPANESE = Sentences(
     help=("私の絵に「{again}」「{like_this}」（4枚）「{morph}」（アニメーション）「{delete}」"
           "（あなたの絵だけ）と返信できます。「{like}」はどこでもシード#12の近くを、"
           "「{trigger}」は新しい1枚を、「{example}」はその種類の人を描きます。"),
-    help_example="濃い肌のコックの{trigger}",
+    help_example="濃い肌のパイロットの{trigger}",
     unknown_seed="シード#{seed}はありません。たとえば{some}はいかがですか（あるのは{ranges}）。",
     no_seeds="シード#{seed}はありません。よいシードはまだひとつもありません。",
     gone=("返信先の投稿に私の絵が見つかりません。削除されたのかもしれません。"

@@ -9,7 +9,7 @@ import pytest
 
 from bot import commands
 from bot.artist import Drawing
-from bot.config import load_settings
+from bot.config import REPO, load_settings
 from bot.decision import Facts, Quota, decide
 from bot.kinds import EMPTY, Vocabulary, Wish, wish
 from bot.platforms.base import Mention, TextLimit
@@ -23,6 +23,7 @@ from bot.texts import (
     variation_alt_text,
 )
 from model.kinds import load_kinds
+from model.sampler import load_seeds
 
 SETTINGS = load_settings()
 MASTODON = TextLimit(500)
@@ -203,7 +204,11 @@ def test_the_daily_post_names_its_kind(vocab: Vocabulary) -> None:
 def test_the_helps_example_asks_for_what_it_promises(vocab: Vocabulary, lang: str) -> None:
     trigger = next(t for t in SETTINGS.triggers if commands.language(t) == lang)
     example = sentences(lang).help_example.format(trigger=trigger)
-    assert wish(example, vocab) == Wish("cook", "dark")
+    assert wish(example, vocab) == Wish("pilot", "dark")
+    # ... and the shipped seeds draw it: help never suggests a kind the bot declines
+    shipped = load_seeds(REPO / "weights" / "seeds.json", 40).seeds
+    assert any(s.label is not None and (s.label.kind, s.label.tone) == ("pilot", "dark")
+               for s in shipped)
     request = commands.parse(example, SETTINGS.triggers)
     assert request is not None and request.command == "picture" and request.lang == lang
     assert example in help_text(_mention(""), SETTINGS, lang, MASTODON)
