@@ -9,6 +9,7 @@
     python -m model.sample label weights --data emoji-people  # label the unlabelled seeds
     python -m model.sample interpolate weights 3 7 --out 3-7.gif        # slerp between seeds
     python -m model.sample neighbours weights 3 --out n3.png            # as the bot draws #3
+    python -m model.sample audit weights --out audit/ --n 6   # every seed by its replies
 
 ``--near-seeds`` draws through the bot's own code (model.sampler.serve: a seed, sigma noise,
 the discriminator's best of k). ``sheet`` writes the candidates' latents beside the PNG
@@ -17,7 +18,8 @@ With ``--kinds DATA`` each candidate is labelled from its nearest training pictu
 emoji-people its kind, subgroup and tone: "cook", person-role, medium-dark; for a folder its
 sub-folder) and one sheet per kind is written, candidates the discriminator ranks best first:
 seeds that cover the data. ``keep`` copies those labels into the seeds it keeps, and ``label``
-labels the seeds of a seeds file that have none from their own pictures.
+labels the seeds of a seeds file that have none from their own pictures. ``audit`` judges
+every seed by n replies drawn near it as the bot draws them (model.audit): boards worst first.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from model.audit import audit_seeds, write_audit
 from model.checkpoint import atomic_write_text
 from model.errors import UserError, run_cli
 from model.sampler import (
@@ -248,7 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(neigh, 16)
     neigh.add_argument("seed_id", type=int)
     neigh.add_argument("--sigma", type=float, default=0.5)
-    for p in (interp, neigh):
+    audit = sub.add_parser("audit", help="every good seed judged by N replies drawn near it "
+                                         "as the bot draws them: boards, worst first")
+    common(audit, 6)
+    audit.add_argument("--best-of", type=int, default=8,
+                       help="candidates per reply, the guard's favourite kept, as the bot does")
+    audit.add_argument("--per-board", type=int, default=5, help="seeds per board")
+    for p in (interp, neigh, audit):
         p.add_argument("--seeds", type=Path, default=None,
                        help=f"good seeds (default WEIGHTS/{SEEDS_FILE})")
     return ap
@@ -269,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         return seed_pictures(args, sampler, rng)
     if args.command == "sheet":
         return write_sheet(args, sampler, rng)
+    if args.command == "audit":
+        return write_seed_audit(args, sampler)
     return write_pictures(args, sampler, rng)
 
 
@@ -293,6 +304,26 @@ def seed_pictures(args: argparse.Namespace, sampler: Sampler, rng: torch.Generat
         Image.fromarray(make_grid(sampler.generate(zs))).save(args.out)
         print(f"wrote {args.out}: {args.n} neighbours of seed #{args.seed_id} "
               f"(sigma {args.sigma})")
+    return 0
+
+
+def write_seed_audit(args: argparse.Namespace, sampler: Sampler) -> int:
+    """audit: n replies per seed through the bot's serve, boards and audit.json in --out."""
+    seeds_path = args.seeds or args.weights / SEEDS_FILE
+    book = load_seeds(seeds_path, sampler.z_dim)
+    if not book.seeds:
+        raise UserError(f"{seeds_path} holds no seeds to audit; keep some first "
+                        "(python -m model.sample sheet, then keep)")
+    if args.best_of < 1 or args.per_board < 1:
+        raise UserError(f"--best-of and --per-board must be at least 1, got {args.best_of} "
+                        f"and {args.per_board}")
+    guard = load_guard(args.weights, sampler.device)
+    rows = audit_seeds(sampler, book, guard, args.n, ServeOptions(best_of=args.best_of),
+                       args.seed)
+    boards = write_audit(args.out, rows, args.per_board)
+    order = "worst first by the guard's mean logit" if guard else "no guard: in file order"
+    print(f"wrote {len(boards)} boards of {len(rows)} seeds x {args.n} replies ({order}) "
+          f"and audit.json into {args.out}")
     return 0
 
 

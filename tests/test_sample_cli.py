@@ -1,4 +1,4 @@
-"""python -m model.sample: images, grid, sheet, interpolate, neighbours on real files."""
+"""python -m model.sample: images, grid, sheet, interpolate, neighbours, audit on real files."""
 
 from __future__ import annotations
 
@@ -9,9 +9,21 @@ import pytest
 import torch
 from PIL import Image
 
+from model.checkpoint import save_discriminator
 from model.errors import UserError
+from model.networks import Discriminator
 from model.sample import main
-from model.sampler import Label, Sampler, Seed, SeedBook, load_seeds, save_seeds
+from model.sampler import (
+    Label,
+    Sampler,
+    Seed,
+    SeedBook,
+    ServeOptions,
+    load_guard,
+    load_seeds,
+    save_seeds,
+    serve,
+)
 from tests.helpers import TINY
 
 
@@ -188,3 +200,36 @@ def test_label_labels_only_the_unlabelled_seeds(seeded: Path, fake_emoji: Path,
 def test_label_without_data_asks_for_it(seeded: Path) -> None:
     with pytest.raises(UserError, match="--data"):
         main(["label", str(seeded)])
+
+
+def test_audit_ranks_every_seed_by_the_guards_mean_over_its_replies(seeded: Path,
+                                                                    tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    save_discriminator(seeded, Discriminator(TINY), TINY, {"fitted_for_serving": True})
+    out = tmp_path / "audit"
+    assert main(["audit", str(seeded), "--n", "3", "--out", str(out), "--per-board", "1",
+                 "--best-of", "4", "--seed", "5"]) == 0
+    record = json.loads((out / "audit.json").read_text())
+    assert sorted(r["seed"] for r in record) == [3, 7]
+    means = [r["mean_logit"] for r in record]
+    assert means == sorted(means)  # worst first
+    # each figure is that of replies the bot would send for those request ids, drawn again
+    sampler, guard = Sampler.load(seeded, "cpu"), load_guard(seeded, "cpu")
+    book = load_seeds(seeded / "seeds.json", TINY.z_dim)
+    for r in record:
+        assert r["request_ids"] == [f"audit-5-{r['seed']}-{i}" for i in range(3)]
+        scores = [serve(sampler, book, rid, ServeOptions(best_of=4), guard, r["seed"]).score
+                  for rid in r["request_ids"]]
+        assert r["mean_logit"] == pytest.approx(sum(scores) / 3)
+        assert r["lowest_logit"] == pytest.approx(min(scores))
+    boards = sorted(out.glob("audit-*.png"))
+    assert len(boards) == 2  # one seed per board
+    assert Image.open(boards[0]).size == (150 + 3 * 194, 196)  # label, then 3 replies at 192
+
+
+def test_audit_of_an_empty_seeds_file_says_how_to_get_seeds(tiny_weights: Path,
+                                                            tmp_path: Path) -> None:
+    save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, []))
+    with pytest.raises(UserError, match=r"holds no seeds to audit.*keep"):
+        main(["audit", str(tiny_weights), "--out", str(tmp_path / "a")])
+    assert not (tmp_path / "a").exists()
