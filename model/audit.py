@@ -62,8 +62,7 @@ def board(rows: list[SeedAudit], cell: int = 192) -> Image.Image:
         scores = f"mean {r.mean:.2f}\nlow {r.low:.2f}" if r.mean is not None else "no guard"
         draw.text((4, top + cell // 3), f"#{r.seed_id}\n{kind}\n{scores}", fill=(0, 0, 0))
         for x, image in enumerate(r.images):
-            scale = max(1, round(cell / image.shape[-1]))
-            pil = to_pil(image, scale, Image.Resampling.LANCZOS).resize((cell, cell))
+            pil = to_pil(image).resize((cell, cell), Image.Resampling.LANCZOS)
             out.paste(pil, (text_w + x * (cell + 2), top))
     return out
 
