@@ -36,8 +36,8 @@ from bot.platforms.base import Platform
 from bot.platforms.errors import RateLimited, Transient
 from bot.service import Clock, Fatal, Service, Unavailable
 from bot.state import State, StateError
-from model.checkpoint import atomic_write
 from model.errors import UserError
+from model.files import atomic_write
 
 log = logging.getLogger("bot")
 
@@ -226,7 +226,7 @@ def generate(args: argparse.Namespace, settings: Settings) -> int:
         index.append({"file": f"human-{rid}.png", "request_id": rid,
                       "seed_id": drawing.seed_id, "kind": drawing.kind, "tone": drawing.tone,
                       "alt_text": drawing.alt_text})
-    from model.checkpoint import atomic_write_text
+    from model.files import atomic_write_text
 
     atomic_write_text(folder / "replies.json", json.dumps(index, indent=1) + "\n")
     print(f"wrote {args.n} replies ({drawing.size}x{drawing.size}) and replies.json into "

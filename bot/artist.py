@@ -5,7 +5,7 @@ N(0, sigma^2) noise, so every reply is new but stays near a picture somebody lik
 it falls back to the plain N(0, I) prior (with one warning). Everything random is drawn from a
 generator seeded by the request id, so a reply can be reproduced from its id. Weights whose
 model card says they are a dry run, or records the SWD of noise, are refused at load
-(model.checkpoint.unservable_reason): a UserError, one line.
+(model.serve.unservable_reason): a UserError, one line.
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from model.kinds import load_kinds
 
 from bot.kinds import Vocabulary
 from bot.platforms.base import Media
 from bot.texts import alt_text, id_ranges, morph_alt_text, variation_alt_text
-from model.checkpoint import unservable_reason
 from model.errors import UserError
-from model.sampler import (
+from model.serve import (
     PNG_LEVEL,
     Label,
     Sampler,
@@ -30,6 +28,7 @@ from model.sampler import (
     Served,
     ServeOptions,
     load_guard,
+    load_kinds,
     load_seeds,
     morph_frames,
     render_png,
@@ -37,6 +36,7 @@ from model.sampler import (
     serve,
     serve_near,
     to_gif,
+    unservable_reason,
 )
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,9 @@
 
 People may name a kind and a skin tone anywhere in a request, in words or in emoji:
 "create a human image of a cook", "... 🧑‍🍳", "コックの人間の画像を作って", "... with dark skin",
-"... 🏾", "... 🧑🏾‍🍳". The words and emoji come from the kinds table (model/kinds.json, read by
-model.kinds); the service builds a `Vocabulary` from it once and hands it to the pure parts.
+"... 🏾", "... 🧑🏾‍🍳". The words and emoji come from the kinds table (model/data/kinds.json,
+read by model.serve.load_kinds); the service builds a `Vocabulary` from it once and hands it to
+the pure parts.
 This module loads no torch and no model: it takes any objects with the table's fields.
 
 Matching follows the trigger rules: words NFKC-normalised, case-folded, whole words anywhere

@@ -8,10 +8,13 @@ delete it or ask for help; "like #12" works anywhere. Every picture sent is reme
 latent, so the conversation can go on from any of them.
 
 `Service` is the executor: it polls, records each mention before
-doing anything, asks `decide`, and does the I/O. Handling a mention never sleeps: a mention
+doing anything, asks `decide`, and does the I/O. Handling a mention never waits on purpose (it
+blocks only on I/O: an HTTP call up to its timeout, the state file's lock up to 30 s while
+another process writes it, SQLite's busy handler sleeping meanwhile): a mention
 that must wait (for the post budget, a rate-limit reset, a retry after a 5xx, media the
 platform is still processing) stays pending in the state file with its due time, and the loop
-goes on polling, serving health, reloading and posting. The loop sleeps in one place, until
+goes on polling, serving health, reloading and posting. The loop waits on purpose in one place,
+until
 the earliest of the next poll, the next due mention and the daily post. The cursor moves past
 every mention read: the state file, not the platform, holds the ones still waiting.
 
@@ -420,8 +423,9 @@ class Service:
                      self.state.last_note(self.name, author_id))
 
     def handle(self, record: Record, not_before: datetime | None) -> None:
-        """Answer one pending mention now, or leave it pending with its due time. Never
-        sleeps; an unexpected exception counts as a failed attempt of this mention."""
+        """Answer one pending mention now, or leave it pending with its due time. Never waits
+        for a due time (only on I/O); an unexpected exception counts as a failed attempt of this
+        mention."""
         try:
             self._handle(record, not_before)
         except (Fatal, sqlite3.Error):

@@ -11,7 +11,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from model.checkpoint import atomic_write_text
+from model.files import atomic_write_text
 
 
 def percentiles(times: list[float]) -> dict[str, float]:

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from model.checkpoint import save_generator
-from model.networks import Generator
+from model.nets.dcgan import Generator
+from model.nets.weights import save_generator
 from tests.helpers import TINY
 
 pytest_plugins = ["tests.secret_audit", "pytester"]  # the audit: no secret in any output

@@ -14,7 +14,7 @@ import requests
 from bot.__main__ import _install_signals
 from bot.platforms.base import Mention
 from bot.service import Clock, Service
-from model.networks import GANConfig
+from model.nets.config import GANConfig
 
 # The small real generator most tests serve (conftest's tiny_weights exports one)
 TINY = GANConfig(z_dim=8, image_size=32, g_width=8, d_width=8)
@@ -210,7 +210,7 @@ def run_with_signals(service: Service, on_wait: Callable[[int], None]) -> None:
 
 def fastgan_config(size: int, **kw):  # type: ignore[no-untyped-def]
     """A small FastGAN-family GANConfig for tests (widths 8, z 16)."""
-    from model.networks import GANConfig
+    from model.nets.config import GANConfig
 
     return GANConfig(**{"arch": "fastgan", "image_size": size, "g_width": 8, "d_width": 8,
                         "z_dim": 16, **kw})

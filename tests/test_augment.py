@@ -1,11 +1,11 @@
-"""Tests for model.augment (DiffAugment): shapes, range, gradients, and what each op does."""
+"""Tests for model.nets.augment (DiffAugment): shapes, range, gradients, and what each op does."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from model.augment import AUGMENTS, color, cutout, diff_augment, parse_policy, translation
+from model.nets.augment import AUGMENTS, color, cutout, diff_augment, parse_policy, translation
 
 FULL_POLICY = ("color", "translation", "cutout")
 OPS = {

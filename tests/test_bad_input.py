@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.artist import Artist, ArtistOptions
-from model.checkpoint import CARD_FILE
 from model.errors import UserError
+from model.nets.weights import CARD_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 

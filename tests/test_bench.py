@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import bot.bench
-import model.bench
+import model.bench.__main__ as bench_cli
 from model.errors import run_cli
 
 
@@ -45,7 +45,7 @@ def assert_targets_as_printed(r: dict[str, Any], out: str) -> None:
 
 
 def test_the_model_bench_knows_nothing_of_the_bot() -> None:
-    code = ("import sys, model.bench\n"
+    code = ("import sys, model.bench.__main__\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'bot'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120)
@@ -56,7 +56,7 @@ def test_quick_model_bench_reports_every_figure_as_printed(
         tmp_path: Path, tiny_weights: Path, people_dir: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
-    assert model.bench.main([
+    assert bench_cli.main([
         "--quick", "--batch", "8", "--weights", str(tiny_weights), "--levers",
         "--quality", "0.016", "--quality-data", str(people_dir), "--quality-n", "8",
         "--workers", "0", "--json", str(out)]) == 0
@@ -66,7 +66,7 @@ def test_quick_model_bench_reports_every_figure_as_printed(
     assert r["quick"] and all(v > 0 for v in r["matmul_gflops"].values())
     assert printed(shown, r"plain baseline .*?\s([\d.]+) images/s") == pytest.approx(
         r["train_baseline_images_per_s"], abs=0.05)
-    for preset in model.bench.PRESETS:
+    for preset in bench_cli.PRESETS:
         assert r[f"step_gflop_{preset}"] > 0
         for precision in ("fp32", "bf16"):
             row = r[f"train_{preset}_{precision}"]
@@ -79,7 +79,7 @@ def test_quick_model_bench_reports_every_figure_as_printed(
         r["generate_batch64_images_per_s"], abs=0.5)
 
     levers = r["levers"]
-    assert {row["preset"] for row in levers} == set(model.bench.PRESETS)
+    assert {row["preset"] for row in levers} == set(bench_cli.PRESETS)
     for row in levers:  # every lever ran here (a lever that cannot run says why instead)
         assert "error" not in row, row
         assert row["images_per_s"] > 0
@@ -105,27 +105,27 @@ def measured(monkeypatch: pytest.MonkeyPatch, native_bf16: bool,
     calls: list[tuple[str, bool]] = []
 
     def train_rate(preset: str, device: object, batch: int, w: object,
-                   s: model.bench.Setup) -> dict[str, float]:
+                   s: bench_cli.Setup) -> dict[str, float]:
         calls.append((preset, s.amp))
         return {"images_per_s": rates[preset, s.amp], "first_step_s": 0.0}
 
     peak = {"float32": 100.0, "bfloat16": 400.0 if native_bf16 else 1.0}
-    monkeypatch.setattr(model.bench, "matmul_peak", lambda device, dtype, budget: peak[
+    monkeypatch.setattr(bench_cli, "matmul_peak", lambda device, dtype, budget: peak[
         str(dtype).removeprefix("torch.")])
-    monkeypatch.setattr(model.bench, "baseline_folder", no_folder)
-    monkeypatch.setattr(model.bench, "baseline_rate", lambda *a, **k: baseline)
-    monkeypatch.setattr(model.bench, "step_flops", lambda *a, **k: 1e9)
-    monkeypatch.setattr(model.bench, "train_rate", train_rate)
+    monkeypatch.setattr(bench_cli, "baseline_folder", no_folder)
+    monkeypatch.setattr(bench_cli, "baseline_rate", lambda *a, **k: baseline)
+    monkeypatch.setattr(bench_cli, "step_flops", lambda *a, **k: 1e9)
+    monkeypatch.setattr(bench_cli, "train_rate", train_rate)
     return calls
 
 
 def test_a_skipped_bf16_row_says_why_and_is_never_run(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_weights: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    rates = {(p, amp): 20.0 for p in model.bench.PRESETS for amp in (False, True)}
+    rates = {(p, amp): 20.0 for p in bench_cli.PRESETS for amp in (False, True)}
     calls = measured(monkeypatch, native_bf16=False, rates=rates, baseline=10.0)
     out = tmp_path / "bench.json"
-    model.bench.main(["--quick", "--weights", str(tiny_weights), "--json", str(out)])
+    bench_cli.main(["--quick", "--weights", str(tiny_weights), "--json", str(out)])
     shown = capsys.readouterr().out
     r = json.loads(out.read_text())
     for preset in ("classic-dcgan", "default"):
@@ -149,7 +149,7 @@ def test_targets_are_judged_on_the_best_precision_measured(
              ("fastgan", False): 12.0, ("fastgan", True): 16.0}
     measured(monkeypatch, native_bf16, rates, baseline=10.0)
     out = tmp_path / "bench.json"
-    model.bench.main(["--quick", "--weights", str(tiny_weights), "--json", str(out)])
+    bench_cli.main(["--quick", "--weights", str(tiny_weights), "--json", str(out)])
     r = json.loads(out.read_text())
     shown = capsys.readouterr().out
     assert {key: t["met"] for key, t in r["targets"].items()} == met
@@ -167,9 +167,9 @@ def test_targets_are_judged_on_the_best_precision_measured(
 @pytest.fixture
 def served_weights(tiny_weights: Path) -> Path:
     """tiny_weights with two good seeds and a discriminator: the guard and the morph run."""
-    from model.checkpoint import save_discriminator
-    from model.networks import Discriminator
-    from model.sampler import Seed, SeedBook, save_seeds
+    from model.nets.dcgan import Discriminator
+    from model.nets.weights import save_discriminator
+    from model.serve.seeds import Seed, SeedBook, save_seeds
     from tests.conftest import TINY
 
     save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [
@@ -233,8 +233,8 @@ def test_drawing_only_starts_no_process_and_says_start_up_was_not_measured(
 
 
 @pytest.mark.parametrize(("main", "argv", "words"), [
-    (model.bench.main, ["--batch", "0"], "--batch"),
-    (model.bench.main, ["--quality", "-1"], "--quality"),
+    (bench_cli.main, ["--batch", "0"], "--batch"),
+    (bench_cli.main, ["--quality", "-1"], "--quality"),
     (bot.bench.main, ["--mentions", "0"], "--mentions"),
     (bot.bench.main, ["--repeats", "0"], "--repeats")])
 def test_bad_arguments_are_one_line_errors(main: Any, argv: list[str], words: str,

@@ -1,19 +1,20 @@
-"""The project's layering, checked: each module imported alone in a fresh interpreter.
+"""The project's layering, checked (docs/ARCHITECTURE.md says the same in words).
 
-- model/ knows tensors and nothing of the bot: importing any model module loads no bot module.
-- bot/platforms/ knows HTTP and nothing of tensors: no torch, no model module.
-- the rest of bot/ uses model/ only through its serving API: the sampler, the checkpoint files,
-  the device choice and the one-line UserError, plus the benchmark figures that bot.bench
-  reports like model.bench (docs/ARCHITECTURE.md).
-
-One documented exception: the explorer's --state option reads the bot's state file through
-bot.state, imported inside model.explore's provider only when --state is given.
+- model/ knows tensors and nothing of the bot: no model module imports or loads a bot module
+  (the explorer reads the bot's state file by its schema, never through bot.state).
+- bot/ uses model/ through one door, model.serve, plus the four shared modules at model/'s top
+  (errors, device, files, figures); bot/platforms/ and the pure decision load neither torch
+  nor any model module.
+- model/ has no import cycle (imports inside functions included), no function over 80 lines and
+  no module over 400 lines; bot/ no function over 80 lines.
+- docs/ARCHITECTURE.md names every package and module of model/ and the same door.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +22,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# the serving API, and the figures both benchmarks report alike
-BOT_MAY_USE = {"model.sampler", "model.kinds", "model.checkpoint", "model.device",
-               "model.errors", "model.figures"}
-LAZY_EXCEPTIONS = {("model", "bot.state")}  # (package, module): see the docstring
+# the serving API, and the small shared modules at model/'s top
+BOT_MAY_USE = {"model.serve", "model.errors", "model.device", "model.files", "model.figures"}
+MAX_FUNCTION_LINES = 80
+MAX_MODULE_LINES = 400
 
 
 def modules(package: str) -> list[str]:
@@ -54,6 +55,9 @@ def imported_names(path: Path) -> set[str]:
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
+            # "from model.train import distributed": the submodule is what is imported
+            names |= {f"{node.module}.{a.name}" for a in node.names
+                      if (REPO / node.module.replace(".", "/") / f"{a.name}.py").is_file()}
     return names
 
 
@@ -64,15 +68,68 @@ def bot_violations(path: Path) -> list[str]:
 
 
 def model_violations(path: Path) -> list[str]:
-    """bot modules a model/ file imports, but for the documented exception."""
-    used = {n for n in imported_names(path) if n == "bot" or n.startswith("bot.")}
-    return sorted(used - {m for package, m in LAZY_EXCEPTIONS if package == "model"})
+    """bot modules a model/ file imports: none may."""
+    return sorted(n for n in imported_names(path) if n == "bot" or n.startswith("bot."))
 
 
-@pytest.mark.parametrize("module", modules("model"))
-def test_model_modules_never_load_the_bot(module: str) -> None:
-    bot = [m for m in loaded_by(module) if m == "bot" or m.startswith("bot.")]
-    assert bot == [], f"import {module} loads {bot}"
+def import_graph() -> dict[str, set[str]]:
+    """model module -> the model modules its import statements name (in functions too)."""
+    names = set(modules("model"))
+    graph = {}
+    for module in names:
+        base = REPO / module.replace(".", "/")
+        path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+        graph[module] = {n for n in imported_names(path) if n in names and n != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of a graph, each as the path that closes it (depth-first search)."""
+    found, state = [], {}  # state: 1 on the current path, 2 done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                found.append([*path[path.index(nxt):], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+def long_functions(root: Path, limit: int) -> list[str]:
+    """Every function (methods and nested ones included) of the .py files under root that is
+    longer than limit lines, as path:line name length."""
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    out.append(f"{path.relative_to(root)}:{node.lineno} {node.name} {lines}")
+    return out
+
+
+def test_no_model_module_loads_the_bot() -> None:
+    """Every model module imported in turn in one fresh interpreter: the first that loads a
+    bot module is named (one process, not one per module: each would load torch again)."""
+    code = ("import importlib, json, sys\n"
+            f"for m in {modules('model')!r}:\n"
+            "    importlib.import_module(m)\n"
+            "    bot = [n for n in sys.modules if n == 'bot' or n.startswith('bot.')]\n"
+            "    if bot:\n"
+            "        print(json.dumps([m, bot])); break\n"
+            "else:\n"
+            "    print(json.dumps(None))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) is None
 
 
 @pytest.mark.parametrize("module", [m for m in modules("bot") if m.startswith("bot.platforms")])
@@ -84,8 +141,8 @@ def test_platforms_load_no_tensors(module: str) -> None:
 
 @pytest.mark.parametrize("module", ["bot.decision", "bot.commands", "bot.texts"])
 def test_the_pure_decision_loads_no_tensors(module: str) -> None:
-    """The decision does no I/O and loads no torch (DESIGN.md, docs/ARCHITECTURE.md), and
-    neither do the parser and the sentences it answers with."""
+    """The decision does no I/O and loads neither torch nor any model module (DESIGN.md,
+    docs/ARCHITECTURE.md), and neither do the parser and the sentences it answers with."""
     loaded = loaded_by(module)
     bad = [m for m in loaded if m == "torch" or m == "model" or m.startswith("model.")]
     assert bad == [], f"import {module} loads {bad[:5]}"
@@ -96,15 +153,52 @@ def test_the_bot_uses_the_model_only_through_its_serving_api() -> None:
     assert {k: v for k, v in found.items() if v} == {}
 
 
-def test_model_sources_name_the_bot_only_in_the_documented_place() -> None:
+def test_model_sources_never_name_the_bot() -> None:
     found = {str(p.relative_to(REPO)): model_violations(p) for p in (REPO / "model").rglob("*.py")}
     assert {k: v for k, v in found.items() if v} == {}
 
 
-def test_the_checks_report_a_module_that_breaks_the_rules(tmp_path: Path) -> None:
+def test_model_has_no_import_cycle() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_no_function_over_80_lines_and_no_model_module_over_400() -> None:
+    assert long_functions(REPO / "model", MAX_FUNCTION_LINES) == []
+    assert long_functions(REPO / "bot", MAX_FUNCTION_LINES) == []
+    big = {str(p.relative_to(REPO)): n for p in (REPO / "model").rglob("*.py")
+           if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert big == {}
+
+
+def test_the_architecture_page_names_the_tree_and_the_door() -> None:
+    """docs/ARCHITECTURE.md, the tree and this test say the same thing: every package and module
+    of model/ is named there (as `name/` or `name.py` in its package's section), and its
+    one-line rule for the bot lists exactly BOT_MAY_USE."""
+    page = (REPO / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    rule = re.search(r"^The bot may import: (.+)\.$", page, re.MULTILINE)
+    assert rule, "docs/ARCHITECTURE.md lost its line 'The bot may import: ...'"
+    assert set(re.findall(r"`(model[\w.]*)`", rule.group(1))) == BOT_MAY_USE
+    missing = []
+    for path in sorted((REPO / "model").rglob("*.py")):
+        rel = path.relative_to(REPO / "model")
+        if rel.name == "__init__.py":
+            name = f"`{rel.parent.as_posix()}/`" if rel.parent != Path(".") else None
+        else:
+            name = f"`{rel.name}`"
+        if name and name not in page:
+            missing.append(str(rel))
+    assert missing == []
+
+
+def test_the_checks_report_what_breaks_the_rules(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("import torch\nfrom model.sampler import serve\n\n\ndef f():\n"
+    bad.write_text("import torch\nfrom model.serve import serve\n\n\ndef f():\n"
                    "    from model.train import main\n    import bot.service\n"
-                   "    from bot.state import State\n")
-    assert bot_violations(bad) == ["model.train"]  # found inside a function too
-    assert model_violations(bad) == ["bot.service"]  # bot.state is the one exception
+                   "    from model.train import distributed\n")
+    assert bot_violations(bad) == ["model.train", "model.train.distributed"]  # in a function too
+    assert model_violations(bad) == ["bot.service"]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+    (tmp_path / "long.py").write_text("def f():\n" + "    x = 1\n" * 79 + "\n\n"
+                                      "class C:\n    def g(self):\n" + "        y = 2\n" * 80)
+    assert long_functions(tmp_path, 80) == ["long.py:84 g 81"]  # f is 80: allowed

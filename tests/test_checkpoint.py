@@ -10,16 +10,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from model.checkpoint import (
-    CARD_FILE,
-    WEIGHTS_FILE,
-    load_generator,
-    load_training_state,
-    save_generator,
-    save_training_state,
-)
 from model.errors import UserError
-from model.networks import GANConfig, Generator
+from model.nets.config import GANConfig
+from model.nets.dcgan import Generator
+from model.nets.weights import CARD_FILE, WEIGHTS_FILE, load_generator, save_generator
+from model.train.state import load_training_state, save_training_state
 from tests.helpers import TINY
 
 
@@ -93,7 +88,7 @@ def test_atomic_save_leaves_the_old_file_when_writing_fails(tiny_weights: Path) 
 
 
 def test_unservable_cards_are_named_and_good_ones_pass() -> None:
-    from model.checkpoint import NOISE_SWD, unservable_reason
+    from model.nets.weights import NOISE_SWD, unservable_reason
 
     shipped = json.loads((Path(__file__).parent.parent / "weights" / CARD_FILE).read_text())
     assert unservable_reason(shipped) is None  # SWD 20.3

@@ -1,4 +1,4 @@
-"""Class-conditional FastGAN with a transitional ramp (model.cond; issue 19, item 3): nothing
+"""Class-conditional FastGAN with a transitional ramp (model.train.cond; issue 19, item 3): nothing
 changes when it is off, the networks with labels, the projection, the ramp, labels from file
 names and in batches, exact resume, the export card, and serving by class."""
 
@@ -13,9 +13,19 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from model.architectures import build_discriminator, build_generator, build_reconstructors
-from model.checkpoint import load_generator, load_training_state, save_generator
-from model.cond import (
+from model.data.images import Dataset
+from model.data.kinds import Label
+from model.errors import UserError
+from model.nets.build import build_discriminator, build_generator, build_reconstructors
+from model.nets.config import GANConfig
+from model.nets.fastgan import latent_classes
+from model.nets.weights import load_generator, save_generator
+from model.serve.latents import plain_latents, request_rng, slerp
+from model.serve.pictures import to_uint8
+from model.serve.reply import ServeOptions, morph_frames, serve, serve_near
+from model.serve.sampler import Sampler
+from model.serve.seeds import Seed, SeedBook
+from model.train.cond import (
     LABEL_SETS,
     cond_lambda,
     grid_classes,
@@ -25,29 +35,12 @@ from model.cond import (
     sample_labels,
     with_labels,
 )
-from model.data import Dataset
-from model.distributed import SINGLE
-from model.errors import UserError
-from model.fastgan import latent_classes
-from model.flags import Flags, config_from_args
-from model.loop import train
-from model.networks import GANConfig
-from model.options import RunLimits, TrainConfig, preset_config
-from model.sampler import (
-    Label,
-    Sampler,
-    Seed,
-    SeedBook,
-    ServeOptions,
-    morph_frames,
-    plain_latents,
-    request_rng,
-    serve,
-    serve_near,
-    slerp,
-    to_uint8,
-)
-from model.step import Batches
+from model.train.distributed import SINGLE
+from model.train.flags import Flags, config_from_args
+from model.train.loop import train
+from model.train.options import RunLimits, TrainConfig, preset_config
+from model.train.state import load_training_state
+from model.train.step import Batches
 from tests.helpers import fastgan_config as _fast
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -118,7 +111,7 @@ def test_conditioning_adds_its_embeddings_last_and_changes_no_other_weight() -> 
 ])
 def test_serving_an_unconditional_generator_draws_what_it_drew_before(
         tmp_path: Path, name: str, cfg: GANConfig) -> None:
-    """A reply is still what serving was before model.cond existed, written out by hand: the
+    """A reply is still what serving was before model.train.cond existed, written out by hand: the
     request id's stream picks a seed (one draw), adds sigma noise, the generator draws it in
     eval mode; with no seeds, a latent of the plain prior. No class enters anywhere."""
     torch.manual_seed(0)

@@ -23,7 +23,7 @@ pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
 
 from bot.service import Service
-from model.sampler import Seed, SeedBook, save_seeds
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY, FakeClock, client, mastodon_service, replies_to
 
 SEED = SeedConfig(accounts=[

@@ -14,22 +14,18 @@ import pytest
 import torch
 from PIL import Image, ImageFont
 
-from model import data
-from model.data import (
+from model.data import __main__ as data_cli
+from model.data.emoji import (
     EMOJI_FONT,
     EMOJI_SIZE,
     EMOJI_TEST,
     PERSON_SUBGROUPS,
     build_emoji_people,
     ensure_emoji_people,
-    epoch_permutation,
-    load_dataset,
-    load_folder,
     person_emoji,
-    random_flip,
     render_emoji,
-    to_float,
 )
+from model.data.images import epoch_permutation, load_dataset, load_folder, random_flip, to_float
 from model.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -592,6 +588,6 @@ def test_emoji_people_cli_end_to_end(tmp_path):
 
 def test_module_cli_requires_a_command(capsys):
     with pytest.raises(SystemExit) as info:
-        data.main([])
+        data_cli.main([])
     assert info.value.code == 2
     assert "emoji-people" in capsys.readouterr().err

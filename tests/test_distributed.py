@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from model import distributed as ddp
-from model.data import load_folder
-from model.networks import GANConfig
-from model.options import preset_config
-from model.step import Batches, build_models, train_step
+from model.data.images import load_folder
+from model.nets.config import GANConfig
+from model.train import distributed as ddp
+from model.train.options import preset_config
+from model.train.step import Batches, build_models, train_step
 
 SMALL = GANConfig(z_dim=8, image_size=32, g_width=8, d_width=8)
 REPO = Path(__file__).resolve().parent.parent

@@ -13,13 +13,18 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from model.checkpoint import save_discriminator, save_generator
-from model.data import heldout_mask, image_group, image_groups, load_folder
+from model.data.images import load_folder
+from model.data.split import heldout_mask, image_group, image_groups
 from model.errors import UserError
-from model.evaluate import evaluate, main, reference, score_samples
-from model.metrics import heldout_memorisation, sliced_wasserstein
-from model.networks import Discriminator, GANConfig, Generator
-from model.sampler import Sampler, Seed, SeedBook, save_seeds
+from model.evaluate.__main__ import main
+from model.evaluate.memorisation import heldout_memorisation
+from model.evaluate.score import evaluate, reference, score_samples
+from model.evaluate.swd import sliced_wasserstein
+from model.nets.config import GANConfig
+from model.nets.dcgan import Discriminator, Generator
+from model.nets.weights import save_discriminator, save_generator
+from model.serve.sampler import Sampler
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY
 
 TONES = ("", "1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF")
@@ -152,7 +157,7 @@ def test_evaluate_keys_and_compatibility(emoji_dir: Path, tmp_path: Path) -> Non
     sampler = Sampler(Generator(TINY).eval(), {}, torch.device("cpu"))
     data = load_folder(emoji_dir, 32, tmp_path / "cache")
     result = evaluate(sampler, data.images, 32, seed=3, groups=image_groups(data))
-    # what model.train.score and the trainers' export read
+    # what model.train.export and the trainers' scores read
     assert {"swd", "memorisation_share", "samples", "real"} <= result.keys()
     assert {"precision", "recall", "density", "coverage", "memorisation"} <= result.keys()
     assert result["memorisation_share"] == result["memorisation"]["share"]

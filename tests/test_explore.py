@@ -17,12 +17,15 @@ import torch
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
-from model.directions import directions, factorize
 from model.errors import UserError
-from model.explore import Z_LIMIT, Explorer, main, state_popular
-from model.explore_app import create_app
-from model.networks import Generator
-from model.sampler import Sampler, Seed, SeedBook, load_seeds, save_seeds
+from model.explore.__main__ import main
+from model.explore.app import create_app
+from model.explore.directions import directions, factorize
+from model.explore.explorer import Z_LIMIT, Explorer
+from model.explore.popular import state_popular
+from model.nets.dcgan import Generator
+from model.serve.sampler import Sampler
+from model.serve.seeds import Seed, SeedBook, load_seeds, save_seeds
 from tests.helpers import TINY
 
 
@@ -219,10 +222,42 @@ def test_state_option_wires_the_panel_and_refuses_a_missing_file(
     assert [p["post_id"] for p in got["pictures"]] == ORDER
 
 
-def test_model_does_not_import_bot_at_import_time() -> None:
-    code = ("import sys, model.explore; "
-            "assert not [m for m in sys.modules if m == 'bot' or m.startswith('bot.')]")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+def test_the_popular_panel_reads_the_state_file_without_the_bot(state_file: Path) -> None:
+    # the schema is the contract: the explorer's command, its app and a query load no bot module
+    code = ("import sys, json; import model.explore.__main__; "
+            "from model.explore.popular import state_popular; "
+            f"got = state_popular({str(state_file)!r})(12); "
+            "print(json.dumps([[p['post_id'] for p in got], "
+            "[m for m in sys.modules if m == 'bot' or m.startswith('bot.')]]))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         cwd=Path(__file__).parent.parent)
+    assert json.loads(out.stdout) == [["other", *ORDER], []]  # the explorer skips "other"
+
+
+def test_the_popular_panel_never_writes_the_state_file(state_file: Path) -> None:
+    import sqlite3
+
+    before = state_file.read_bytes()
+    got = state_popular(state_file)(3)
+    assert [p["post_id"] for p in got] == ["other", *ORDER[:2]]
+    assert state_file.read_bytes() == before
+    db = sqlite3.connect(state_file)
+    assert db.execute("PRAGMA user_version").fetchone()[0] >= 2  # untouched, not migrated
+    db.close()
+
+
+def test_a_state_file_older_than_pictures_is_one_clear_line(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(old)
+    db.executescript("CREATE TABLE mentions (id TEXT); PRAGMA user_version = 1;")
+    db.close()
+    before = old.read_bytes()
+    with pytest.raises(UserError, match="schema version 1") as err:
+        state_popular(old)
+    assert str(old) in str(err.value) and "\n" not in str(err.value)
+    assert old.read_bytes() == before  # nothing migrated, nothing written
 
 
 # ---------------------------------------------------------------- a real browser
@@ -364,7 +399,7 @@ def test_the_logic_works_on_lists_and_bytes(explorer: Explorer) -> None:
 
 
 def test_the_logic_and_the_app_import_no_web_framework() -> None:
-    code = ("import sys, model.explore, model.explore_app; "
+    code = ("import sys, model.explore.explorer, model.explore.app; "
             "assert 'fastapi' not in sys.modules and 'uvicorn' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
 
@@ -372,7 +407,7 @@ def test_the_logic_and_the_app_import_no_web_framework() -> None:
 def test_the_page_is_a_static_file_of_the_package(client: TestClient) -> None:
     from importlib.resources import files
 
-    static = files("model") / "static"
+    static = files("model.explore") / "static"
     for name, kind in (("explore.html", "text/html"), ("explore.js", "text/javascript"),
                        ("explore.css", "text/css")):
         assert (static / name).is_file()
@@ -404,7 +439,10 @@ def test_the_wheel_ships_the_page(tmp_path: Path) -> None:
                          capture_output=True, text=True).stdout.strip().splitlines()[-1]
     names = zipfile.ZipFile(tmp_path / "dist" / out).namelist()
     for name in ("explore.html", "explore.js", "explore.css"):
-        assert f"model/static/{name}" in names
+        assert f"model/explore/static/{name}" in names
+    assert "model/data/kinds.json" in names  # the kinds table the bot reads
+    packages = {str(p.parent.relative_to(repo)) for p in (repo / "model").rglob("__init__.py")}
+    assert {p for p in packages if f"{p}/__init__.py" not in names} == set()  # every package
 
 
 # ---------------------------------------------------------------- main directions (SeFa)
@@ -438,7 +476,7 @@ def vivid_explorer(explorer: Explorer) -> Explorer:
 
 def pixel_change(generator, z0: torch.Tensor, step: torch.Tensor) -> float:
     """Mean absolute change of the uint8 pixels when each latent of z0 moves by step."""
-    from model.sampler import to_uint8
+    from model.serve.pictures import to_uint8
 
     with torch.no_grad():
         a, b = to_uint8(generator(z0)).float(), to_uint8(generator(z0 + step)).float()
@@ -677,7 +715,7 @@ def test_directions_and_the_gif_label_in_chromium(vivid_explorer: Explorer) -> N
 
 
 def fake_kinds(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> None:
-    """A model.kinds module whose load_kinds() gives these kinds (name -> subgroup), in the
+    """A model.data.kinds module whose load_kinds() gives these kinds (name -> subgroup), in the
     shape the real one has, so that the explorer's suggestions do not wait on that file."""
     import types
     from dataclasses import dataclass
@@ -690,10 +728,10 @@ def fake_kinds(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> None:
         en: str = ""
         ja: str = ""
 
-    module = types.ModuleType("model.kinds")
+    module = types.ModuleType("model.data.kinds")
     module.load_kinds = lambda: types.SimpleNamespace(  # type: ignore[attr-defined]
         kinds=tuple(Kind(n, g) for n, g in names.items()))
-    monkeypatch.setitem(sys.modules, "model.kinds", module)
+    monkeypatch.setitem(sys.modules, "model.data.kinds", module)
 
 
 def on_disk(explorer: Explorer) -> list[dict]:
@@ -834,7 +872,7 @@ def test_an_old_seeds_file_is_listed_unlabelled(live_url: str, explorer: Explore
 def test_kind_suggestions_when_model_kinds_is_there(explorer: Explorer,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    caplog: pytest.LogCaptureFixture) -> None:
-    from model.explore import known_kinds
+    from model.explore.labels import known_kinds
 
     fake_kinds(monkeypatch, {"cook": "person-role", "person bowing": "person-gesture"})
     body = TestClient(create_app(explorer)).get("/api/kinds").json()
@@ -843,7 +881,7 @@ def test_kind_suggestions_when_model_kinds_is_there(explorer: Explorer,
         ("cook", "person-role", "\U0001f9d1\u200d\U0001f373"),
         ("person bowing", "person-gesture", "\U0001f9d1\u200d\U0001f373")]
 
-    monkeypatch.setitem(sys.modules, "model.kinds", None)  # the module not there (yet)
+    monkeypatch.setitem(sys.modules, "model.data.kinds", None)  # the module not there (yet)
     caplog.clear()
     assert known_kinds() == [] and "model.explore" not in {r.name for r in caplog.records}
     fresh = Explorer(explorer.sampler, explorer.seeds_path)
@@ -851,16 +889,16 @@ def test_kind_suggestions_when_model_kinds_is_there(explorer: Explorer,
                                                                       "kinds": []}
 
     import types
-    broken = types.ModuleType("model.kinds")
+    broken = types.ModuleType("model.data.kinds")
     broken.load_kinds = lambda: (_ for _ in ()).throw(  # type: ignore[attr-defined]
-        UserError("model/kinds.json is missing"))
-    monkeypatch.setitem(sys.modules, "model.kinds", broken)
+        UserError("model/data/kinds.json is missing"))
+    monkeypatch.setitem(sys.modules, "model.data.kinds", broken)
     assert known_kinds() == [] and "kinds.json is missing" in caplog.text  # said, not fatal
 
 
 def test_make_label_tidies_and_refuses() -> None:
-    from model.explore import make_label
-    from model.sampler import Label
+    from model.data.kinds import Label
+    from model.explore.labels import make_label
 
     assert make_label(" person \n bowing ", "person-gesture", "none") == Label(
         "person bowing", "person-gesture", "", "explorer")
@@ -878,7 +916,7 @@ def test_label_filter_and_edit_in_chromium(explorer: Explorer,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
-    from model.sampler import Label
+    from model.data.kinds import Label
 
     fake_kinds(monkeypatch, {"cook": "person-role", "farmer": "person-role",
                              "person bowing": "person-gesture"})

@@ -1,4 +1,4 @@
-"""model.fastgan and what came with it: block shapes at every size, fixed noise when serving,
+"""model.nets.fastgan and what came with it: block shapes at every size, fixed noise when serving,
 the self-supervised decoders, minibatch standard deviation, LeCam, --amp auto, --held-out."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from model import device as device_mod
-from model.architectures import build_discriminator, build_generator, build_reconstructors
-from model.checkpoint import load_discriminator, load_generator, load_training_state
-from model.data import Dataset, heldout_mask, image_groups, without_held_out
+from model.data.images import Dataset
+from model.data.split import heldout_mask, image_groups, without_held_out
 from model.errors import UserError
-from model.fastgan import (
+from model.nets.build import build_discriminator, build_generator, build_reconstructors
+from model.nets.config import GANConfig
+from model.nets.fastgan import (
     GLU,
     FastDiscriminator,
     FastGenerator,
@@ -24,10 +25,12 @@ from model.fastgan import (
     g_widths,
     sle_pairs,
 )
-from model.loop import train
-from model.losses import lecam, reconstruction, update_lecam_averages
-from model.networks import GANConfig, MinibatchStd
-from model.options import RunLimits, preset_config
+from model.nets.layers import MinibatchStd
+from model.nets.losses import lecam, reconstruction, update_lecam_averages
+from model.nets.weights import load_discriminator, load_generator
+from model.train.loop import train
+from model.train.options import RunLimits, preset_config
+from model.train.state import load_training_state
 from tests.helpers import fastgan_config as _fast
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -57,7 +60,7 @@ def test_the_gate_is_torchs_glu_in_either_layout_and_keeps_channels_last() -> No
 
 
 def test_a_channels_last_generator_draws_what_the_default_layout_draws() -> None:
-    """The bot serves G in channels-last (model.sampler): the same pictures, to rounding."""
+    """The bot serves G in channels-last (model.serve): the same pictures, to rounding."""
     torch.manual_seed(0)
     g = build_generator(_fast(64)).eval()
     z = torch.randn(4, 16)
@@ -278,8 +281,8 @@ def test_held_out_training_leaves_out_the_groups_the_memorisation_test_holds_out
 
 
 def test_a_batchnorm_discriminator_trains_with_its_decoders_in_two_passes() -> None:
-    from model.distributed import SINGLE
-    from model.step import Batches, build_models, train_step
+    from model.train.distributed import SINGLE
+    from model.train.step import Batches, build_models, train_step
 
     cfg = replace(preset_config("fastgan", "x"), batch=8, lecam=0.1,
                   gan=_fast(32, d_norm="batch", mbstd_group=4))

@@ -13,26 +13,18 @@ import pytest
 import torch
 from PIL import Image
 
-from model.checkpoint import (
+from model.nets.dcgan import Discriminator
+from model.nets.weights import (
     DISCRIMINATOR_FILE,
     load_discriminator,
     read_card,
     save_discriminator,
 )
-from model.networks import Discriminator
-from model.sampler import (
-    Guard,
-    Sampler,
-    Seed,
-    SeedBook,
-    ServeOptions,
-    load_guard,
-    near_seed,
-    request_rng,
-    save_seeds,
-    serve,
-    served_images,
-)
+from model.serve.guard import Guard, load_guard
+from model.serve.latents import near_seed, request_rng
+from model.serve.reply import ServeOptions, serve, served_images
+from model.serve.sampler import Sampler
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY
 
 REPO = Path(__file__).resolve().parent.parent
@@ -134,7 +126,7 @@ def test_the_discriminator_round_trips_and_gets_its_own_card_entry(tiny_weights:
 
 def test_the_trainer_exports_the_discriminator_unfitted_until_model_guard_fits_it(
         tmp_path: Path, people_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from model.guard import fit_guard
+    from model.train.fit_guard import fit_guard
 
     out = tmp_path / "run"
     result = subprocess.run(
@@ -148,7 +140,7 @@ def test_the_trainer_exports_the_discriminator_unfitted_until_model_guard_fits_i
     assert card["discriminator"]["fitted_for_serving"] is False
     assert load_discriminator(out).config.image_size == 32  # kept for model.guard to start from
     # trained on augmented pictures, it would rank broken ones first: served without a guard
-    with caplog.at_level(logging.WARNING, logger="model.sampler"):
+    with caplog.at_level(logging.WARNING, logger="model.serve"):
         assert load_guard(out, "cpu") is None
     assert "not fitted for serving" in caplog.text and f"model.guard {out}" in caplog.text
 
@@ -163,7 +155,7 @@ def test_the_trainer_exports_the_discriminator_unfitted_until_model_guard_fits_i
 def test_the_bot_serves_an_unfitted_discriminator_without_a_guard(tiny_weights: Path,
                                                                   book: SeedBook) -> None:
     from bot.artist import Artist, ArtistOptions
-    from model.checkpoint import TRAINING_DISCRIMINATOR
+    from model.nets.weights import TRAINING_DISCRIMINATOR
 
     save_seeds(tiny_weights / "seeds.json", book)
     save_discriminator(tiny_weights, Discriminator(TINY), TINY, dict(TRAINING_DISCRIMINATOR))
@@ -207,7 +199,7 @@ def test_generate_n_writes_the_replies_the_bot_would_send(bot_env: Path, tiny_we
 
 def test_fitting_the_guard_teaches_d_to_tell_the_served_pictures_from_real(
         tiny_weights: Path, people_dir: Path, tmp_path: Path) -> None:
-    from model.guard import fit_guard
+    from model.train.fit_guard import fit_guard
 
     entry = fit_guard(tiny_weights, str(people_dir), minutes=None, kimg=1.5, batch=16,
                       from_scratch=True, device="cpu", cache_dir=tmp_path)
@@ -223,8 +215,9 @@ def test_fitting_the_guard_teaches_d_to_tell_the_served_pictures_from_real(
 
 def test_a_comparison_runs_guard_is_fitted_without_the_held_out_images(
         tiny_weights: Path, people_dir: Path, tmp_path: Path) -> None:
-    from model.data import heldout_mask, image_groups, load_dataset
-    from model.guard import fit_guard
+    from model.data.images import load_dataset
+    from model.data.split import heldout_mask, image_groups
+    from model.train.fit_guard import fit_guard
 
     entry = fit_guard(tiny_weights, str(people_dir), minutes=None, kimg=0.032, batch=8,
                       device="cpu", cache_dir=tmp_path, held_out=0.25)

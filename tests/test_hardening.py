@@ -26,9 +26,9 @@ from bot.platforms.base import Mention
 from bot.platforms.local import LocalPlatform
 from bot.service import Clock, Service
 from bot.state import State
-from model.checkpoint import WEIGHTS_FILE, load_generator
 from model.errors import UserError
-from model.sampler import Seed, SeedBook, save_seeds
+from model.nets.weights import WEIGHTS_FILE, load_generator
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY, FakeClock
 
 REPO = Path(__file__).resolve().parent.parent
@@ -242,7 +242,7 @@ def test_a_giant_or_negative_seed_id_is_one_line(bot_env: Path, tiny_weights: Pa
 
 
 def test_the_explorer_binds_to_loopback_by_default() -> None:
-    from model import explore
+    from model.explore import __main__ as explore
 
     assert explore.build_parser().parse_args([]).host == "127.0.0.1"
     assert explore._is_loopback("127.0.0.1") and explore._is_loopback("::1")

@@ -1,5 +1,6 @@
-"""model.kinds and model/kinds.json: every person emoji has one kind, every kind English and
-Japanese names, no phrase that a trigger could set off, lookups by emoji and by file name."""
+"""model.data.kinds and model/data/kinds.json: every person emoji has one kind, every kind
+English and Japanese names, no phrase that a trigger could set off, lookups by emoji and by
+file name."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from model.data.kinds import KINDS_FILE, TONES, Kinds, Label, base_sequence, load_kinds
 from model.errors import UserError
-from model.kinds import KINDS_FILE, TONES, Kinds, Label, base_sequence, load_kinds
 
 EMOJI_TEST = Path("/usr/share/unicode/emoji/emoji-test.txt")  # as model.data reads it
 needs_emoji_test = pytest.mark.skipif(
@@ -28,7 +29,7 @@ def kinds() -> Kinds:
 
 
 def _person_emoji() -> list[tuple[str, str, str]]:
-    from model.data import person_emoji
+    from model.data.emoji import person_emoji
 
     return person_emoji(EMOJI_TEST)
 
@@ -243,8 +244,8 @@ def test_the_table_is_read_once(kinds: Kinds) -> None:
 
 def test_kinds_loads_without_torch() -> None:
     """The bot's pure parts load no torch: the kinds must not pull it in."""
-    code = "import sys, model.kinds; print(sorted(m for m in sys.modules if m.startswith(" \
+    code = "import sys, model.data.kinds; print(sorted(m for m in sys.modules if m.startswith(" \
            "('torch', 'numpy', 'model.'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, timeout=60, check=True)
-    assert out.stdout.strip() == "['model.errors', 'model.kinds']"
+    assert out.stdout.strip() == "['model.data', 'model.data.kinds', 'model.errors']"

@@ -22,7 +22,8 @@ pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
 
 from bot.service import Service
-from model.sampler import Label, Seed, SeedBook, save_seeds
+from model.data.kinds import Label
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY, FakeClock, client, mastodon_service, replies_to
 
 SEED = SeedConfig(accounts=[
@@ -174,9 +175,10 @@ def test_labels_kept_from_a_sheet_and_edited_in_the_explorer_are_what_the_bot_dr
         srv, tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The curator's path: a sheet's candidates kept with their labels (model.sample keep), one
     label corrected in the explorer, then people ask the running bot for those kinds."""
-    from model.explore import Explorer, make_label
-    from model.sample import keep_candidates
-    from model.sampler import Sampler
+    from model.curate.sheets import keep_candidates
+    from model.explore.explorer import Explorer
+    from model.explore.labels import make_label
+    from model.serve.sampler import Sampler
 
     monkeypatch.chdir(tmp_path)
     gen = torch.Generator().manual_seed(3)
@@ -219,7 +221,7 @@ def local_bot(tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatc
 def test_bot_kinds_lists_every_kind_with_its_seeds_and_tones(
         local_bot: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from bot.__main__ import main
-    from model.kinds import load_kinds
+    from model.data.kinds import load_kinds
 
     assert main(["kinds"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -1,4 +1,4 @@
-"""Tests for model.losses: hand-computed values of each loss and the WGAN-GP penalty."""
+"""Tests for model.nets.losses: hand-computed values of each loss and the WGAN-GP penalty."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from model import losses
-from model.losses import (
+from model.nets import losses
+from model.nets.losses import (
     d_hinge,
     d_loss_fn,
     d_nonsaturating,

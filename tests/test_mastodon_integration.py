@@ -18,7 +18,7 @@ pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
 
 from bot.service import Clock, Fatal, Service
-from model.sampler import Seed, SeedBook, save_seeds
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import (
     TINY,
     FakeClock,

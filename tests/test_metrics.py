@@ -1,5 +1,5 @@
-"""Tests for model.metrics (and model.features) on a synthetic data set of people-like figures
-drawn with PIL, and on toy points."""
+"""Tests for the metrics (model.evaluate.swd, .prdc, .memorisation, .features) on a synthetic
+data set of people-like figures drawn with PIL, and on toy points."""
 
 from __future__ import annotations
 
@@ -10,15 +10,12 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
-from model import metrics
-from model.features import FEATURE_DIM, downscale_uint8, random_features
-from model.metrics import (
-    SWDResult,
-    heldout_memorisation,
-    heldout_memorisation_features,
-    prdc,
-    sliced_wasserstein,
-)
+from model.evaluate import prdc as prdc_module
+from model.evaluate import swd as swd_module
+from model.evaluate.features import FEATURE_DIM, downscale_uint8, random_features
+from model.evaluate.memorisation import heldout_memorisation, heldout_memorisation_features
+from model.evaluate.prdc import prdc
+from model.evaluate.swd import SWDResult, sliced_wasserstein
 
 SIZE = 64
 PER_SET = 128
@@ -188,7 +185,7 @@ def _progan_pyramid(images: np.ndarray, num_levels: int) -> list[np.ndarray]:
 
 def test_pyramid_matches_progan(data: dict[str, torch.Tensor]) -> None:
     images = torch.cat([data["a"][:3], data["noise"][:2]])
-    ours = metrics._laplacian_pyramid(images.float(), 3)
+    ours = swd_module._laplacian_pyramid(images.float(), 3)
     reference = _progan_pyramid(images.numpy(), 3)
     assert [tuple(level.shape[-2:]) for level in ours] == [(64, 64), (32, 32), (16, 16)]
     for mine, theirs in zip(ours, reference, strict=True):
@@ -199,7 +196,7 @@ def test_gather_patches_matches_slicing() -> None:
     gen = torch.Generator().manual_seed(1)
     level = torch.randn(2, 3, 16, 16, generator=gen)
     centres = torch.randint(3, 13, (2, 5, 2), generator=gen)
-    patches = metrics._gather_patches(level, centres, 7)  # (10, 147)
+    patches = swd_module._gather_patches(level, centres, 7)  # (10, 147)
     for i in range(2):
         for j in range(5):
             y, x = centres[i, j].tolist()
@@ -212,7 +209,7 @@ def test_finalize_standardises_each_channel() -> None:
     desc = torch.randn(500, 3, 7, 7, generator=gen) * torch.tensor([1.0, 5.0, 20.0]).view(
         1, 3, 1, 1
     ) + torch.tensor([0.0, 100.0, -7.0]).view(1, 3, 1, 1)
-    out = metrics._finalize(desc.reshape(500, -1).clone(), 3).view(500, 3, 49)
+    out = swd_module._finalize(desc.reshape(500, -1).clone(), 3).view(500, 3, 49)
     torch.testing.assert_close(out.mean(dim=(0, 2)), torch.zeros(3), atol=1e-4, rtol=0)
     torch.testing.assert_close(out.std(dim=(0, 2), correction=0), torch.ones(3), atol=1e-4, rtol=0)
 
@@ -220,12 +217,12 @@ def test_finalize_standardises_each_channel() -> None:
 def test_swd_of_shifted_set() -> None:
     gen = torch.Generator().manual_seed(3)
     a = torch.randn(2000, 147, generator=gen)
-    assert metrics._swd(a, a.clone(), directions=32, repeats=2, gen=gen) == 0.0
+    assert swd_module._swd(a, a.clone(), directions=32, repeats=2, gen=gen) == 0.0
     # A constant shift moves every projection by shift . dir, so SWD = mean |shift . dir|.
     # For a unit shift and unit directions uniform on the 147-sphere, E|dir_0| ~ sqrt(2/(pi*147)).
     shifted = a.clone()
     shifted[:, 0] += 1.0
-    dist = metrics._swd(a, shifted, directions=256, repeats=4, gen=gen)
+    dist = swd_module._swd(a, shifted, directions=256, repeats=4, gen=gen)
     assert dist == pytest.approx((2 / (np.pi * 147)) ** 0.5, rel=0.1)
 
 
@@ -305,7 +302,7 @@ def test_prdc_dropped_modes() -> None:
 
 
 @pytest.fixture(scope="module")
-def image_prdc(data: dict[str, torch.Tensor]) -> dict[str, metrics.PRDCResult]:
+def image_prdc(data: dict[str, torch.Tensor]) -> dict[str, prdc_module.PRDCResult]:
     """The synthetic people in random features: another sample, blurred, one image repeated."""
     real = random_features(data["a"])
     repeated = data["b"][:1].repeat(PER_SET, 1, 1, 1)
@@ -313,21 +310,21 @@ def image_prdc(data: dict[str, torch.Tensor]) -> dict[str, metrics.PRDCResult]:
             (("same", data["b"]), ("blurred", data["blurred"]), ("repeated", repeated))}
 
 
-def test_prdc_images_real_scores_as_real(image_prdc: dict[str, metrics.PRDCResult]) -> None:
+def test_prdc_images_real_scores_as_real(image_prdc: dict[str, prdc_module.PRDCResult]) -> None:
     same = image_prdc["same"]
     assert same.precision > 0.75 and same.recall > 0.65
     assert same.density == pytest.approx(1.0, abs=0.35)
     assert same.coverage > 0.9
 
 
-def test_prdc_images_blur_loses_precision(image_prdc: dict[str, metrics.PRDCResult]) -> None:
+def test_prdc_images_blur_loses_precision(image_prdc: dict[str, prdc_module.PRDCResult]) -> None:
     same, blurred = image_prdc["same"], image_prdc["blurred"]
     assert blurred.precision < same.precision - 0.25
     assert blurred.density < same.density / 3
 
 
 def test_prdc_images_repeat_loses_recall_and_coverage(
-    image_prdc: dict[str, metrics.PRDCResult],
+    image_prdc: dict[str, prdc_module.PRDCResult],
 ) -> None:
     same, repeated = image_prdc["same"], image_prdc["repeated"]
     assert repeated.recall < 0.02 < same.recall

@@ -1,4 +1,4 @@
-"""Tests for model.networks: shapes per size, norms, init, config checks, batch coupling."""
+"""Tests for model.nets: shapes per size, norms, init, config checks, batch coupling."""
 
 from __future__ import annotations
 
@@ -8,12 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from model.networks import (
-    IMAGE_SIZES,
-    Discriminator,
-    GANConfig,
-    Generator,
-)
+from model.nets.config import IMAGE_SIZES, GANConfig
+from model.nets.dcgan import Discriminator, Generator
 
 NORMS = ("batch", "layer", "none")
 

@@ -22,8 +22,8 @@ from bot.observe import Metrics, ObserveServer, ScrubSecrets, health, setup_logg
 from bot.platforms.local import LocalPlatform
 from bot.service import Clock, Service
 from bot.state import State
-from model.checkpoint import WEIGHTS_FILE
-from model.sampler import Seed, SeedBook, save_seeds
+from model.nets.weights import WEIGHTS_FILE
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY
 
 REPO = Path(__file__).resolve().parent.parent

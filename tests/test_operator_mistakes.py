@@ -24,7 +24,7 @@ from bot.__main__ import main
 from bot.config import load_settings
 from bot.platforms.base import Reaction
 from bot.state import Picture, State
-from model.sampler import Seed, SeedBook, save_seeds
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY
 
 REPO = Path(__file__).resolve().parent.parent

@@ -35,7 +35,7 @@ from bot.config import Settings, load_settings
 from bot.observe import health
 from bot.service import Service
 from bot.state import Picture, State
-from model.sampler import Seed, SeedBook, save_seeds
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.fixtures_http import ME_ID, TWEEPY, TWEET, add, mentions_template, recorded
 from tests.fixtures_http import v2_upload_answer as png_upload
 from tests.helpers import (

@@ -25,7 +25,7 @@ from mastodon import Mastodon
 from mastodon_mock.config import SeedAccount, SeedConfig
 from mastodon_mock.testing import MockServer
 
-from model.sampler import Seed, SeedBook, save_seeds
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY, HoldingProxy
 from tests.secret_audit import record_output
 

@@ -9,21 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-from model.checkpoint import save_discriminator
+from model.curate.cli import main
+from model.data.kinds import Label
 from model.errors import UserError
-from model.networks import Discriminator
-from model.sample import main
-from model.sampler import (
-    Label,
-    Sampler,
-    Seed,
-    SeedBook,
-    ServeOptions,
-    load_guard,
-    load_seeds,
-    save_seeds,
-    serve,
-)
+from model.nets.dcgan import Discriminator
+from model.nets.weights import save_discriminator
+from model.serve.guard import load_guard
+from model.serve.reply import ServeOptions, serve
+from model.serve.sampler import Sampler
+from model.serve.seeds import Seed, SeedBook, load_seeds, save_seeds
 from tests.helpers import TINY
 
 
@@ -94,7 +88,7 @@ def test_sheet_by_kind_labels_candidates_by_their_nearest_picture(seeded: Path,
     assert len(side["kinds"]) == 12 and set(side["kinds"]) <= {"dark", "light"}
     for kind in set(side["kinds"]):
         assert (tmp_path / f"s-{kind}.png").is_file()
-    from model.sample import kinds_of
+    from model.curate.labels import kinds_of
 
     pictures = torch.stack([torch.full((3, 32, 32), v, dtype=torch.uint8) for v in (10, 240)])
     assert kinds_of(pictures, str(data), tmp_path / "cache") == ["dark", "light"]
@@ -122,8 +116,8 @@ def fake_emoji(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_labels_of_emoji_people_names_kind_subgroup_and_tone(fake_emoji: Path) -> None:
-    from model.data import load_dataset
-    from model.sample import labels_of
+    from model.curate.labels import labels_of
+    from model.data.images import load_dataset
 
     pictures = load_dataset("emoji-people", 32, fake_emoji).images.flip(0)  # exact matches
     assert labels_of(pictures, "emoji-people", fake_emoji) == [
@@ -135,7 +129,7 @@ def test_labels_of_emoji_people_names_kind_subgroup_and_tone(fake_emoji: Path) -
 
 
 def test_labels_of_a_folder_are_its_sub_folders(tmp_path: Path) -> None:
-    from model.sample import labels_of
+    from model.curate.labels import labels_of
 
     data = tmp_path / "data"
     (data / "cooks").mkdir(parents=True)
@@ -186,7 +180,7 @@ def test_label_labels_only_the_unlabelled_seeds(seeded: Path, fake_emoji: Path,
     assert after.get(3).label == mine  # a label set by hand stays
     seven = after.get(7).label
     assert seven is not None and seven.kind in {"cook", "merperson", "baby"}
-    from model.sample import labels_of
+    from model.curate.labels import labels_of
 
     own = Sampler.load(seeded, "cpu").generate(after.get(7).tensor().reshape(1, -1))
     assert labels_of(own, "emoji-people") == [seven]  # from the seed's own picture

@@ -10,22 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from model.data.kinds import Label
 from model.errors import UserError
-from model.sampler import (
-    Label,
-    Match,
-    Sampler,
-    Seed,
-    SeedBook,
-    ServeOptions,
-    load_seeds,
-    near_seed,
-    pick_seed,
-    request_rng,
-    save_seeds,
-    serve,
-    slerp,
-)
+from model.serve.latents import near_seed, request_rng, slerp
+from model.serve.reply import ServeOptions, serve
+from model.serve.sampler import Sampler
+from model.serve.seeds import Match, Seed, SeedBook, load_seeds, pick_seed, save_seeds
 from tests.helpers import TINY
 
 
@@ -135,7 +125,7 @@ def test_gif_frames_are_upscaled_like_the_png_replies(resample: str, blocky: boo
 
     from PIL import Image
 
-    from model.sampler import to_gif
+    from model.serve.pictures import to_gif
 
     frames = torch.randint(0, 256, (3, 3, 8, 8), dtype=torch.uint8)
     gif = Image.open(io.BytesIO(to_gif(frames, scale=4, resample=resample)))
@@ -161,7 +151,7 @@ def _book() -> SeedBook:
 
 
 def test_labels_round_trip_through_the_seeds_file_and_old_files_load(tmp_path: Path) -> None:
-    from model import kinds
+    from model.data import kinds
 
     assert Label is kinds.Label  # one class: the explorer and the bot see the same labels
     path = tmp_path / "seeds.json"

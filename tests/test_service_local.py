@@ -19,7 +19,7 @@ from bot.config import load_settings
 from bot.platforms.local import LocalPlatform
 from bot.service import Clock, Service
 from bot.state import State
-from model.sampler import Seed, SeedBook, save_seeds
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY
 
 REPO = Path(__file__).resolve().parent.parent

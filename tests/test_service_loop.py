@@ -26,7 +26,7 @@ from bot.platforms.local import LocalPlatform
 from bot.platforms.mastodon import MastodonPlatform
 from bot.service import Service
 from bot.state import State
-from model.sampler import Seed, SeedBook, save_seeds
+from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY, FakeClock, client, replies_to, run_with_signals
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.checkpoint import load_generator, save_generator
 from model.device import cpu_has_native_bf16
-from model.distributed import SINGLE
 from model.errors import UserError
-from model.sampler import Sampler
-from model.train import Batches, build_models, main, preset_config, train_step
+from model.nets.weights import load_generator, save_generator
+from model.serve.sampler import Sampler
+from model.train.__main__ import main
+from model.train.distributed import SINGLE
+from model.train.options import preset_config
+from model.train.step import Batches, build_models, train_step
 from tests.helpers import TINY
 
 CPU = torch.device("cpu")

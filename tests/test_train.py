@@ -15,18 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.checkpoint import (
-    CARD_FILE,
-    DISCRIMINATOR_FILE,
-    WEIGHTS_FILE,
-    load_generator,
-    load_training_state,
-)
 from model.errors import UserError
-from model.loop import train
-from model.networks import GANConfig
-from model.options import RunLimits, preset_config
-from model.train import main
+from model.nets.config import GANConfig
+from model.nets.weights import CARD_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE, load_generator
+from model.train.__main__ import main
+from model.train.loop import train
+from model.train.options import RunLimits, preset_config
+from model.train.state import load_training_state
 
 SMALL = GANConfig(z_dim=8, image_size=32, g_width=8, d_width=8)
 REPO = Path(__file__).resolve().parent.parent
@@ -170,9 +165,9 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_130(people_dir: Path, tmp_path: Pa
 
 
 def test_a_bf16_autocast_step_trains(people_dir: Path, tmp_path: Path) -> None:
-    from model.data import load_folder
-    from model.distributed import SINGLE
-    from model.step import Batches, build_models, train_step
+    from model.data.images import load_folder
+    from model.train.distributed import SINGLE
+    from model.train.step import Batches, build_models, train_step
 
     cfg = small_config(people_dir)
     m = build_models(cfg, torch.device("cpu"))
@@ -247,7 +242,7 @@ def test_a_dry_run_card_says_so(people_dir: Path, tmp_path: Path) -> None:
 
 
 def test_top_k_training_starts_with_every_fake_and_narrows_to_its_floor() -> None:
-    from model.step import top_k_count
+    from model.train.step import top_k_count
 
     cfg = replace(preset_config("default", "x"), top_k=0.5)
     counts = [top_k_count(64, epoch, cfg) for epoch in range(0, 400, 5)]

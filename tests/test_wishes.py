@@ -22,8 +22,8 @@ from bot.texts import (
     sentences,
     variation_alt_text,
 )
-from model.kinds import load_kinds
-from model.sampler import load_seeds
+from model.data.kinds import load_kinds
+from model.serve.seeds import load_seeds
 
 SETTINGS = load_settings()
 MASTODON = TextLimit(500)

@@ -1,0 +1,268 @@
+"""The explorer's logic, on lists of floats in and PNG/GIF bytes or data URLs out: pictures of
+a latent, random candidates, neighbours as the bot draws them, slerp strips and GIFs, the main
+directions, and the seeds file (read afresh, written atomically with one backup, under a lock on
+its folder so that two browsers or two explorers saving at once lose nothing). The web app over
+it is model/explore/app.py; the command, model/explore/__main__.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import io
+import logging
+import math
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from model.data.kinds import TONES, Label
+from model.explore.directions import factorize
+from model.explore.labels import LABEL_MAX, NO_TONE, known_kinds, same_label
+from model.explore.popular import PopularProvider, popular_note
+from model.serve.latents import near_seed, plain_latents, slerp
+from model.serve.pictures import to_gif, to_pil
+from model.serve.sampler import Sampler
+from model.serve.seeds import Seed, SeedBook, load_seeds, save_seeds
+
+log = logging.getLogger("model.explore")
+
+Z_LIMIT = 3.0  # slider range: +-3 sigma of the prior covers 99.7 % of it
+
+VIEW_SCALE = 4
+
+POPULAR_MAX = 48  # pictures the popular panel may ask for
+
+POPULAR_SCAN = 1000  # pictures looked at to find them (past those from another model)
+
+RANDOM_MAX = 64  # candidates one request may ask for
+
+NEIGHBOURS_MAX = 16
+
+SIGMA_MAX = 3.0
+
+STEPS_MIN, STEPS_MAX = 2, 32  # pictures in a slerp strip, and frames in its GIF
+
+GIF_MS = 120  # per frame
+
+DIRECTIONS = 8  # direction sliders the page shows (at most z_dim)
+
+# The popular panel's source: n -> up to n pictures, most favourited first, each a dict with
+# post_id, idx, url, favourites, boosts, seed_id, kind, created_at and z (see state_popular).
+
+
+class NoSuchSeed(LookupError):
+    """A seed id that is not in the seeds file (any more); the message says so."""
+
+
+def clip(value: float, low: float, high: float) -> float:
+    return max(low, min(value, high))
+
+
+def no_such_seed(seed_id: int, path: Path) -> NoSuchSeed:
+    return NoSuchSeed(f"no seed #{seed_id} in {path.name}; reload the page for the list")
+
+
+@dataclass
+class Explorer:
+    """The page's logic: one loaded generator and the path of its seeds file.
+
+    Latents go in and out as lists of floats, pictures as PNG/GIF bytes or PNG data URLs.
+    """
+
+    sampler: Sampler
+    seeds_path: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        load_seeds(self.seeds_path, self.sampler.z_dim)  # refuse another z_dim up front
+
+    @property
+    def z_dim(self) -> int:
+        return self.sampler.z_dim
+
+    def info(self) -> dict:
+        card = self.sampler.card
+        return {"z_dim": self.z_dim, "z_limit": Z_LIMIT,
+                "image_size": self.sampler.generator.config.image_size,
+                "seeds_file": str(self.seeds_path),
+                "swd": (card.get("swd") or {}).get("mean"),
+                "images_seen": card.get("images_seen"),
+                "directions": min(DIRECTIONS, self.z_dim),
+                "steps_min": STEPS_MIN, "steps_max": STEPS_MAX,
+                "tones": list(TONES), "no_tone": NO_TONE, "label_max": LABEL_MAX}
+
+    # ------------------------------------------------------------ latents and pictures
+
+    def _tensor(self, z: list[float]) -> torch.Tensor:
+        if len(z) != self.z_dim:
+            raise ValueError(f"z must have {self.z_dim} values, got {len(z)}")
+        return torch.tensor(z, dtype=torch.float32).nan_to_num(0.0).clamp(-Z_LIMIT, Z_LIMIT)
+
+    def _batch(self, zs: list[list[float]]) -> torch.Tensor:
+        if not zs:
+            return torch.empty(0, self.z_dim)
+        return torch.stack([self._tensor(z) for z in zs])
+
+    def clamp(self, z: list[float]) -> list[float]:
+        """z inside the sliders' range (NaN -> 0); ValueError for another length."""
+        return self._tensor(z).tolist()
+
+    def png(self, z: list[float], scale: int = VIEW_SCALE) -> bytes:
+        """One latent (clamped) -> PNG bytes of its picture, upscaled (nearest)."""
+        image = self.sampler.generate(self._tensor(z).reshape(1, -1))[0]
+        buf = io.BytesIO()
+        to_pil(image, scale).save(buf, format="PNG")
+        return buf.getvalue()
+
+    def data_urls(self, zs: list[list[float]], scale: int = 1) -> list[str]:
+        """Latents (clamped) -> one PNG data URL each, in order."""
+        if not zs:
+            return []
+        out = []
+        for image in self.sampler.generate(self._batch(zs)):
+            buf = io.BytesIO()
+            to_pil(image, scale).save(buf, format="PNG")
+            out.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
+        return out
+
+    def random(self, n: int, seed: int = 0) -> list[list[float]]:
+        """n (1 to RANDOM_MAX) draws from the prior, clamped, the same for the same seed."""
+        z = plain_latents(int(clip(n, 1, RANDOM_MAX)), self.z_dim,
+                          torch.Generator().manual_seed(seed)).clamp(-Z_LIMIT, Z_LIMIT)
+        return [[round(v, 4) for v in row] for row in z.tolist()]
+
+    def nudge(self, z: list[float], sigma: float, seed: int = 0) -> list[float]:
+        """z plus N(0, sigma^2) noise, clamped."""
+        out = near_seed(self._tensor(z), 1, clip(sigma, 0.0, SIGMA_MAX),
+                        torch.Generator().manual_seed(seed))[0]
+        return [round(v, 4) for v in out.clamp(-Z_LIMIT, Z_LIMIT).tolist()]
+
+    @cached_property
+    def _factors(self) -> tuple[list[list[float]], list[float]]:
+        vectors, eigenvalues = factorize(self.sampler.generator)
+        return vectors.tolist(), eigenvalues.tolist()
+
+    def directions(self, k: int = DIRECTIONS) -> dict:
+        """The k (1 to z_dim) strongest directions of change (unit lists of z_dim floats),
+        their eigenvalues and each one's share of all (SeFa, computed once)."""
+        vectors, eigenvalues = self._factors
+        k = int(clip(k, 1, self.z_dim))
+        total = sum(eigenvalues) or 1.0
+        return {"directions": vectors[:k], "eigenvalues": eigenvalues[:k],
+                "share": [e / total for e in eigenvalues[:k]]}
+
+    # ------------------------------------------------------------ seeds
+
+    @contextmanager
+    def _locked(self) -> Iterator[SeedBook]:
+        """Hold the seeds file for a read-modify-write: the thread lock, then a lock on the
+        folder that holds it (other explorers). The folder, not a lock file: a lock file stays
+        behind in weights/ (git status, a Docker build), and the seeds file itself is replaced
+        by a rename on each save, so a lock on it would guard a file already gone."""
+        folder = self.seeds_path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with self._lock:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    yield load_seeds(self.seeds_path, self.z_dim)
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def seeds(self) -> SeedBook:
+        return load_seeds(self.seeds_path, self.z_dim)
+
+    def seed(self, seed_id: int) -> Seed:
+        seed = self.seeds().get(seed_id)
+        if seed is None:
+            raise no_such_seed(seed_id, self.seeds_path)
+        return seed
+
+    def add_seed(self, z: list[float], note: str, label: Label | None = None) -> Seed:
+        zt = self._tensor(z)
+        with self._locked() as book:  # re-read inside the lock: another save may have landed
+            seed = Seed(book.next_id(), [round(v, 6) for v in zt.tolist()], note.strip()[:200],
+                        label)
+            book.seeds.append(seed)
+            save_seeds(self.seeds_path, book)
+        return seed
+
+    def set_label(self, seed_id: int, label: Label | None) -> Seed:
+        """Give a seed this label (None: unlabelled). The same kind, subgroup and tone as it
+        has already writes nothing: a save would replace the .bak, the one copy of the file
+        before the last real change, with an identical file (and reset the source)."""
+        with self._locked() as book:
+            seed = book.get(seed_id)
+            if seed is None:
+                raise no_such_seed(seed_id, self.seeds_path)
+            if not same_label(seed.label, label):
+                seed.label = label
+                save_seeds(self.seeds_path, book)
+        return seed
+
+    @cached_property
+    def kinds(self) -> list[dict]:
+        """model/data/kinds.py's kinds, looked up once (the file does not change under a page)."""
+        return known_kinds()
+
+    def delete_seed(self, seed_id: int) -> bool:
+        with self._locked() as book:
+            kept = [s for s in book.seeds if s.id != seed_id]
+            if len(kept) == len(book.seeds):
+                return False
+            book.seeds = kept
+            save_seeds(self.seeds_path, book)
+        return True
+
+    def neighbours(self, seed_id: int, n: int, sigma: float,
+                   rng_seed: int = 0) -> list[list[float]]:
+        """n (1 to NEIGHBOURS_MAX) latents near a seed, as the bot draws them."""
+        gen = torch.Generator().manual_seed(rng_seed)
+        return near_seed(self.seed(seed_id).tensor(), int(clip(n, 1, NEIGHBOURS_MAX)),
+                         clip(sigma, 0.0, SIGMA_MAX), gen).tolist()
+
+    def strip(self, a: int, b: int, steps: int) -> list[list[float]]:
+        """steps (STEPS_MIN to STEPS_MAX) latents from seed a to seed b along the sphere."""
+        steps = int(clip(steps, STEPS_MIN, STEPS_MAX))
+        return slerp(self.seed(a).tensor(), self.seed(b).tensor(),
+                     torch.linspace(0, 1, steps)).tolist()
+
+    def gif(self, zs: list[list[float]], scale: int = VIEW_SCALE, ms: int = GIF_MS) -> bytes:
+        """A looping GIF with one frame per latent, in order: the strip as the page shows it.
+
+        (A frame identical to the one before is merged into it by the GIF writer.)
+        """
+        return to_gif(self.sampler.generate(self._batch(zs)), scale, ms, bounce=False)
+
+    # ------------------------------------------------------------ the popular panel
+
+    def popular(self, provider: PopularProvider, n: int) -> list[dict]:
+        """Up to n (1 to POPULAR_MAX) of the provider's pictures whose latent fits this model,
+        most favourited first, each with its note as a seed and its picture as a data URL.
+        A UserError from the provider (the state file gone, say) goes through."""
+        n = int(clip(n, 1, POPULAR_MAX))
+        fetch = n
+        while True:  # ask for more while pictures from another model crowd the right ones out
+            rows = provider(fetch)
+            keep = [r for r in rows if self._fits(r.get("z"))]
+            if len(keep) >= n or len(rows) < fetch or fetch >= POPULAR_SCAN:
+                break
+            fetch = min(fetch * 4, POPULAR_SCAN)
+        keep = keep[:n]
+        images = self.data_urls([r["z"] for r in keep])
+        return [{**r, "note": popular_note(r), "image": image}
+                for r, image in zip(keep, images, strict=True)]
+
+    def _fits(self, z: object) -> bool:  # a latent from another model is skipped, not an error
+        return (isinstance(z, list) and len(z) == self.z_dim
+                and all(isinstance(v, int | float) and math.isfinite(v) for v in z))
