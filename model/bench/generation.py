@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from model.bench.common import _sync
+from model.bench.common import sync
 from model.figures import percentiles
 from model.serve.pictures import to_uint8
 from model.serve.sampler import Sampler
@@ -38,10 +38,10 @@ def bench_generator(g: torch.nn.Module, device: torch.device, z_dim: int, repeat
     times = []
     with ctx():
         for i in range(repeats + 3):
-            _sync(device)
+            sync(device)
             t0 = time.perf_counter()
             to_uint8(g(z))
-            _sync(device)
+            sync(device)
             if i >= 3:
                 times.append(time.perf_counter() - t0)
     return percentiles(times)
@@ -68,9 +68,9 @@ def bench_batch_generation(sampler: Sampler, device: torch.device, repeats: int)
     z = torch.randn(64, sampler.z_dim, device=device)
     with torch.inference_mode():
         sampler.generator(z)
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(repeats):
             sampler.generator(z)
-        _sync(device)
+        sync(device)
     return 64 * repeats / (time.perf_counter() - t0)

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from model.bench.baseline import plain_dcgan
-from model.bench.common import _sync, num_threads
+from model.bench.common import num_threads, sync
 from model.errors import UserError
 from model.serve.sampler import Sampler
 from model.train.distributed import SINGLE
@@ -39,11 +39,11 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, budget_s: float = 0.5)
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
         a @ b
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(reps):
             a @ b
-        _sync(device)
+        sync(device)
         dt = time.perf_counter() - t0
         return 2 * n**3 * reps / dt / 1e9, dt / reps
 
@@ -62,11 +62,11 @@ def windows(step: Callable[[], object], device: torch.device, w: dict[str, int],
         step()
     rates = []
     for _ in range(w["windows"]):
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(w["steps"]):
             step()
-        _sync(device)
+        sync(device)
         rates.append(w["steps"] * images_per_step / (time.perf_counter() - t0))
     return statistics.median(rates)
 
