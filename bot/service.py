@@ -7,15 +7,14 @@ reply to one of the bot's pictures may ask for more of it (again, more like this
 delete it or ask for help; "like #12" works anywhere. Every picture sent is remembered with its
 latent, so the conversation can go on from any of them.
 
-`Service` is the executor: it polls, records each mention before
-doing anything, asks `decide`, and does the I/O. Handling a mention never waits on purpose (it
-blocks only on I/O: an HTTP call up to its timeout, the state file's lock up to 30 s while
-another process writes it, SQLite's busy handler sleeping meanwhile): a mention
-that must wait (for the post budget, a rate-limit reset, a retry after a 5xx, media the
-platform is still processing) stays pending in the state file with its due time, and the loop
-goes on polling, serving health, reloading and posting. The loop waits on purpose in one place,
-until
-the earliest of the next poll, the next due mention and the daily post. The cursor moves past
+`Service` is the executor: it polls, records each mention before doing anything, asks
+`decide`, and does the I/O. Handling a mention never waits on purpose (it blocks only on I/O:
+an HTTP call up to its timeout, the state file's lock up to 30 s while another process writes
+it, SQLite's busy handler sleeping meanwhile): a mention that must wait (for the post budget, a
+rate-limit reset, a retry after a 5xx, media the platform is still processing) stays pending in
+the state file with its due time, and the loop goes on polling, serving health, reloading and
+posting. The loop waits on purpose in one place, until the earliest of the next poll, the next
+due mention and the daily post. The cursor moves past
 every mention read: the state file, not the platform, holds the ones still waiting.
 
 Every post that answers a mention, a reply or a note, takes one path, exactly once: a reply's
