@@ -215,6 +215,10 @@ def test_grids_have_a_subgroup_per_row_and_a_tone_per_column() -> None:
     assert grid.shape == (64, 2) and grid_classes(()) is None
     assert grid[:8, 0].tolist() == [0] * 8 and grid[8:16, 0].tolist() == [1] * 8
     assert grid[:8, 1].tolist() == [0, 1, 2, 3, 4, 5, 0, 1]
+    # 55 kinds on 8 rows: spread over all of them, in order, not the first 8 (plain people).
+    kinds = grid_classes(parse_cond("kind,tone"))[::8, 0].tolist()
+    assert kinds == sorted(set(kinds)) and len(kinds) == 8
+    assert kinds[0] == 0 and kinds[-1] >= len(LABEL_SETS["kind"]) - 7
 
 
 # ---------------------------------------------------------------- the ramp and the flags
@@ -246,8 +250,8 @@ def test_cond_is_off_by_default_and_the_flags_set_it_for_fastgan_only() -> None:
     with pytest.raises(UserError, match="--preset fastgan") as err:
         config_from_args(_flags(cond="tone"), None)
     assert "\n" not in str(err.value)
-    with pytest.raises(UserError, match="unknown label set 'kind'"):
-        config_from_args(_flags(preset="fastgan", cond="kind"), None)
+    with pytest.raises(UserError, match="unknown label set 'colour'"):
+        config_from_args(_flags(preset="fastgan", cond="colour"), None)
     assert parse_cond("none") == ()
     with pytest.raises(UserError, match="add --cond"):
         config_from_args(_flags(preset="fastgan", cond_ramp="0,50"), None)
@@ -261,6 +265,9 @@ def test_labels_come_from_the_built_in_file_names() -> None:
              emoji_name(3, "person-gesture", "dark")]
     assert labels_of_names(names, COND, "x").tolist() == [[2, 1], [3, 0], [1, 5]]
     assert labels_of_names(names, parse_cond("tone"), "x").tolist() == [[1], [0], [5]]
+    kinds = LABEL_SETS["kind"]  # every kind of kinds.json: a seed's kind label is its class
+    assert labels_of_names(names, parse_cond("kind,tone"), "x").tolist() == [
+        [kinds.index("cook"), 1], [kinds.index("mage"), 0], [kinds.index("person gesturing OK"), 5]]
     data = Dataset(torch.zeros(3, 3, 4, 4, dtype=torch.uint8), "h", "mine", tuple(names))
     assert with_labels(data, COND).labels.tolist() == [[2, 1], [3, 0], [1, 5]]
     with pytest.raises(UserError, match=r"holds 'cat\.png'.*--data emoji-people") as err:
@@ -383,3 +390,27 @@ def test_a_morph_keeps_the_classes_of_its_first_latent(cond_runs: dict) -> None:
     path = slerp(a, b, torch.linspace(0.0, 1.0, 3))
     own = latent_classes(a.reshape(1, -1), (4, 6))
     assert torch.equal(frames, sampler.generate(path, classes=own.expand(3, -1)))
+
+
+def test_the_explorer_shows_a_seed_in_its_labels_classes(cond_runs: dict,
+                                                         tmp_path: Path) -> None:
+    """A conditional generator draws a labelled seed in its label's classes, in the bot and
+    in the explorer alike: a relabelled seed's thumbnail and neighbours show what it draws."""
+    from model.explore.explorer import Explorer
+
+    sampler = Sampler.load(cond_runs["out"], "cpu")
+    explorer = Explorer(sampler, tmp_path / "seeds.json")
+    z = [0.3] * 8
+    seed = explorer.add_seed(z, "", Label("mage", "person-fantasy", "dark", "x"))
+
+    def url(classes: list[int]) -> str:
+        return explorer.data_urls([z], classes=torch.tensor([classes]))[0]
+
+    assert explorer.seed_urls([seed]) == [url([3, 5])]
+    relabelled = explorer.set_label(seed.id, Label("cook", "person-role", "light", "explorer"))
+    assert explorer.seed_urls([relabelled]) == [url([2, 1])] != [url([3, 5])]
+    near = explorer.neighbours(seed.id, 2, 0.5, 7)
+    assert explorer.neighbour_urls(seed.id, 2, 0.5, 7) == explorer.data_urls(
+        near, classes=torch.tensor([[2, 1]] * 2))
+    unlabelled = explorer.set_label(seed.id, None)  # its latent's own classes, as served
+    assert explorer.seed_urls([unlabelled]) == explorer.data_urls([z])

@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 
 from model.curate.audit import audit_seeds, write_audit
-from model.curate.labels import label_seeds, labels_of
+from model.curate.labels import drawn_labels, label_seeds
 from model.curate.sheets import keep_candidates, numbered_sheet, served
 from model.errors import UserError
 from model.files import atomic_write_text
@@ -190,7 +190,7 @@ def write_sheet(args: argparse.Namespace, sampler: Sampler, rng: torch.Generator
         guard = load_guard(args.weights, sampler.device)
         scores = (guard.scores(pictures) if guard is not None
                   else torch.zeros(len(pictures))).tolist()
-        labels = labels_of(pictures, args.kinds)
+        labels = drawn_labels(sampler, z, pictures, args.kinds)
         kinds = [label.kind or "all" for label in labels]
         record.update(kinds=kinds, labels=[label.to_dict() for label in labels],
                       scores=[round(v, 4) for v in scores])

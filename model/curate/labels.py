@@ -49,6 +49,37 @@ def labels_of(pictures: torch.Tensor, data: str, cache_dir: Path | None = None
     return out
 
 
+def drawn_labels(sampler: Sampler, z: torch.Tensor, pictures: torch.Tensor, data: str | None,
+                 cache_dir: Path | None = None) -> list[Label]:
+    """The label of each latent's picture. A generator conditioned on kind draws each latent
+    in classes of its own (model.nets.fastgan.latent_classes), and those are its label: the
+    kind (and its subgroup) and, when it is conditioned on tone too, the tone ("class
+    kind,tone" the source); a tone it is not conditioned on comes from the nearest picture.
+    Any other generator: labels_of, the nearest training picture's."""
+    cond = sampler.cond
+    if "kind" not in cond:
+        if data is None:
+            raise UserError("labels need the training data (--data) of an unconditional "
+                            "generator")
+        return labels_of(pictures, data, cache_dir)
+    from model.data.kinds import load_kinds
+    from model.nets.fastgan import latent_classes
+
+    nearest = (labels_of(pictures, data, cache_dir) if "tone" not in cond and data
+               else [Label()] * len(z))
+    classes = latent_classes(z.float().cpu(), tuple(len(c) for c in cond.values()))
+    names = list(cond)
+    kinds = load_kinds()
+    out = []
+    for row, near in zip(classes.tolist(), nearest, strict=True):
+        drawn = {name: cond[name][row[i]] for i, name in enumerate(names)}
+        kind = kinds.get(drawn["kind"])
+        tone = drawn.get("tone", near.tone)
+        out.append(Label(drawn["kind"], kind.subgroup if kind else "", tone,
+                         "class " + ",".join(n for n in names if n in ("kind", "tone"))))
+    return out
+
+
 def kinds_of(pictures: torch.Tensor, data: str, cache_dir: Path | None = None) -> list[str]:
     """The kind of each picture (labels_of), "all" for one nearest a top-level file."""
     return [label.kind or "all" for label in labels_of(pictures, data, cache_dir)]
@@ -62,7 +93,8 @@ def describe(label: Label) -> str:
 
 def label_seeds(weights: Path, data: str | None, seeds_path: Path, device: str) -> int:
     """Label the seeds that have no label by the nearest training picture to the picture of
-    the seed itself (the generator at its z, no noise); labelled seeds are left as they are."""
+    the seed itself (the generator at its z, no noise), or by the classes it draws in for a
+    generator conditioned on kind (drawn_labels); labelled seeds are left as they are."""
     sampler = Sampler.load(weights, device)
     book = load_seeds(seeds_path, sampler.z_dim)
     todo = [s for s in book.seeds if s.label is None]
@@ -70,11 +102,12 @@ def label_seeds(weights: Path, data: str | None, seeds_path: Path, device: str) 
         print(f"all {len(book.seeds)} seeds in {seeds_path} are labelled; nothing to do")
         return 0
     data = data or (sampler.card.get("data") or {}).get("source")
-    if not data:
+    if not data and not {"kind", "tone"} <= set(sampler.cond):
         raise UserError(f"the card of {weights} does not say what it was trained on; give "
                         "--data (emoji-people or the folder)")
-    pictures = sampler.generate(torch.stack([s.tensor() for s in todo]))
-    for seed, label in zip(todo, labels_of(pictures, data), strict=True):
+    z = torch.stack([s.tensor() for s in todo])
+    pictures = sampler.generate(z)
+    for seed, label in zip(todo, drawn_labels(sampler, z, pictures, data), strict=True):
         seed.label = label
         print(f"seed #{seed.id}: {describe(label)}")
     save_seeds(seeds_path, book)

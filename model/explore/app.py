@@ -160,7 +160,7 @@ def seed_routes(app, explorer: Explorer) -> None:
             raise http_error(422, exc) from None
         book = explorer.seeds()
         shown = [s for s in book.seeds if wanted.matches(s)]
-        thumbs = explorer.data_urls([s.z for s in shown])
+        thumbs = explorer.seed_urls(shown)
         return {"z_dim": book.z_dim, "counts": label_counts(book.seeds), "seeds": [
             {**seed_json(s), "image": t} for s, t in zip(shown, thumbs, strict=True)]}
 
@@ -197,7 +197,7 @@ def strip_routes(app, explorer: Explorer) -> None:
     @app.get("/api/seeds/{seed_id}/neighbours")
     def neighbours(seed_id: int, n: int = 4, sigma: float = 0.5, seed: int = 0) -> dict:
         try:
-            return {"images": explorer.data_urls(explorer.neighbours(seed_id, n, sigma, seed))}
+            return {"images": explorer.neighbour_urls(seed_id, n, sigma, seed)}
         except NoSuchSeed as exc:
             raise http_error(404, exc) from None
 

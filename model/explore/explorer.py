@@ -28,6 +28,7 @@ from model.explore.labels import LABEL_MAX, NO_TONE, known_kinds, same_label
 from model.explore.popular import PopularProvider, popular_note
 from model.serve.latents import near_seed, plain_latents, slerp
 from model.serve.pictures import to_gif, to_pil
+from model.serve.reply import label_classes
 from model.serve.sampler import Sampler
 from model.serve.seeds import Seed, SeedBook, load_seeds, save_seeds
 
@@ -121,16 +122,41 @@ class Explorer:
         to_pil(image, scale).save(buf, format="PNG")
         return buf.getvalue()
 
-    def data_urls(self, zs: list[list[float]], scale: int = 1) -> list[str]:
-        """Latents (clamped) -> one PNG data URL each, in order."""
+    def data_urls(self, zs: list[list[float]], scale: int = 1,
+                  classes: torch.Tensor | None = None) -> list[str]:
+        """Latents (clamped) -> one PNG data URL each, in order; classes (len(zs), k) for a
+        class-conditional generator (None: each latent's own)."""
         if not zs:
             return []
         out = []
-        for image in self.sampler.generate(self._batch(zs)):
+        for image in self.sampler.generate(self._batch(zs), classes=classes):
             buf = io.BytesIO()
             to_pil(image, scale).save(buf, format="PNG")
             out.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
         return out
+
+    def seed_urls(self, seeds: list[Seed]) -> list[str]:
+        """Each seed's thumbnail as the bot draws it: a class-conditional generator draws a
+        labelled seed in its label's classes (model.serve.reply.label_classes), so that a
+        relabelled seed shows what it draws now."""
+        return self.data_urls([s.z for s in seeds], classes=self._seed_classes(seeds))
+
+    def neighbour_urls(self, seed_id: int, n: int, sigma: float, rng_seed: int = 0
+                       ) -> list[str]:
+        """n pictures near a seed as the bot draws them: its neighbours in its classes."""
+        seed = self.seed(seed_id)
+        zs = self.neighbours(seed_id, n, sigma, rng_seed)
+        classes = self._seed_classes([seed])
+        return self.data_urls(zs, classes=None if classes is None
+                              else classes.expand(len(zs), -1))
+
+    def _seed_classes(self, seeds: list[Seed]) -> torch.Tensor | None:
+        """(len(seeds), k) classes of a class-conditional generator; None otherwise."""
+        if not self.sampler.cond or not seeds:
+            return None
+        unused = torch.Generator()  # each seed has a latent: label_classes draws nothing
+        return torch.cat([label_classes(self.sampler, s.label, unused,
+                                        self._tensor(s.z)) for s in seeds])
 
     def random(self, n: int, seed: int = 0) -> list[list[float]]:
         """n (1 to RANDOM_MAX) draws from the prior, clamped, the same for the same seed."""

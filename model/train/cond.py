@@ -6,8 +6,8 @@ unconditional and moves to conditional as lambda_t goes linearly from 0 to 1 bet
 points of training (``--cond-ramp START,END`` in kimg). G gets lambda_t * (the sum of one
 learned embedding per label set) added to z; D gets lambda_t * <embed(class), phi(x)> added to
 its unconditional logit (the projection discriminator of Miyato & Koyama, 2018). The label
-sets (``--cond subgroup,tone``) each have their own embedding and projection, summed: 4 + 6
-classes, not a 24-way product.
+sets (``--cond subgroup,tone``, ``--cond kind,tone``) each have their own embedding and
+projection, summed: 4 + 6 classes, not a 24-way product (55 + 6, not 330, for kind,tone).
 
 Labels come from the built-in data's file names (model.data.kinds.Kinds.label_of_file): a folder of
 one's own images is refused unless its files are named like the built-in set's.
@@ -22,6 +22,7 @@ generator draws when given none) is in model.nets.fastgan.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -35,8 +36,11 @@ from model.errors import UserError
 
 # What each label set can condition on, in class-index order. "" is the default yellow (no
 # skin-tone modifier), as in model.data.kinds.Label.
+# "kind" is every kind of model/data/kinds.json (55: cook, vampire, ...), so that a seed's
+# kind label is the class it is drawn in.
 LABEL_SETS: dict[str, tuple[str, ...]] = {
     "subgroup": PERSON_SUBGROUPS,
+    "kind": tuple(k.name for k in load_kinds().kinds),
     "tone": ("", *TONES),
 }
 
@@ -140,10 +144,16 @@ def sample_labels(labels: torch.Tensor, n: int, generator: torch.Generator | Non
 def grid_classes(cond: Cond, n: int = 64, nrow: int = 8) -> torch.Tensor | None:
     """(n, k) classes for a grid of n pictures, nrow a row: the first label set changes from
     row to row, the second from column to column (rows of subgroups, columns of tones), any
-    further set stays at its first class. None for an unconditional config."""
+    further set stays at its first class. A set with more classes than rows or columns
+    (55 kinds) is sampled evenly across them, not its first few (which are all plain people).
+    None for an unconditional config."""
     if not cond:
         return None
     i = torch.arange(n)
+    spans = [math.ceil(n / nrow), nrow]
     columns = [i // nrow, i % nrow] + [torch.zeros_like(i)] * (len(cond) - 2)
-    return torch.stack([c % len(classes) for c, (_, classes) in
-                        zip(columns, cond, strict=False)], dim=1)
+    out = []
+    for k, (c, (_, classes)) in enumerate(zip(columns, cond, strict=False)):
+        span = spans[k] if k < 2 else 1
+        out.append(c * len(classes) // span if len(classes) > span else c % len(classes))
+    return torch.stack(out, dim=1)

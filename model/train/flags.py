@@ -100,8 +100,9 @@ class Flags:
         parse=held_out_share))
     cond: str | None = field(default=None, metadata=flag(
         "an experiment: condition G and D on these label sets of the built-in data's file "
-        "names, comma-separated (subgroup: " + ", ".join(LABEL_SETS["subgroup"]) + "; tone: "
-        "the default yellow and the five skin tones), e.g. subgroup,tone; fastgan only "
+        "names, comma-separated (subgroup: " + ", ".join(LABEL_SETS["subgroup"]) + "; kind: "
+        f"the {len(LABEL_SETS['kind'])} kinds of model/data/kinds.json; tone: the default "
+        "yellow and the five skin tones), e.g. subgroup,tone or kind,tone; fastgan only "
         "(--preset fastgan); default none: unconditional", sets=("gan.cond",),
         parse=parse_cond))
     cond_ramp: str | None = field(default=None, metadata=flag(
@@ -109,6 +110,11 @@ class Flags:
         f"END, training unconditional before (Shahbazi et al. 2022; default "
         f"{','.join(f'{v:g}' for v in TrainConfig.cond_ramp)})", sets=("cond_ramp",),
         parse=parse_ramp))
+    init_from: Path | None = field(default=None, metadata=flag(
+        "fine-tune: start from the weights of the run in this folder (its ckpt.pt: G, D, "
+        "EMA), with fresh optimisers and counts; layers it lacks (--cond's class embeddings) "
+        "start fresh. E.g. a --cond run from an unconditional one, or your own pictures "
+        "from a run on emoji-people", sets=("init_from",), parse=str))
     kimg: float | None = field(default=None, metadata=flag(
         f"stop after this many thousand real images (default {RunLimits.kimg:g})",
         limits=True, positive=True))

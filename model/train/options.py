@@ -59,6 +59,9 @@ class TrainConfig:
     # fully conditional. The ramp is longer than the paper's: a slow one is the safe side of
     # the collapse it guards against, and a default run still has time for both.
     cond_ramp: tuple[float, float] = (20.0, 100.0)
+    # The run folder whose weights this run started from (--init-from; model.train.warm_start),
+    # "" for networks initialised from the seed.
+    init_from: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

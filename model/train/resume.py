@@ -7,6 +7,7 @@ deterministic noise stream per rank.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from model.train import distributed as ddp
 from model.train.options import TrainConfig
 from model.train.state import CKPT_FILE, load_training_state
 from model.train.step import Batches, Models
+from model.train.warm_start import warm_start
+
+log = logging.getLogger("model.train")  # the trainer's one name, whichever module logs
 
 
 @dataclass
@@ -79,8 +83,14 @@ def load_resumable(ckpt_path: Path, cfg: TrainConfig, data_hash: str) -> dict[st
 def restore(state: dict[str, Any] | None, m: Models, batches: Batches, cfg: TrainConfig,
             d: ddp.Dist, device: torch.device) -> Progress:
     """Put the checkpoint's weights, optimisers and data position back and seed this rank's
-    noise and augmentation; a new run (state None) starts at zero."""
+    noise and augmentation; a new run (state None) starts at zero, from the weights of
+    cfg.init_from's run when it names one (model.train.warm_start)."""
     if state is None:
+        if cfg.init_from:
+            started = warm_start(m, Path(cfg.init_from))
+            log.info("started from the weights of %s (%.1f kimg)%s", started["from"],
+                     started["images_seen"] / 1000, "; new: " + ", ".join(started["new"])
+                     if started["new"] else "")
         torch.manual_seed(cfg.seed * 7919 + d.rank)  # per-rank noise and augmentation
         return Progress()
     m.G.load_state_dict(state["G"])
