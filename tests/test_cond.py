@@ -412,5 +412,35 @@ def test_the_explorer_shows_a_seed_in_its_labels_classes(cond_runs: dict,
     near = explorer.neighbours(seed.id, 2, 0.5, 7)
     assert explorer.neighbour_urls(seed.id, 2, 0.5, 7) == explorer.data_urls(
         near, classes=torch.tensor([[2, 1]] * 2))
+    other = explorer.add_seed([-0.4] * 8, "", Label("vampire", "person-fantasy", "", "x"))
+    strip = explorer.strip(seed.id, other.id, 3)  # from the cook: the cook's classes throughout
+    assert torch.equal(explorer.strip_classes(seed.id, 3), torch.tensor([[2, 1]] * 3))
+    assert explorer.gif(strip, classes=explorer.strip_classes(seed.id, 3)) != explorer.gif(strip)
     unlabelled = explorer.set_label(seed.id, None)  # its latent's own classes, as served
     assert explorer.seed_urls([unlabelled]) == explorer.data_urls([z])
+
+
+def test_the_explorer_draws_its_sliders_as_the_new_seeds_label(cond_runs: dict,
+                                                                tmp_path: Path) -> None:
+    """A conditional generator's own classes are a hash of the latent: every slider step
+    would draw another kind. The page's label fields hold the kind and tone instead."""
+    from fastapi.testclient import TestClient
+
+    from model.explore.app import create_app
+    from model.explore.explorer import Explorer
+
+    explorer = Explorer(Sampler.load(cond_runs["out"], "cpu"), tmp_path / "seeds.json")
+    z = [0.3] * 8
+    cook_light = Label("cook", "person-role", "light", "explorer")
+    assert torch.equal(explorer.drawn_as(cook_light, [z, z]), torch.tensor([[2, 1]] * 2))
+    assert explorer.drawn_as(None, [z]) is None
+    client = TestClient(create_app(explorer))
+    asked = client.post("/api/render", json={"z": z, "kind": "cook", "tone": "light"})
+    assert asked.content == explorer.png(z, label=cook_light) != explorer.png(z)
+    assert client.post("/api/render", json={"z": z}).content == explorer.png(z)
+    assert client.post("/api/render", json={"z": z, "tone": "none"}).content == explorer.png(z)
+    grid = client.get("/api/random?n=2&seed=3&kind=cook&tone=light").json()
+    assert grid["images"] == explorer.data_urls(
+        grid["z"], classes=torch.tensor([[2, 1]] * 2))
+    bad = client.post("/api/render", json={"z": z, "tone": "purple"})
+    assert bad.status_code == 422 and "purple" in bad.json()["detail"]

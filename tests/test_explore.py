@@ -475,11 +475,17 @@ def vivid_explorer(explorer: Explorer) -> Explorer:
 
 
 def pixel_change(generator, z0: torch.Tensor, step: torch.Tensor) -> float:
-    """Mean absolute change of the uint8 pixels when each latent of z0 moves by step."""
+    """Mean absolute change of the uint8 pixels when each latent of z0 moves by step; a
+    class-conditional generator keeps z0's classes (as the explorer's label fields hold
+    them), else any step would redraw another kind."""
+    from model.nets.fastgan import latent_classes
     from model.serve.pictures import to_uint8
 
+    cond = getattr(generator, "cond", ())
+    kw = {"classes": latent_classes(z0, tuple(len(c) for _, c in cond))} if cond else {}
     with torch.no_grad():
-        a, b = to_uint8(generator(z0)).float(), to_uint8(generator(z0 + step)).float()
+        a = to_uint8(generator(z0, **kw)).float()
+        b = to_uint8(generator(z0 + step, **kw)).float()
     return (a - b).abs().mean().item()
 
 

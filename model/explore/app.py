@@ -12,10 +12,10 @@ from importlib.resources import files
 
 from pydantic import BaseModel, Field
 
-from model.data.kinds import Label
+from model.data.kinds import Label, load_kinds
 from model.errors import UserError
 from model.explore.explorer import SIGMA_MAX, Explorer, NoSuchSeed
-from model.explore.labels import LabelFilter, label_counts, make_label
+from model.explore.labels import NO_TONE, LabelFilter, label_counts, make_label
 from model.explore.popular import PopularProvider
 from model.serve.seeds import Seed
 
@@ -27,6 +27,8 @@ STATIC = {"explore.html": "text/html; charset=utf-8",
 
 class ZIn(BaseModel):
     z: list[float]
+    kind: str = ""  # draw as this kind and tone (a conditional generator; drawn_as)
+    tone: str = ""  # "" or "none": the default yellow
 
 
 class NudgeIn(BaseModel):
@@ -65,6 +67,17 @@ def static_file(name: str) -> bytes:
 def seed_json(seed: Seed) -> dict:
     return {"id": seed.id, "note": seed.note, "z": seed.z,
             "label": None if seed.label is None else seed.label.to_dict()}
+
+
+def draw_as(kind: str, tone: str) -> Label | None:
+    """The kind and tone the page asks its pictures to be drawn as (a conditional generator),
+    None when neither is given; ValueError for a tone that is not one."""
+    kind, tone = kind.strip(), "" if tone in ("", NO_TONE) else tone
+    if not kind and not tone:
+        return None
+    known = load_kinds().get(kind) if kind else None  # its subgroup: a class of its own
+    return Label.from_dict({"kind": kind, "subgroup": known.subgroup if known else "",
+                            "tone": tone, "source": "explorer"})
 
 
 def http_error(status: int, exc: Exception):  # -> fastapi.HTTPException, imported lazily
@@ -129,15 +142,19 @@ def picture_routes(app, explorer: Explorer) -> None:
     @app.post("/api/render")
     def render(body: ZIn) -> Response:
         try:
-            png = explorer.png(body.z)
+            png = explorer.png(body.z, label=draw_as(body.kind, body.tone))
         except ValueError as exc:
             raise http_error(422, exc) from None
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.get("/api/random")
-    def random(n: int = 16, seed: int = 0) -> dict:
+    def random(n: int = 16, seed: int = 0, kind: str = "", tone: str = "") -> dict:
         z = explorer.random(n, seed)
-        return {"z": z, "images": explorer.data_urls(z)}
+        try:
+            classes = explorer.drawn_as(draw_as(kind, tone), z)
+        except ValueError as exc:
+            raise http_error(422, exc) from None
+        return {"z": z, "images": explorer.data_urls(z, classes=classes)}
 
     @app.post("/api/nudge")
     def nudge(body: NudgeIn) -> dict:
@@ -207,12 +224,13 @@ def strip_routes(app, explorer: Explorer) -> None:
         exactly those frames (the page's label says how many)."""
         try:
             zs = explorer.strip(a, b, steps)
+            classes = explorer.strip_classes(a, len(zs))
         except NoSuchSeed as exc:
             raise http_error(404, exc) from None
         if format == "gif":
-            return Response(explorer.gif(zs), media_type="image/gif", headers={
+            return Response(explorer.gif(zs, classes=classes), media_type="image/gif", headers={
                 "Content-Disposition": f'attachment; filename="seed{a}-seed{b}.gif"'})
-        return {"images": explorer.data_urls(zs)}
+        return {"images": explorer.data_urls(zs, classes=classes)}
 
 
 def popular_routes(app, explorer: Explorer, popular: PopularProvider | None) -> None:

@@ -115,9 +115,11 @@ class Explorer:
         """z inside the sliders' range (NaN -> 0); ValueError for another length."""
         return self._tensor(z).tolist()
 
-    def png(self, z: list[float], scale: int = VIEW_SCALE) -> bytes:
-        """One latent (clamped) -> PNG bytes of its picture, upscaled (nearest)."""
-        image = self.sampler.generate(self._tensor(z).reshape(1, -1))[0]
+    def png(self, z: list[float], scale: int = VIEW_SCALE, label: Label | None = None) -> bytes:
+        """One latent (clamped) -> PNG bytes of its picture, upscaled (nearest); a conditional
+        generator draws it in label's classes (drawn_as)."""
+        image = self.sampler.generate(self._tensor(z).reshape(1, -1),
+                                      classes=self.drawn_as(label, [z]))[0]
         buf = io.BytesIO()
         to_pil(image, scale).save(buf, format="PNG")
         return buf.getvalue()
@@ -149,6 +151,18 @@ class Explorer:
         classes = self._seed_classes([seed])
         return self.data_urls(zs, classes=None if classes is None
                               else classes.expand(len(zs), -1))
+
+    def drawn_as(self, label: Label | None, zs: list[list[float]]) -> torch.Tensor | None:
+        """(len(zs), k) classes that draw each latent as label says (the new seed's label
+        fields on the page), for a class-conditional generator: the sliders then move within
+        one kind and tone. None (each latent's own classes) without a label, or for an
+        unconditional generator. A latent's own classes are a hash of its bytes: without a
+        label every slider step would draw another kind."""
+        if not self.sampler.cond or label is None or not zs:
+            return None
+        unused = torch.Generator()  # each picture has a latent: label_classes draws nothing
+        return torch.cat([label_classes(self.sampler, label, unused, self._tensor(z))
+                          for z in zs])
 
     def _seed_classes(self, seeds: list[Seed]) -> torch.Tensor | None:
         """(len(seeds), k) classes of a class-conditional generator; None otherwise."""
@@ -263,12 +277,21 @@ class Explorer:
         return slerp(self.seed(a).tensor(), self.seed(b).tensor(),
                      torch.linspace(0, 1, steps)).tolist()
 
-    def gif(self, zs: list[list[float]], scale: int = VIEW_SCALE, ms: int = GIF_MS) -> bytes:
+    def strip_classes(self, a: int, frames: int) -> torch.Tensor | None:
+        """(frames, k) classes of a strip from seed a: a conditional generator keeps a's
+        classes throughout, as the bot's morph does (a class per frame would jump); None for
+        an unconditional one."""
+        classes = self._seed_classes([self.seed(a)])
+        return None if classes is None else classes.expand(frames, -1)
+
+    def gif(self, zs: list[list[float]], scale: int = VIEW_SCALE, ms: int = GIF_MS,
+            classes: torch.Tensor | None = None) -> bytes:
         """A looping GIF with one frame per latent, in order: the strip as the page shows it.
 
         (A frame identical to the one before is merged into it by the GIF writer.)
         """
-        return to_gif(self.sampler.generate(self._batch(zs)), scale, ms, bounce=False)
+        return to_gif(self.sampler.generate(self._batch(zs), classes=classes), scale, ms,
+                      bounce=False)
 
     # ------------------------------------------------------------ the popular panel
 

@@ -13,6 +13,9 @@ let stepsMin = 2, stepsMax = 32;
 const sliders = [], dsliders = [];
 let tones = [], noTone = 'none', listing = 0;
 const kindSubgroup = new Map();  // known kind -> its subgroup, filled in when one is picked
+// What the new seed's label fields ask the pictures to be drawn as ({} when empty): a
+// conditional generator then keeps that kind and tone while the sliders move.
+let drawAs = () => ({});
 const clampZ = (x) => Math.max(-L, Math.min(L, x));
 
 function sliderRow(box, id, valueId, name, title, onInput) {
@@ -43,7 +46,7 @@ function moveAlong(k, value) {
 async function render() {
   if (pending) { pending.again = true; return; }
   pending = {again: false};
-  const r = await fetch('/api/render', post({z}));
+  const r = await fetch('/api/render', post({z, ...drawAs()}));
   const url = URL.createObjectURL(await r.blob());
   const img = $('current'); const old = img.src; img.src = url;
   img.dataset.renders = (parseInt(img.dataset.renders || '0') + 1).toString();
@@ -51,7 +54,8 @@ async function render() {
   const again = pending.again; pending = null; if (again) render();
 }
 async function candidates() {
-  const r = await (await fetch(`/api/random?n=16&seed=${batch++}`)).json();
+  const q = new URLSearchParams({n: 16, seed: batch++, ...drawAs()});
+  const r = await (await fetch(`/api/random?${q}`)).json();
   $('grid').innerHTML = '';
   r.images.forEach((src, i) => { const im = new Image(); im.src = src; im.title = 'load';
     im.onclick = () => { start = r.z[i].slice(); setZ(r.z[i]); }; $('grid').appendChild(im); });
@@ -202,6 +206,9 @@ async function init() {
   D = info.z_dim; L = info.z_limit; stepsMin = info.steps_min; stepsMax = info.steps_max;
   tones = info.tones || []; noTone = info.no_tone || noTone;
   const newLabel = labelFields($('newlabel'), null);
+  drawAs = () => { const l = newLabel(), kind = l.kind.trim();
+    return kind || l.tone !== noTone ? {kind, tone: l.tone === noTone ? '' : l.tone} : {}; };
+  $('newlabel').addEventListener('change', () => { render(); candidates(); });
   $('steps').min = stepsMin; $('steps').max = stepsMax;
   $('zdim').textContent = D;
   z = new Array(D).fill(0); start = z.slice();
