@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from model.data.kinds import Label, load_kinds
 from model.errors import UserError
 from model.explore.explorer import SIGMA_MAX, Explorer, NoSuchSeed
-from model.explore.labels import NO_TONE, LabelFilter, label_counts, make_label
+from model.explore.labels import LabelFilter, label_counts, make_label
 from model.explore.popular import PopularProvider
 from model.serve.seeds import Seed
 
@@ -71,13 +71,11 @@ def seed_json(seed: Seed) -> dict:
 
 def draw_as(kind: str, tone: str) -> Label | None:
     """The kind and tone the page asks its pictures to be drawn as (a conditional generator),
-    None when neither is given; ValueError for a tone that is not one."""
-    kind, tone = kind.strip(), "" if tone in ("", NO_TONE) else tone
-    if not kind and not tone:
-        return None
-    known = load_kinds().get(kind) if kind else None  # its subgroup: a class of its own
-    return Label.from_dict({"kind": kind, "subgroup": known.subgroup if known else "",
-                            "tone": tone, "source": "explorer"})
+    tidied and checked as a typed label is (make_label), with the kind's subgroup (a class of
+    its own); None when neither is given."""
+    kind = " ".join(kind.split())
+    known = load_kinds().get(kind) if kind else None
+    return make_label(kind, known.subgroup if known else "", tone)
 
 
 def http_error(status: int, exc: Exception):  # -> fastapi.HTTPException, imported lazily

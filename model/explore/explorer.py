@@ -158,19 +158,21 @@ class Explorer:
         one kind and tone. None (each latent's own classes) without a label, or for an
         unconditional generator. A latent's own classes are a hash of its bytes: without a
         label every slider step would draw another kind."""
-        if not self.sampler.cond or label is None or not zs:
-            return None
-        unused = torch.Generator()  # each picture has a latent: label_classes draws nothing
-        return torch.cat([label_classes(self.sampler, label, unused, self._tensor(z))
-                          for z in zs])
+        return None if label is None else self._classes([(label, z) for z in zs])
 
     def _seed_classes(self, seeds: list[Seed]) -> torch.Tensor | None:
         """(len(seeds), k) classes of a class-conditional generator; None otherwise."""
-        if not self.sampler.cond or not seeds:
+        return self._classes([(s.label, s.z) for s in seeds])
+
+    def _classes(self, labelled: list[tuple[Label | None, list[float]]]
+                 ) -> torch.Tensor | None:
+        """(len(labelled), k) classes of each (label, latent) as the bot draws it
+        (model.serve.reply.label_classes); None for an unconditional generator."""
+        if not self.sampler.cond or not labelled:
             return None
-        unused = torch.Generator()  # each seed has a latent: label_classes draws nothing
-        return torch.cat([label_classes(self.sampler, s.label, unused,
-                                        self._tensor(s.z)) for s in seeds])
+        unused = torch.Generator()  # each picture has a latent: label_classes draws nothing
+        return torch.cat([label_classes(self.sampler, label, unused, self._tensor(z))
+                          for label, z in labelled])
 
     def random(self, n: int, seed: int = 0) -> list[list[float]]:
         """n (1 to RANDOM_MAX) draws from the prior, clamped, the same for the same seed."""
