@@ -28,14 +28,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from bot.artist import Artist, ArtistOptions
-from bot.config import Settings, SettingsError, load_settings
+from bot.artist import Artist, ArtistOptions, Drawing
+from bot.commands import language, normalise
+from bot.config import Settings, SettingsError, changes, load_settings, reread
 from bot.kinds import Wish, wish
+from bot.lock import Busy, StateLock, busy_message
 from bot.observe import Metrics, ObserveServer, PortUnusable, check_port, setup_logging
 from bot.platforms.base import Platform
 from bot.platforms.errors import RateLimited, Transient
 from bot.service import Clock, Fatal, Service, Unavailable
 from bot.state import State, StateError
+from bot.texts import id_ranges, missing_text
 from model.errors import UserError
 from model.files import atomic_write
 
@@ -46,8 +49,8 @@ log = logging.getLogger("bot")
 EXIT_UNEXPECTED = 1  # a bug or an answer nobody foresaw: logged with its traceback; restart
 EXIT_USAGE = 64  # EX_USAGE: the command line is wrong (an unknown seed id, a bad --out)
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: once/post/check could not reach the server
-EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: try again later (the state file is locked or the disk full;
-# post: rate limited, or today's post begun earlier and in doubt)
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: try again later (the state file is locked, held by another
+# running bot, or the disk full; post: rate limited, or today's post begun earlier and in doubt)
 EXIT_CONFIG = 78  # EX_CONFIG: settings, credentials, weights or seeds are bad
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
@@ -59,6 +62,11 @@ class ConfigProblem(Exception):
 
 class UsageProblem(Exception):
     """The command line asks for something that cannot be: exit 64."""
+
+
+class TryLater(Exception):
+    """Nothing is wrong with the settings, but the work cannot be done now (a full disk, the
+    platform failing): exit 75, and the next run goes on where this one stopped."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -134,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageProblem as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Busy as exc:  # another bot runs on this state file: try again once it has stopped
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL
+    except TryLater as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL
     except Unavailable as exc:
         print(f"error: cannot reach {settings.platform} at {_server(settings)}: {exc}",
               file=sys.stderr)
@@ -157,6 +171,22 @@ def _server(settings: Settings) -> str:
     return str(settings.local.inbox)
 
 
+def reload_artist(service: Service | None) -> Artist:
+    """SIGHUP: the settings read again (those a running bot can take: config.RELOADABLE), then
+    the weights and seeds with them. Any error changes nothing: Service.reload logs it and
+    keeps the settings, weights and seeds in use."""
+    assert service is not None
+    try:
+        settings = reread(service.settings)
+    except SettingsError as exc:
+        raise ValueError("; ".join(exc.problems)) from None
+    artist = make_artist(settings)
+    for line in changes(service.settings, settings):
+        log.info("reloaded %s", line)
+    service.settings = settings
+    return artist
+
+
 def load_artist(settings: Settings) -> Artist:
     try:
         return make_artist(settings)
@@ -168,8 +198,8 @@ def open_state(settings: Settings, clock: Clock | None = None) -> State:
     try:
         return State(settings.state_path, clock=clock.now) if clock else State(
             settings.state_path)
-    except StateError as exc:
-        raise ConfigProblem(str(exc)) from None
+    except StateError as exc:  # a full disk passes once space is freed: not configuration
+        raise (TryLater if exc.transient else ConfigProblem)(str(exc)) from None
 
 
 def output_path(out: str, request_id: str) -> tuple[Path, str]:
@@ -211,17 +241,20 @@ def generate(args: argparse.Namespace, settings: Settings) -> int:
     if args.n == 1:
         out, fmt = output_path(args.out, request_id)
         artist = load_artist(settings)
-        drawing = _draw(artist, request_id, args.seed_id, _wish(artist, args.ask))
+        wanted = _wish(artist, args.ask)
+        drawing = _draw(artist, request_id, args.seed_id, wanted)
         _write_picture(out, fmt, drawing.data)
+        _say_missing(artist, args.ask, wanted, [drawing])
         print(f"wrote {out} ({drawing.size}x{drawing.size}): {drawing.alt_text}")
         return 0
     folder = make_folder(Path(args.out), args.out)  # --n: always a folder, made if missing
     artist = load_artist(settings)
     wanted = _wish(artist, args.ask)
-    index = []
+    index, drawings = [], []
     for i in range(args.n):  # each one is a reply: its own request id, seed, guard, upscale
         rid = f"{request_id}-{i:04d}"
         drawing = _draw(artist, rid, args.seed_id, wanted)
+        drawings.append(drawing)
         _write_picture(folder / f"human-{rid}.png", "PNG", drawing.data)
         index.append({"file": f"human-{rid}.png", "request_id": rid,
                       "seed_id": drawing.seed_id, "kind": drawing.kind, "tone": drawing.tone,
@@ -229,6 +262,7 @@ def generate(args: argparse.Namespace, settings: Settings) -> int:
     from model.files import atomic_write_text
 
     atomic_write_text(folder / "replies.json", json.dumps(index, indent=1) + "\n")
+    _say_missing(artist, args.ask, wanted, drawings)
     print(f"wrote {args.n} replies ({drawing.size}x{drawing.size}) and replies.json into "
           f"{folder}")
     return 0
@@ -246,6 +280,19 @@ def _wish(artist: Artist, ask: str | None) -> Wish:
     return found
 
 
+def _say_missing(artist: Artist, ask: str | None, wanted: Wish,
+                 drawings: list[Drawing]) -> None:
+    """--ask a kind or tone no seed has: the sentence a reply would begin with ("I cannot draw
+    a zombie yet; I can draw ..."), once, in the language of the text; nothing when drawn."""
+    if ask is None:
+        return
+    lang = language(normalise(ask))
+    said = {missing_text(wanted.kind, wanted.tone, d, lang, artist.vocabulary)
+            for d in drawings}
+    for sentence in sorted(said - {""}):
+        print(sentence)
+
+
 def _draw(artist: Artist, request_id: str, seed_id: int | None, wanted: Wish | None = None):
     try:
         wanted = wanted or Wish()
@@ -255,26 +302,31 @@ def _draw(artist: Artist, request_id: str, seed_id: int | None, wanted: Wish | N
 
 
 def list_kinds(settings: Settings) -> int:
-    """Every kind in the kinds table with its seeds (and their tones), kinds with seeds
-    first: what an operator can promise people may ask for."""
+    """Every kind in the kinds table with its seeds' tones and numbers ("medium-dark #59": what
+    "like #59" draws), kinds with seeds first: what an operator can promise people may ask
+    for."""
     artist = load_artist(settings)
-    by_kind: dict[str, list[str]] = {}
-    unlabelled = 0
+    by_kind: dict[str, list[tuple[str, int]]] = {}
+    unlabelled: list[int] = []
     for seed in artist.seeds.seeds:
         if seed.label is None or not seed.label.kind:
-            unlabelled += 1
+            unlabelled.append(seed.id)
         else:
-            by_kind.setdefault(seed.label.kind, []).append(seed.label.tone or "default")
+            by_kind.setdefault(seed.label.kind, []).append((seed.label.tone or "default",
+                                                            seed.id))
     vocab = artist.vocabulary
     kinds = sorted(vocab.names, key=lambda k: (-len(by_kind.get(k, [])), vocab.subgroups[k], k))
     kinds += sorted(k for k in by_kind if k not in vocab.names)  # labels the table lacks
-    print(f"{'kind':<24} {'subgroup':<16} {'seeds':>5}  tones")
+    print(f"{'kind':<24} {'subgroup':<16} {'seeds':>5}  tones and seed numbers")
     for kind in kinds:
-        tones = by_kind.get(kind, [])
-        shown = ", ".join(sorted(set(tones), key=_tone_order))
-        print(f"{kind:<24} {vocab.subgroups.get(kind, '?'):<16} {len(tones):>5}  {shown}")
+        seeds = by_kind.get(kind, [])
+        tones = sorted({tone for tone, _ in seeds}, key=_tone_order)
+        shown = ", ".join(tone + "".join(f" #{i}" for t, i in sorted(seeds) if t == tone)
+                          for tone in tones)
+        print(f"{kind:<24} {vocab.subgroups.get(kind, '?'):<16} {len(seeds):>5}  {shown}")
+    without = f" ({id_ranges(unlabelled)})" if unlabelled else ""
     print(f"{len(vocab.names)} kinds, {len(by_kind)} with seeds; {len(artist.seeds.seeds)} "
-          f"seeds in {settings.seeds_file}, {unlabelled} without a kind")
+          f"seeds in {settings.seeds_file}, {len(unlabelled)} without a kind{without}")
     return 0
 
 
@@ -310,18 +362,21 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     check_places(settings, args.command)
     clock, metrics = Clock(), Metrics()
     service: Service | None = None
+    lock: StateLock | None = None
     # The health port is bound before anything else is loaded or read (stdin included): a
     # port in use stops the start at once with one line, nothing read and lost.
     observer = (open_observer(settings, metrics, lambda: service)
                 if settings.metrics_port and args.command == "run" else None)
     try:
+        # One bot per state file, before anything is loaded (Busy: another live process has it)
+        lock = hold_state(settings, args.command)
         platform = make_platform(settings, clock.wake)
         # Weights, seeds and the state file before the network: a bad file is a configuration
         # problem (78) whether or not the server answers.
         artist = load_artist(settings)
         state = open_state(settings, clock)
         service = Service(settings, platform, artist, state, clock, metrics=metrics,
-                          load_artist=lambda: make_artist(settings))
+                          load_artist=lambda: reload_artist(service))
         if observer is not None:
             observer.start()
             log.info("health and metrics on http://127.0.0.1:%d/healthz and /metrics",
@@ -333,8 +388,29 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             if args.command != "run":
                 platform.stop()
     finally:
+        if lock is not None:
+            lock.release()
         if observer is not None:
             observer.stop()
+
+
+def hold_state(settings: Settings, command: str) -> StateLock | None:
+    """Say which state file this is (a bot started from another folder would quietly start
+    afresh). run, once and post hold it for their lifetime: the lock, to release at the end
+    (Busy: another live process has it). check only reads, beside a running bot."""
+    path = settings.state_path.absolute()
+    if not path.exists():
+        log.warning("state file %s does not exist yet: starting afresh with a new one (if the "
+                    "bot ran before from another folder, its state file is there: set "
+                    "BOT_STATE_PATH to it)", path)
+    if command not in ("run", "once", "post"):
+        return None
+    try:
+        return StateLock(path).acquire()
+    except Busy as exc:
+        raise Busy(busy_message(path, str(exc))) from None
+    except OSError:  # a read-only folder: the state file's own checks say why, in one line
+        return None
 
 
 def check_places(settings: Settings, command: str) -> None:
@@ -394,6 +470,8 @@ def run_command(command: str, service: Service) -> int:
     elif command == "once":
         service.start()
         service.cycle()
+        if service.failing:  # what is pending stays so, for the next run (cron's next turn)
+            raise TryLater(f"{service.failing}; the mentions stay pending: run again later")
     elif command == "post":
         service.start()
         return post_today(service)
@@ -433,7 +511,7 @@ def _install_signals(service: Service) -> None:
         service.request_stop()
 
     def reload(signum: int, frame: object) -> None:
-        log.info("SIGHUP: reloading weights and seeds before the next mention")
+        log.info("SIGHUP: reloading the settings, weights and seeds before the next mention")
         service.request_reload()
 
     signal.signal(signal.SIGTERM, stop)

@@ -11,22 +11,27 @@ model card says they are a dry run, or records the SWD of noise, are refused at 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from bot.kinds import Vocabulary
 from bot.platforms.base import Media
+from bot.state import Picture
 from bot.texts import alt_text, id_ranges, morph_alt_text, variation_alt_text
 from model.errors import UserError
 from model.serve import (
     PNG_LEVEL,
     Label,
+    Latent,
     Sampler,
     SeedBook,
     Served,
     ServeOptions,
+    check_drawing,
+    label_names,
     load_guard,
     load_kinds,
     load_seeds,
@@ -60,10 +65,19 @@ class Drawing:
     kind: str = ""  # what its seed's label says it shows ("cook"; "": not labelled)
     tone: str = ""  # its seed's skin tone ("": the default yellow, or not labelled)
     closest: tuple[str, ...] = ()  # a kind was asked that no seed has: kinds it can draw
+    # The classes a conditional generator drew it in (a morph: its start's), every label set
+    # named; kept with z, so that more like it is drawn in them ({}: unconditional).
+    classes: Mapping[str, str] = field(default_factory=dict)
+    style: str = ""  # the emoji style it is drawn in ("twemoji"; "": a one-style generator)
 
     @property
     def media(self) -> Media:
         return Media(self.data, self.mime, self.alt_text)
+
+    @property
+    def latent(self) -> Latent:
+        """Where it was drawn from (a morph: where it starts): z in its classes."""
+        return Latent(tuple(self.z), self.classes)
 
 
 @dataclass
@@ -74,7 +88,7 @@ class ArtistOptions:
     resample: str = "lanczos"
     device: str = "auto"
     best_of: int = 8  # candidates per picture, the discriminator's favourite is sent
-    variation_sigma: float = 0.25  # "more like this": closer to the picture than a new one
+    variation_sigma: float = 0.6  # "more like this": four apart, each near the picture
     morph_frames: int = MORPH_FRAMES  # pictures from start to end; the GIF goes there and back
     morph_ms: int = MORPH_MS  # per frame: (2 * frames - 2) * ms stays within 2 s
     png_level: int = PNG_LEVEL  # zlib level of the reply PNGs (a benchmark lever, no setting)
@@ -88,6 +102,8 @@ class Artist:
         if reason is not None:
             raise UserError(f"weights in {weights_dir} cannot be served: {reason}")
         self.seeds: SeedBook = load_seeds(seeds_path, self.sampler.z_dim)
+        # a few pictures before any is sent: broken weights or seeds draw black squares
+        check_drawing(self.sampler, self.seeds, weights_dir, seeds_path)
         self.weights_dir, self.seeds_path = weights_dir, seeds_path
         table = load_kinds()
         self.vocabulary = Vocabulary.build(table.kinds, table.tones)
@@ -109,6 +125,23 @@ class Artist:
         """The label of a good seed (an empty one: no such seed, or not labelled)."""
         seed = self.seeds.get(seed_id) if seed_id is not None else None
         return seed.label if seed is not None and seed.label is not None else Label()
+
+    def latent_of(self, picture: Picture) -> Latent:
+        """Where a sent picture was drawn from: its latent in the classes kept with it. A
+        label set it has none for (sent before the state file kept classes, or drawn by a
+        generator without that set: style, say) is its seed's label's, what it was asked and
+        drawn as; with no labelled seed either, the latent's own."""
+        seed = self.seeds.get(picture.seed_id) if picture.seed_id is not None else None
+        kept = label_names(seed.label if seed is not None else None)
+        return Latent(tuple(picture.z), {**kept, **(picture.classes or {})})
+
+    def _shown(self, served: Served) -> Label:
+        """What a picture shows, for its alt text: the kind and tone a conditional generator
+        drew it in, else (unconditional) its seed's label."""
+        label, drawn = self.label(served.seed_id), served.classes
+        return replace(label, kind=drawn.get("kind", label.kind),
+                       tone=drawn.get("tone", label.tone),
+                       style=drawn.get("style", label.style))
 
     def closest_kinds(self, kind: str, n: int = 3) -> tuple[str, ...]:
         """Kinds the seeds can draw, those of the asked kind's subgroup first, then those
@@ -133,7 +166,7 @@ class Artist:
         png = render_png(served.image, scale, self.options.resample, self.options.png_level)
         return Drawing(png, "image/png", alt, served.seed_id, served.image.shape[-1] * scale,
                        served.z.tolist(), sigma, kind=label.kind, tone=label.tone,
-                       closest=closest)
+                       closest=closest, classes=served.classes, style=label.style)
 
     def draw(self, request_id: str, seed_id: int | None = None, lang: str = "en",
              kind: str | None = None, tone: str | None = None) -> Drawing:
@@ -146,49 +179,51 @@ class Artist:
         sigma = self.options.sigma
         served = serve(self.sampler, self.seeds, request_id, self._options(sigma), self.guard,
                        seed_id, kind=kind, tone=tone)
-        label = self.label(served.seed_id)
+        label = self._shown(served)
         closest = self.closest_kinds(kind) if kind and label.kind != kind else ()
-        alt = alt_text(served.seed_id, sigma, lang, label.kind, label.tone, self.vocabulary)
+        alt = alt_text(served.seed_id, sigma, lang, label.kind, label.tone, self.vocabulary,
+                       label.style)
         return self._picture(served, sigma, alt, label, closest)
 
-    def draw_near(self, request_id: str, z: list[float], n: int, sigma: float,
+    def draw_near(self, request_id: str, at: Latent, n: int, sigma: float,
                   seed_id: int | None = None, lang: str = "en") -> list[Drawing]:
-        """n pictures near a latent (variations of a picture somebody liked), each the
-        guard's best of its own candidates, drawn in one batch."""
-        center = torch.tensor(z, dtype=torch.float32)
-        if center.shape != (self.sampler.z_dim,):
-            raise ValueError(f"a latent of {len(z)} numbers, the generator takes "
+        """n pictures near a picture (variations of one somebody liked: its latent in its
+        classes, latent_of), each the guard's best of its own candidates, in one batch."""
+        if len(at.z) != self.sampler.z_dim:
+            raise ValueError(f"a latent of {len(at.z)} numbers, the generator takes "
                              f"{self.sampler.z_dim}")
-        # The n pictures share one picture's candidate budget (best_of in all, at least two
-        # each): they sit at half the usual noise around a picture somebody already liked, so
-        # there is less to filter, and four replies' worth of candidates would cost four
-        # replies' time.
+        # Each picture is the guard's best of its own best_of candidates, as a reply is: at a
+        # noise that makes four visibly different pictures (README, python -m bot.variety)
+        # there is as much to filter as around a seed; sharing one reply's candidates (two
+        # each) sent broken faces. Four pictures cost four replies' drawing.
         o = self.options
-        each = max(2, o.best_of // n) if o.best_of > 1 else 1
-        served = serve_near(self.sampler, center, request_id, n,
+        each = o.best_of
+        served = serve_near(self.sampler, at, request_id, n,
                             ServeOptions(sigma, o.preserve_norm, each), self.guard, seed_id)
-        label = self.label(seed_id)  # near a picture of that seed: its kind, kept
+        label = self._shown(served[0])  # all n in the picture's classes: its kind, kept
         return [self._picture(s, sigma, variation_alt_text(i + 1, n, sigma, lang, label.kind,
-                                                           label.tone, self.vocabulary), label)
+                                                           label.tone, self.vocabulary,
+                                                           label.style), label)
                 for i, s in enumerate(served)]
 
-    def morph(self, request_id: str, z: list[float], seed_id: int | None,
+    def morph(self, request_id: str, at: Latent, seed_id: int | None,
               lang: str = "en") -> Drawing:
-        """An animated GIF from a latent to another good seed (picked by the request id) and
-        back, at most 2 s, at the reply size."""
+        """An animated GIF from a picture (its latent in its classes, latent_of) to another
+        good seed in that seed's classes (picked by the request id) and back, at most 2 s,
+        at the reply size."""
         o = self.options
-        start = torch.tensor(z, dtype=torch.float32)
         others = [s for s in self.seeds.seeds if s.id != seed_id] or self.seeds.seeds
         rng = request_rng(request_id)
         if others:
             target = others[int(torch.randint(len(others), (1,), generator=rng))]
-            end, morph_to = target.tensor(), target.id
-        else:  # no seeds: somewhere else on the prior
-            end, morph_to = torch.randn(self.sampler.z_dim, generator=rng), None
-        frames = morph_frames(self.sampler, start, end, o.morph_frames)  # (F, C, S, S)
+            end, morph_to = target.latent(), target.id
+        else:  # no seeds: somewhere else on the prior, in its own classes
+            end, morph_to = Latent.of(torch.randn(self.sampler.z_dim, generator=rng)), None
+        frames = morph_frames(self.sampler, at, end, o.morph_frames)  # (F, C, S, S)
         side = frames.shape[-1]
         scale = min(self._scale(side), MORPH_SIZE // side) or 1
         gif = to_gif(frames, scale, o.morph_ms, resample=o.resample)
         return Drawing(gif, "image/gif", morph_alt_text(seed_id, morph_to, lang), seed_id,
-                       side * scale, list(z), 0.0, morph_to)
+                       side * scale, list(at.z), 0.0, morph_to,
+                       classes=at.drawn(self.sampler.cond).classes)
 

@@ -84,9 +84,9 @@ def drawing_costs(artist: Artist, repeats: int) -> dict[str, dict[str, float]]:
     kinds: dict[str, Callable[[int], list[bytes]]] = {
         "one picture": lambda i: [artist.draw(f"bench:{i}").data],
         "more like this (4 pictures)": lambda i: [
-            d.data for d in artist.draw_near(f"bench:v{i}", first.z, 4,
+            d.data for d in artist.draw_near(f"bench:v{i}", first.latent, 4,
                                              artist.options.variation_sigma, first.seed_id)],
-        "morph GIF": lambda i: [artist.morph(f"bench:m{i}", first.z, first.seed_id).data],
+        "morph GIF": lambda i: [artist.morph(f"bench:m{i}", first.latent, first.seed_id).data],
     }
     out = {}
     for name, draw in kinds.items():

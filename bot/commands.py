@@ -6,11 +6,14 @@ Mastodon sends HTML and X sends plain text. Both are reduced to plain words: tag
 when a trigger phrase, normalised the same way, occurs in it as whole words, anywhere in the
 whole text: every step is linear in the text's length (the HTML parser, NFKC, one regular
 expression per phrase with no nested repetition), so a long text costs time in proportion,
-never a cut that hides a trigger. A request remembers the language it was written in.
+never a cut that hides a trigger. A request is answered in the language of the phrase that
+matched ("create a human image for ユキ" in English); only a phrase that has none (an
+operator's emoji trigger) leaves it to the rest of the text.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import re
@@ -40,9 +43,15 @@ DEFAULT_LIKE = ["like #{n}", "#{n}みたいに"]
 # read, so that one the post does not have ("morph 9") can be answered, not taken for 1.
 _PICK = re.compile(r"\s*#?(\d+)")
 _NO_SUCH_PICK = 10**9  # what a number too long to read stands for: no post has it
-# Kana is only written in Japanese: its presence decides the language of a request (Chinese
-# has no kana, so kanji alone decide nothing). Another language adds its test here.
-_JAPANESE = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+# Kana is only written in Japanese (Chinese has none, so kanji alone decide nothing): a phrase
+# with kana is Japanese. Kana letters only: "ー" and "・" are borrowed by symbols and kaomoji.
+# Another language adds its test here.
+_KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u31f0-\u31ff\uff66-\uff6f\uff71-\uff9d]")
+_LATIN = re.compile(r"[A-Za-z]")
+# A Japanese word in a text: two or more kana or kanji together (so not the lone ﾉ or ヮ of a
+# kaomoji), counted when it holds a kana letter
+_JAPANESE_RUN = re.compile(r"[\u3041-\u3096\u309d\u309e\u30a1-\u30fa\u30fc-\u30fe"
+                           r"\u31f0-\u31ff\u3005\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9d]{2,}")
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ class Request:
     command: str = "picture"
     seed_id: int | None = None  # like: the good seed asked for
     pick: int | None = None  # which picture of a four-picture post the command means (1-4)
-    lang: str = "en"  # the language it was written in: every answer is in it
+    lang: str = "en"  # the language of the phrase that matched: every answer is in it
     kind: str | None = None  # picture: the kind of person asked for ("cook"; bot.kinds)
     tone: str | None = None  # picture: the skin tone asked for ("medium-dark")
 
@@ -120,12 +129,24 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+def phrase_language(phrase: str) -> str | None:
+    """The language a trigger or command phrase is written in: "ja" (it has kana), "en" (latin
+    letters, no kana), or None when it says nothing (emoji, digits, kanji alone). "{n}", the
+    place of a seed number in "like #{n}", is no letter."""
+    phrase = phrase.replace("{n}", "")
+    return "ja" if _KANA.search(phrase) else "en" if _LATIN.search(phrase) else None
+
+
 def language(text: str) -> str:
-    """The language a text is written in, as far as the bot answers it: "ja" or "en"."""
-    return "ja" if _JAPANESE.search(text) else "en"
+    """The language of a whole text, for a phrase that says none: "ja" when its Japanese words
+    (runs of kana and kanji with a kana among them) hold more characters than it has latin
+    letters, else "en". A lone "ー" or a kaomoji's ﾉ is no word; a name in kana ("ユキ") does
+    not outweigh an English sentence."""
+    japanese = sum(len(run) for run in _JAPANESE_RUN.findall(text) if _KANA.search(run))
+    return "ja" if japanese > len(_LATIN.findall(text)) else "en"
 
 
-def _is_cjk(phrase: str) -> bool:
+def is_cjk(phrase: str) -> bool:
     return any(unicodedata.category(c).startswith("L") and ord(c) > 0x2E80 for c in phrase)
 
 
@@ -133,9 +154,14 @@ def find_phrase(text: str, phrase: str) -> re.Match[str] | None:
     """Where the (normalised) phrase occurs as whole words; CJK has no spaces between words."""
     if not phrase:
         return None
-    if _is_cjk(phrase):
-        return re.search(re.escape(phrase), text)
-    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text)
+    return _phrase_pattern(phrase).search(text)
+
+
+@functools.lru_cache(maxsize=4096)  # the kinds table alone has more phrases than re caches
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    if is_cjk(phrase):
+        return re.compile(re.escape(phrase))
+    return re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
 
 
 @functools.lru_cache(maxsize=64)
@@ -143,7 +169,7 @@ def like_pattern(phrase: str) -> re.Pattern[str]:
     """'like #{n}' -> a pattern whose group 1 is the number, matched like a phrase."""
     before, _, after = normalise(phrase).partition("{n}")
     body = re.escape(before) + r"(\d{1,9})" + re.escape(after)
-    if _is_cjk(phrase):
+    if is_cjk(phrase):
         return re.compile(body)
     return re.compile(rf"(?<![\w#]){body}(?!\w)" if before else rf"{body}(?!\w)")
 
@@ -165,15 +191,15 @@ def parse(text: str, triggers: list[str], is_html: bool = False, *,
         order: tuple[str, ...] = (*REPLY_COMMANDS[:2], "like", *REPLY_COMMANDS[2:], "trigger")
     else:
         order = ("like", "trigger", "help")
-    lang = language(plain)
     for command in order:
-        request = _find(plain, lang, command, triggers, commands, like)
-        if request is not None:
-            return request
+        request = _find(plain, command, triggers, commands, like)
+        if request is not None:  # answered in the language of the phrase it matched
+            lang = phrase_language(request.trigger) or language(plain)
+            return dataclasses.replace(request, lang=lang)
     return None
 
 
-def _find(plain: str, lang: str, command: str, triggers: list[str],
+def _find(plain: str, command: str, triggers: list[str],
           commands: dict[str, list[str]], like: list[str] | None) -> Request | None:
     """The request for one command (or a trigger phrase) if the text holds one of its
     phrases."""
@@ -181,18 +207,18 @@ def _find(plain: str, lang: str, command: str, triggers: list[str],
         for phrase in DEFAULT_LIKE if like is None else like:
             found = like_pattern(phrase).search(plain)
             if found is not None:
-                return Request(plain, phrase, "like", seed_id=int(found.group(1)), lang=lang)
+                return Request(plain, phrase, "like", seed_id=int(found.group(1)))
         return None
     if command == "trigger":
         for trigger in triggers:
             if find_phrase(plain, normalise(trigger)) is not None:
-                return Request(plain, trigger, lang=lang)
+                return Request(plain, trigger)
         return None
     for phrase in commands.get(command, []):
         found = find_phrase(plain, normalise(phrase))
         if found is not None:
             pick = _PICK.match(plain, found.end())
             number = pick.group(1) if pick else None
-            return Request(plain, phrase, command, lang=lang, pick=None if number is None else
+            return Request(plain, phrase, command, pick=None if number is None else
                            int(number) if len(number) <= 9 else _NO_SUCH_PICK)
     return None

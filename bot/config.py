@@ -8,6 +8,7 @@ revealed only where a client is built. A bad value stops the start with one line
 from __future__ import annotations
 
 import difflib
+import io
 import ipaddress
 import json
 import logging
@@ -101,13 +102,16 @@ class Settings(BaseSettings):
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_COMMANDS.items()})
     like_phrases: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_LIKE))  # {n}: the seed number
-    variation_sigma: float = Field(0.25, ge=0, le=3)  # noise of "more like this"
+    # noise of "more like this": 0.6 makes four pictures as far apart as four new replies
+    # (README, python -m bot.variety)
+    variation_sigma: float = Field(0.6, ge=0, le=3)
     poll_seconds: float = Field(60.0, ge=1)
     # pictures, four for "more like this": the README's conversation twice (6 + 6) and the
     # "more like this 2" its variations reply suggests (4) fit
     user_limit_per_hour: int = Field(16, ge=0)
+    # the first start's backlog; also how long a failing mention is retried (at least 1 h)
     backlog_hours: float = Field(24.0, ge=0)
-    max_attempts: int = Field(5, ge=1)
+    max_attempts: int = Field(5, ge=1)  # an error nobody foresaw; transient ones: the window
 
     metrics_port: int | None = Field(None, ge=1, le=65535)  # /healthz and /metrics on loopback
     log_format: Literal["text", "json"] = "text"
@@ -284,7 +288,7 @@ class Settings(BaseSettings):
         else:
             lines.append(f"local inbox {self.local.inbox} outbox {self.local.outbox}"
                          f"{' and stdin' if self.local.stdin else ''}")
-        lines.append(f"state {self.state_path}; weights {self.weights_dir}; seeds "
+        lines.append(f"state {self.state_path.absolute()}; weights {self.weights_dir}; seeds "
                      f"{self.seeds_file}; sigma {self.sigma}")
         lines.append(f"triggers {self.triggers}; poll every {self.poll_seconds:g}s; "
                      f"{self.user_limit_per_hour} images per user per hour; backlog "
@@ -320,6 +324,43 @@ def _given(value: SecretStr | str) -> bool:
 
 def _set(secret: SecretStr) -> str:
     return "set" if secret.get_secret_value() else "missing"
+
+
+# What SIGHUP may change in a running bot: what is read afresh for each mention, each poll or
+# each picture (the artist is rebuilt with them). The rest is built into the running parts
+# (the platform's client and credentials, the state file and its lock, the metrics port, the
+# log handlers) and takes a restart.
+RELOADABLE = frozenset({
+    "weights_dir", "seeds_path", "sigma", "preserve_norm", "best_of", "upscale", "resample",
+    "device", "triggers", "commands", "like_phrases", "variation_sigma", "poll_seconds",
+    "user_limit_per_hour", "backlog_hours", "max_attempts", "daily_post_enabled",
+    "daily_post_time", "timezone"})
+
+
+def reread(current: Settings) -> Settings:
+    """SIGHUP: the settings read again (environment, .env, secrets directory). Those in
+    RELOADABLE take their new values (`changes` says which); a change to any other is logged
+    as a warning and waits for a restart. SettingsError (nothing changes) when they are bad."""
+    # A process's environment cannot change from outside: say so, or an edited bot.env
+    # (systemd's EnvironmentFile=) would seem to be ignored for no reason.
+    log.info("reading the settings again from %s and the secrets directory; the environment "
+             "(systemd's EnvironmentFile=, compose's env_file) is read only at start",
+             env_file_path().absolute())
+    fresh = load_settings()
+    changed = [n for n in Settings.model_fields if getattr(fresh, n) != getattr(current, n)]
+    for name in changed:  # names only: a group such as mastodon holds a token
+        if name not in RELOADABLE:
+            log.warning("%s%s changed, but takes a restart (systemctl restart "
+                        "human-image-bot); the running bot keeps its old value", PREFIX,
+                        name.upper())
+    return current.model_copy(update={n: getattr(fresh, n) for n in changed if n in RELOADABLE})
+
+
+def changes(old: Settings, new: Settings) -> list[str]:
+    """One line per setting that differs, with both values (reloadable settings hold no
+    secret): what a reload changed."""
+    return [f"{PREFIX}{n.upper()}: {getattr(old, n)} -> {getattr(new, n)}"
+            for n in Settings.model_fields if getattr(old, n) != getattr(new, n)]
 
 
 class SettingsError(Exception):
@@ -369,7 +410,7 @@ def unknown_settings(environ: Mapping[str, str] | None = None,
 def _unknown(key: str, where: str, known: list[str]) -> str:
     close = difflib.get_close_matches(key.upper()[len(PREFIX):], known, n=1)
     hint = (f"did you mean {PREFIX}{close[0]}?" if close else
-            "the settings are listed in README.md")
+            "the settings are listed in docs/CONFIGURATION.md")
     return f"{key} {where} is not a setting and is ignored; {hint}"
 
 
@@ -384,9 +425,61 @@ def _dotenv_keys(path: Path) -> list[str]:
         return []  # pydantic-settings reports an unreadable .env itself
 
 
+def env_file_path() -> Path:
+    """The .env file pydantic-settings reads: relative to the working directory."""
+    return Path(str(Settings.model_config.get("env_file") or ".env"))
+
+
+def env_file_problems(path: Path) -> list[str]:
+    """One line per line of a .env file that cannot be read as NAME=value, or one for a file
+    that is not UTF-8 text. pydantic-settings would skip such a line with a warning and run
+    without its value (or stop with a traceback). The line's text is never shown: it may hold
+    a token."""
+    if not path.is_file():
+        return []
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return [f"{path} cannot be read ({exc.strerror or exc}); make it readable by the bot's "
+                "user, or remove it"]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        return [f"{path} line {line} is not UTF-8 text (byte 0x{data[exc.start]:02x}); save the "
+                "file as UTF-8"]
+    from dotenv.parser import parse_stream  # pydantic-settings' own .env reader
+
+    problems = []
+    for binding in parse_stream(io.StringIO(text)):
+        where = f"{path} line {binding.original.line}"
+        if binding.error:
+            name = re.match(r"\s*(?:export\s+)?([A-Za-z_]\w*)\s*=", binding.original.string)
+            what = f" ({name.group(1)})" if name else ""
+            problems.append(f"{where}{what} cannot be read as NAME=value: put a value with "
+                            "spaces, quotes or # in single quotes, NAME='...' (an unclosed "
+                            "quote runs on to the next one); fix or remove the line")
+        elif binding.key and _cut_json(binding.original.string):
+            problems.append(f"{where} ({binding.key}): an unquoted JSON value is cut at ' #' "
+                            "(the rest reads as a comment); put the value in single quotes, "
+                            f"{binding.key}='...'")
+    return problems
+
+
+def _cut_json(line: str) -> bool:
+    """An unquoted JSON list or object with ' #' in it ("like #{n}"): python-dotenv (which
+    reads .env for the bot) and docker compose take ' #' there for the start of a comment."""
+    raw = line.partition("=")[2].strip()
+    return raw[:1] in ("[", "{") and " #" in raw
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings; a SettingsError lists every problem, one line each. Names that no
-    setting reads are logged as warnings first: a typo may be why a setting is missing."""
+    """Read the settings; a SettingsError lists every problem, one line each. A .env file with
+    a line that cannot be read is refused: the bot would run without that value. Names that
+    no setting reads are logged as warnings first: a typo may be why a setting is missing."""
+    problems = env_file_problems(env_file_path())
+    if problems:
+        raise SettingsError(problems)
     for message in unknown_settings():
         log.warning("%s", message)
     try:

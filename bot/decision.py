@@ -26,7 +26,7 @@ from bot import commands
 from bot.config import Settings
 from bot.kinds import EMPTY, Vocabulary, wish
 from bot.platforms.base import Me, Mention, TextLimit
-from bot.state import Picture
+from bot.state import Picture, Wait
 from bot.texts import gone_text, help_text, limit_text, pick_text, unknown_seed_text
 
 _NOBOT = re.compile(r"#nobots?\b", re.IGNORECASE)
@@ -82,6 +82,7 @@ class Decision:
     action: Literal["ignore", "refuse", "note", "reply", "wait", "delete"]
     reason: str = ""
     until: float = 0.0  # wait: the time at which to decide again
+    wait: Wait | None = None  # wait: what for (reason says it in words)
     request: commands.Request | None = None  # reply, delete: what was asked
     target: Picture | None = None  # the picture a command is about (None: a new one)
     text: str = ""  # note: what to say
@@ -166,7 +167,7 @@ def _picture(m: Mention, facts: Facts, settings: Settings, request: commands.Req
             m, request.lang, limit, minutes, asked, facts.text_limit), "limit")
     free_at = facts.free_at(asked)
     if free_at > now:
-        return Decision("wait", "waiting for the media budget", until=free_at)
+        return Decision("wait", "waiting for the media budget", until=free_at, wait=Wait.BUDGET)
     return Decision("reply", request=request, target=target)
 
 
@@ -182,7 +183,7 @@ def _answer(facts: Facts, reason: str, text: str, kind: NoteKind) -> Decision:
     """A text-only answer, or a wait when notes count against the post budget (X)."""
     if facts.notes_use_budget and facts.free_at() > facts.now:
         return Decision("wait", f"the note waits for the post budget ({reason})",
-                        until=facts.free_at())
+                        until=facts.free_at(), wait=Wait.BUDGET)
     return Decision("note", reason, text=text, note=kind)
 
 

@@ -1,8 +1,9 @@
 """What operators see: log lines (text or JSON, secrets scrubbed), Prometheus metrics, health.
 
 With BOT_METRICS_PORT set, a small HTTP server on loopback answers
-    /healthz   200 "ok" when the poll loop ran within three intervals and the state file is
-               writable; 503 with the reason otherwise
+    /healthz   200 "ok" when the poll loop ran within three intervals, the state file is
+               writable and the platform answers; 503 with the reason otherwise (the
+               platform failing: since when, and what it said)
     /metrics   the Prometheus text format (prometheus-client)
 The port is bound before the bot loads anything: one in use is one line (PortUnusable), exit
 78, not a traceback and a restart loop; python -m bot check reports it too, unless the program
@@ -111,6 +112,16 @@ class Metrics:
             "(0: none waiting)", registry=r)
         self.last_poll = Gauge("bot_last_successful_poll_timestamp_seconds",
                                "Unix time of the last poll that fetched mentions", registry=r)
+        self.platform_failing = Gauge(
+            "bot_platform_failing",
+            "1 while the platform (or the disk the bot writes) fails and the bot backs off; "
+            "0 once a request gets through again", registry=r)
+        self.platform_errors = Counter(
+            "bot_platform_errors_total", "Failed requests to the platform, by kind "
+            "(transient: 5xx, network, processing, a full disk; rate_limited; rejected; "
+            "unforeseen: an error nobody expected)", ["kind"], registry=r)
+        for kind in ("transient", "rate_limited", "rejected", "unforeseen"):
+            self.platform_errors.labels(kind)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -24,11 +24,19 @@ marked `replying` with what is about to be posted; then it is posted and settled
 against the platform's budget counted in the same transaction. A mention found `replying`
 (a crash, a lost answer) is looked for on the platform before anything is sent again.
 
-Errors are sorted by kind: a 429 is waited out until its reset, 5xx and network errors back
-off exponentially with jitter, a 401 (or a token without the scope to post) stops the bot
-with a message, and a refusal for one mention settles that mention as failed. Every failed
-request while answering a mention (a lookup, an upload, a post) and any exception nobody
-expected count as one attempt of that mention, toward the same backoff and the same limit.
+Errors are sorted by kind: a 429 is waited out until its reset; a transient failure (5xx,
+timeouts, network errors, media still processing, a full disk) backs off exponentially with
+jitter, capped at BACKOFF_CAP, for as long as the mention is within its backlog window
+(BOT_BACKLOG_HOURS, at least RETRY_WINDOW), however many attempts that takes: an instance is
+down for minutes during an upgrade; a 401 (or a token without the scope to post) stops the bot
+with a message; only a permanent refusal for one mention (a 4xx that will not change, media
+the server rejects, a deleted status) settles it as failed. Every failed request while
+answering a mention (a lookup, an upload, a post) counts as one attempt of it; an exception
+nobody expected does too, and gives up after BOT_MAX_ATTEMPTS (a bug does not go away by
+waiting). While the platform fails, one pending mention at a time probes it, after the
+backoff, the others waiting behind it: at most 8 tries in a 3-minute outage and 24 in a
+2-hour one (each a request or two), and as many polls if the polls fail too (counted in
+tests/test_outages.py); `/healthz` and bot_platform_failing say the platform is failing.
 SIGTERM or SIGINT lets the request in flight finish, then the loop exits; a reply whose media
 is still being processed stays pending in the state file and goes on after a restart.
 """
@@ -41,9 +49,11 @@ import random
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.artist import Artist, Drawing
@@ -59,14 +69,27 @@ from bot.decision import (
 )
 from bot.observe import Metrics
 from bot.platforms.base import Me, Mention, Platform, Posted, Reaction, Uploaded, id_key
-from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
-from bot.state import Outgoing, Picture, Record, State
+from bot.platforms.errors import (
+    AuthFailed,
+    DiskFull,
+    PlatformError,
+    RateLimited,
+    Rejected,
+    Transient,
+    is_disk_full,
+)
+from bot.state import Outgoing, Picture, Record, State, Wait
 from bot.texts import daily_text, reply_text
 
 log = logging.getLogger("bot.service")
 
 BACKOFF_BASE = 2.0
+# The longest wait between two tries while a platform fails: after the first few tries an
+# outage costs one request per 7.5 to 15 minutes (jitter), and a mention waits at most this
+# long after the platform is back.
 BACKOFF_CAP = 15 * 60.0
+RETRY_WINDOW = 3600.0  # a mention is retried for BOT_BACKLOG_HOURS, but never less than this
+LATENCY_WINDOW = 1000  # the reply latencies kept in Stats (the newest): memory stays flat
 MAX_RATE_WAIT = 20 * 60.0  # a reset further away than this is re-checked after this long
 DAILY_RETRY = 600.0  # a daily post that failed is tried again this much later
 # Media the platform has not processed this long after its upload is given up (a failed
@@ -90,6 +113,11 @@ def fatal(platform: str, exc: AuthFailed) -> Fatal:
 
 class Unavailable(Exception):
     """The platform could not be reached at start (network, 5xx, rate limit)."""
+
+
+class Unforeseen(Transient):
+    """An error nobody foresaw while answering a mention (a bug, an answer of a shape nobody
+    expected): retried like a transient failure, but given up after BOT_MAX_ATTEMPTS."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +161,8 @@ class Clock:
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds`, returning early (True) when woken by a signal or input."""
         woken = self.wake.wait(seconds) if seconds > 0 else self.wake.is_set()
-        self.wake.clear()
+        if woken:  # only a wake-up seen is used up: one that comes after the timeout (and
+            self.wake.clear()  # before this line) wakes the next wait instead of being lost
         return woken
 
 
@@ -147,7 +176,8 @@ class Stats:
     retried: int = 0
     rate_waits: int = 0
     last_poll: float = 0.0
-    latencies: list[float] = field(default_factory=list)  # seconds, fetch to posted
+    # seconds, fetch to posted: the newest LATENCY_WINDOW (a bot runs for months)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
 
 
 class Service:
@@ -164,7 +194,7 @@ class Service:
         self.stats = Stats()
         self.stopping = False
         self.me: Me | None = None
-        self.problem: str | None = None  # why the bot cannot work right now (for /healthz)
+        self._problem: str | None = None  # the start or the state file (see `problem`)
         self.metrics = metrics or Metrics()
         self.load_artist = load_artist  # SIGHUP: weights and seeds read again
         self._reload_asked = False
@@ -175,10 +205,62 @@ class Service:
         self._fetch_blocked_until = 0.0  # a 429's reset or a backoff: no fetch before it
         self._posts_blocked_until = 0.0  # a 429 on posting: no upload before its reset
         self._daily_not_before = 0.0  # a failed daily post is tried again from here
+        # The platform failing, by what failed ("fetch", "answer"): since when, and why.
+        # Answers: consecutive transient failures of any mention, and no mention is tried
+        # before the last one's backoff is over (one probe at a time during an outage).
+        self._failing: dict[str, tuple[float, str]] = {}
+        self._answer_failures = 0
+        self._answers_blocked_until = 0.0
 
     @property
     def name(self) -> str:
         return self.platform.name
+
+    @property
+    def problem(self) -> str | None:
+        """Why the bot cannot work right now, for /healthz: the server unreachable at start,
+        the state file unwritable, or the platform failing (None: all is well)."""
+        failing = self.failing
+        return self._problem or (failing and f"{failing}; retrying with backoff")
+
+    @problem.setter
+    def problem(self, value: str | None) -> None:
+        self._problem = value
+
+    @property
+    def failing(self) -> str | None:
+        """What of the platform fails now, since when, and what it said (None: nothing)."""
+        if not self._failing:
+            return None
+        since = min(at for at, _ in self._failing.values())
+        why = "; ".join(f"{what}: {text}" for what, (_, text) in sorted(self._failing.items()))
+        started = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"{self.name} is failing since {started} ({why})"
+
+    def _platform_error(self, what: str, exc: PlatformError) -> None:
+        """Count a failed request by kind; a transient one marks the platform failing (a 429
+        or a refusal is an answer, and a bug is the bot's own)."""
+        kind = ("rejected" if isinstance(exc, Rejected) else
+                "rate_limited" if isinstance(exc, RateLimited) else
+                "unforeseen" if isinstance(exc, Unforeseen) else "transient")
+        self.metrics.platform_errors.labels(kind).inc()
+        if kind != "transient":
+            return
+        if not self._failing:
+            log.warning("%s is failing (%s: %s): mentions stay pending and are retried with "
+                        "backoff", self.name, what, exc)
+        since = self._failing.get(what, (self.clock.now(), ""))[0]
+        self._failing[what] = (since, str(exc))
+        self.metrics.platform_failing.set(1)
+
+    def _platform_ok(self, what: str) -> None:
+        if what == "answer":
+            self._answer_failures, self._answers_blocked_until = 0, 0.0
+        gone = self._failing.pop(what, None)
+        if gone is not None and not self._failing:
+            log.info("%s answers again after %.0fs of failures", self.name,
+                     self.clock.now() - gone[0])
+            self.metrics.platform_failing.set(0)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -223,7 +305,7 @@ class Service:
         try:
             artist = self.load_artist()
         except Exception as exc:
-            log.error("reload refused, keeping the weights and seeds in use: %s", exc)
+            log.error("reload refused, keeping the settings, weights and seeds in use: %s", exc)
             return False
         self.artist = artist
         log.info("reloaded weights from %s and %d seeds from %s", artist.weights_dir,
@@ -310,13 +392,14 @@ class Service:
         except Exception as exc:
             if not isinstance(exc, PlatformError):  # nobody foresaw it: log it whole, go on
                 log.exception("fetching mentions failed unexpectedly")
-                exc = Transient(f"unexpected error: {exc!r}")
+                exc = Unforeseen(f"unexpected error: {exc!r}")
             self._record(exc.mentions_read)  # answered, but the cursor stays: a gap before them
             self._record_reactions(self.platform.take_reactions())
             self._fetch_failed(exc)
             return
         self._fetch_fail_count = 0
         self._fetch_blocked_until = 0.0
+        self._platform_ok("fetch")
         reactions = self.platform.take_reactions()
         self._record_reactions(reactions)
         if not self.stats.last_poll:
@@ -346,6 +429,7 @@ class Service:
     def _fetch_failed(self, exc: PlatformError) -> None:
         if isinstance(exc, AuthFailed):
             raise fatal(self.name, exc) from None
+        self._platform_error("fetch", exc)
         if isinstance(exc, RateLimited):
             self._rate_wait()
             wait = self._until(exc.reset_at)
@@ -386,16 +470,17 @@ class Service:
         next pending one is due (0: none pending)."""
         not_before = self._not_before()
         for record in round_robin(self.state.pending(self.name)):
-            if self.stopping:
-                break
+            if self.stopping or self.clock.now() < self._answers_blocked_until:
+                break  # the platform is failing: the mention that failed last probes it
             if record.next_attempt_at <= self.clock.now():
                 self.handle(record, not_before)
         pending = self.state.pending(self.name)
         self.metrics.pending.set(len(pending))
         wait = max(0.0, self._budget_free_at() - self.clock.now())
-        waiting = any(r.reason and r.reason.startswith("waiting for") for r in pending)
+        waiting = any(r.waiting_for is Wait.BUDGET for r in pending)
         self.metrics.budget_wait.set(wait if waiting else 0.0)
-        return min((r.next_attempt_at for r in pending), default=0.0)
+        return min((max(r.next_attempt_at, self._answers_blocked_until) for r in pending),
+                   default=0.0)
 
     def _budget_free_at(self, need: int = 1) -> float:
         count, window = self.platform.media_limit
@@ -430,8 +515,13 @@ class Service:
         except (Fatal, sqlite3.Error):
             raise
         except Exception as exc:
+            if is_disk_full(exc):  # written outside the platform: a full disk all the same
+                assert isinstance(exc, OSError)
+                folder = Path(exc.filename).parent if exc.filename else Path.cwd()
+                self._failed_attempt(record, DiskFull(folder, exc))
+                return
             log.exception("mention %s: answering failed unexpectedly", record.mention.id)
-            self._failed_attempt(record, Transient(f"unexpected error: {exc!r}"))
+            self._failed_attempt(record, Unforeseen(f"unexpected error: {exc!r}"))
 
     def _handle(self, record: Record, not_before: datetime | None) -> None:
         m = record.mention
@@ -468,7 +558,7 @@ class Service:
             log.info("mention %s: %s of %s; due in %.0fs", m.id, decision.reason, self.name,
                      decision.until - self.clock.now())
         self.state.retry_later(self.name, m.id, decision.until - self.clock.now(),
-                               decision.reason)
+                               decision.reason, decision.wait)
 
     def _found_earlier_reply(self, record: Record) -> bool:
         """Look for the bot's own answer on the platform; settle the mention if there is one.
@@ -518,6 +608,7 @@ class Service:
         except PlatformError as exc:
             self._failed_attempt(record, exc)
             return
+        self._platform_ok("answer")
         self.state.mark_deleted(self.name, target.post_id)
         self._settle(m, "replied", decision.reason, pictures=[])
         log.info("mention %s from @%s: deleted my post %s on request", m.id, m.author,
@@ -532,16 +623,17 @@ class Service:
             drawing = artist.draw(rid, request.seed_id, lang, request.kind, request.tone)
             return [drawing], "picture"
         if request.command == "variations":
-            return artist.draw_near(rid, target.z, 4, self.settings.variation_sigma,
+            return artist.draw_near(rid, artist.latent_of(target), 4,
+                                    self.settings.variation_sigma,
                                     target.seed_id, lang), "variation"
         if request.command == "morph":
-            return [artist.morph(rid, target.z, target.seed_id, lang)], "morph"
+            return [artist.morph(rid, artist.latent_of(target), target.seed_id, lang)], "morph"
         # again: near the same good seed; if the curator has removed it since, near the
         # picture itself with the same noise
         if target.seed_id is not None and target.seed_id in artist.seed_ids:
             return [artist.draw(rid, target.seed_id, lang)], "picture"
-        return artist.draw_near(rid, target.z, 1, self.settings.sigma, target.seed_id,
-                                lang), "picture"
+        return artist.draw_near(rid, artist.latent_of(target), 1, self.settings.sigma,
+                                target.seed_id, lang), "picture"
 
     def _reply(self, record: Record, decision: Decision) -> None:
         """Draw, upload and keep the reply on its way (its text, latents and media), then send
@@ -560,7 +652,8 @@ class Service:
         at_upload, at_post = self._costs(len(drawings))
         free_at = self._budget_free_at(at_upload + at_post)
         if free_at > self.clock.now():
-            self._wait(record, Decision("wait", "waiting for the media budget", until=free_at))
+            self._wait(record, Decision("wait", "waiting for the media budget", until=free_at,
+                                        wait=Wait.BUDGET))
             return
         try:
             uploaded = self.platform.upload([d.media for d in drawings])
@@ -570,7 +663,8 @@ class Service:
         parent = decision.target.post_id if decision.target is not None else None
         pictures = tuple(Picture("", kind, d.z, d.seed_id, d.sigma, idx=i, mention_id=m.id,
                                  for_author_id=m.author_id, parent_post_id=parent,
-                                 morph_to=d.morph_to) for i, d in enumerate(drawings))
+                                 morph_to=d.morph_to, classes=dict(d.classes))
+                         for i, d in enumerate(drawings))
         out = Outgoing("reply", request.command,
                        reply_text(m, drawings, request, self.settings,
                                   self.platform.text_limit, self.artist.vocabulary),
@@ -595,7 +689,7 @@ class Service:
             free_at = self._budget_free_at(1)
             if free_at > self.clock.now():
                 self._wait(record, Decision("wait", "waiting for the media budget",
-                                            until=free_at))
+                                            until=free_at, wait=Wait.BUDGET))
                 return
         if out.uploaded is not None:
             log.info("mention %s: media %s uploaded, posting the reply", m.id,
@@ -641,10 +735,12 @@ class Service:
             log.info("mention %s: %s is processing media %s; looking again from the loop",
                      m.id, self.name, ", ".join(uploaded.waiting))
         self.state.retry_later(self.name, m.id, uploaded.check_in,
-                               f"media being processed ({uploaded.checks} looks so far)")
+                               f"media being processed ({uploaded.checks} looks so far)",
+                               Wait.PROCESSING)
 
     def _sent(self, m: Mention, out: Outgoing, posted: Posted, recovered: bool = False) -> None:
         """Settle a mention whose post is out (sent now, or found after a crash)."""
+        self._platform_ok("answer")
         uploads = self._costs(len(out.pictures))[1]
         if out.is_note:
             self._noted(m, out, posted, uploads)
@@ -681,6 +777,7 @@ class Service:
         m = record.mention
         if isinstance(exc, AuthFailed):
             raise fatal(self.name, exc) from None
+        self._platform_error("answer", exc)
         if isinstance(exc, Rejected):
             log.warning("mention %s: %s refused the reply (%s)", m.id, self.name, exc)
             self._settle(m, "failed", f"rejected: {exc}")
@@ -692,22 +789,42 @@ class Service:
             wait = self._until(exc.reset_at)
             self._posts_blocked_until = max(self._posts_blocked_until,
                                             self.clock.now() + wait)
-            self.state.retry_later(self.name, m.id, wait, f"rate limited: {exc}")
+            self.state.retry_later(self.name, m.id, wait, f"rate limited: {exc}",
+                                   Wait.RATE_LIMIT)
             log.warning("mention %s: rate limited; waiting %.0fs for the reset", m.id, wait)
             return
         current = self.state.get(self.name, m.id) or record
         if current.attempts <= record.attempts:
             self.state.count_attempt(self.name, m.id)
         attempts = record.attempts + 1
-        if attempts >= self.settings.max_attempts:
-            log.error("mention %s: giving up after %d attempts (%s)", m.id, attempts, exc)
-            self._settle(m, "failed", f"{attempts} attempts: {exc}")
+        given_up = self._given_up(m, attempts, exc)
+        if given_up:
+            log.error("mention %s: giving up after %s", m.id, given_up)
+            self._settle(m, "failed", given_up)
             return
-        wait = backoff(attempts, self.rng)
+        if isinstance(exc, Unforeseen):  # this mention's trouble: the others go on
+            wait = backoff(attempts, self.rng)
+        else:  # the platform's (or the disk's): every mention waits behind this one
+            self._answer_failures += 1
+            wait = backoff(max(attempts, self._answer_failures), self.rng)
+            self._answers_blocked_until = self.clock.now() + wait
         self.stats.retried += 1
-        self.state.retry_later(self.name, m.id, wait, str(exc))
+        self.state.retry_later(self.name, m.id, wait, str(exc), Wait.RETRY)
         log.warning("mention %s: attempt %d failed (%s); retrying in %.0fs", m.id, attempts,
                     exc, wait)
+
+    def _given_up(self, m: Mention, attempts: int, exc: Transient) -> str | None:
+        """Why a mention whose attempt failed is given up (None: it is tried again). A bug
+        gives up after BOT_MAX_ATTEMPTS; a transient failure once the mention has left its
+        backlog window: an answer later than that is no answer."""
+        if isinstance(exc, Unforeseen) and attempts >= self.settings.max_attempts:
+            return f"{attempts} attempts: {exc}"  # BOT_MAX_ATTEMPTS
+        window = max(self.settings.backlog_hours * HOUR, RETRY_WINDOW)
+        age = self.clock.now() - m.created_at.timestamp()
+        if age > window:
+            return (f"{attempts} attempts: still failing {age / HOUR:.1f} h after the "
+                    f"mention, past its {window / HOUR:g} h window (BOT_BACKLOG_HOURS): {exc}")
+        return None
 
     def _settle(self, m: Mention, status: str, reason: str | None,
                 reply_id: str | None = None, seed_id: int | None = None,
@@ -715,9 +832,10 @@ class Service:
         self.state.settle(self.name, m.id, status, reason, reply_id, seed_id, pictures,
                           uploads)
         self.metrics.mentions.labels(status).inc()
+        if reply_id is None:  # settled without a post of its own (a delete too): tidy up
+            self.platform.settle(m)
         if status != "replied":
             self._fetched_at.pop(m.id, None)
-            self.platform.settle(m)
             log.info("mention %s from @%s: %s (%s)", m.id, m.author, status, reason,
                      extra={"mention_id": m.id, "platform": self.name, "status": status})
         setattr(self.stats, status, getattr(self.stats, status) + 1)
@@ -773,13 +891,16 @@ class Service:
         except Exception as exc:  # a 5xx, a lost answer, an error nobody foresaw: maybe posted
             if not isinstance(exc, PlatformError):
                 log.exception("daily post for %s: posting failed unexpectedly", day)
-            # with idempotent posts a retry under the same key cannot post twice
-            self._daily_failed(day, exc, release=claimed and self.platform.idempotent_posts)
+            # Nothing went out when it failed before the post itself was asked for (an upload
+            # on X); with idempotent posts a retry under the same key cannot post twice.
+            unsent = isinstance(exc, PlatformError) and not exc.may_have_posted
+            self._daily_failed(day, exc, release=claimed and (
+                unsent or self.platform.idempotent_posts))
             return None
-        self.state.finish_daily(self.name, day, posted.id)
-        self.state.record_upload(self.name)
-        self.state.record_pictures(self.name, [Picture(
+        # one transaction: the day marked posted, its cost counted, its picture remembered
+        self.state.finish_daily(self.name, day, posted.id, uploads=1, pictures=[Picture(
             posted.id, "daily", drawing.z, drawing.seed_id, drawing.sigma, url=posted.url,
+            classes=dict(drawing.classes),
             parent_post_id=favourite.post_id if favourite is not None else None)])
         log.info("daily post for %s: %s%s", day, posted.id,
                  f" (near {favourite.post_id}, yesterday's favourite)" if favourite else "")
@@ -823,6 +944,7 @@ class Service:
         if favourite is None:
             drawing = self.artist.draw(key)
         else:
-            drawing = self.artist.draw_near(key, favourite.z, 1, self.settings.variation_sigma,
+            drawing = self.artist.draw_near(key, self.artist.latent_of(favourite), 1,
+                                            self.settings.variation_sigma,
                                             favourite.seed_id)[0]
         return drawing, daily_text(drawing, favourite, vocabulary=self.artist.vocabulary)

@@ -22,12 +22,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 from bot.platforms.base import Mention, Reaction, Uploaded
 
 PENDING = ("seen", "replying")
 SETTLED = ("replied", "ignored", "refused", "failed")
+
+
+class Wait(StrEnum):
+    """What a pending mention waits for, kept with it: its reason says it in words for people,
+    this says it for code (the budget gauge counts the mentions waiting for the budget)."""
+
+    BUDGET = "budget"  # the platform's media or post budget (a reply or a note, on X)
+    RATE_LIMIT = "rate limit"  # a 429's reset
+    RETRY = "retry"  # a backoff after a failed attempt
+    PROCESSING = "processing"  # media the platform is still processing
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -143,6 +154,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (platform, mention_id)
     );
     """,
+    # 4: the classes each picture was drawn in (a JSON object, label set -> class: a
+    # conditional generator draws more like it in them). NULL for pictures sent before: the
+    # artist draws those in their seed's label.
+    """
+    ALTER TABLE pictures ADD COLUMN classes TEXT;
+    """,
+    # 5: what a pending mention waits for (a Wait; NULL: nothing, or from before this step)
+    """
+    ALTER TABLE mentions ADD COLUMN waiting_for TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -175,12 +196,35 @@ def _unusable(path: Path, exc: sqlite3.Error) -> str:
     if path.exists() and not os.access(path, os.W_OK):
         return (f"state file {path} cannot be opened ({exc}): the file is read-only; make it "
                 "writable (chmod, or its owner), or set BOT_STATE_PATH to a writable place")
+    if disk_full(folder, exc):
+        return (f"state file {path} cannot be used: the disk is full ({exc}); free disk space "
+                f"in {folder}, then start again")
     return (f"state file {path} cannot be used ({exc}); restore it from a backup or move it "
             "away to start afresh")
 
 
+def disk_full(folder: Path, exc: sqlite3.Error) -> bool:
+    """True when SQLite failed for want of space: SQLITE_FULL, or an I/O error (the -shm file
+    cannot grow: SQLITE_IOERR_SHMSIZE) on a file system with next to nothing free."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL:
+        return True
+    if code is None or code & 0xFF != sqlite3.SQLITE_IOERR:
+        return False
+    try:
+        free = os.statvfs(folder)
+    except OSError:
+        return False
+    return free.f_bavail * free.f_frsize < 1 << 20  # under a MiB: WAL alone wants more
+
+
 class StateError(Exception):
-    """The state file cannot be used (newer schema, not a database, not writable)."""
+    """The state file cannot be used (newer schema, not a database, not writable).
+    transient: it may work later without anyone fixing it (a full disk, once space is freed)."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -192,6 +236,7 @@ class Record:
     reply_id: str | None
     reason: str | None
     new: bool = False  # recorded by this call (first time seen)
+    waiting_for: Wait | None = None  # pending: what its due time waits for
 
 
 @dataclass(frozen=True)
@@ -213,6 +258,9 @@ class Picture:
     deleted_at: float | None = None
     favourites: int = 0
     boosts: int = 0
+    # The classes it was drawn in, with z (label set -> class: {"kind": "cook", ...}; {}:
+    # an unconditional generator; None: sent before classes were kept).
+    classes: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -255,12 +303,14 @@ def _mention_from_json(text: str) -> Mention:
 
 
 _PICTURE_COLUMNS = ("post_id", "idx", "kind", "mention_id", "for_author_id", "seed_id", "sigma",
-                    "z", "parent_post_id", "morph_to", "url", "created_at", "deleted_at")
+                    "z", "parent_post_id", "morph_to", "url", "created_at", "deleted_at",
+                    "classes")
 
 
 def _picture(row: sqlite3.Row) -> Picture:
     d = {k: row[k] for k in _PICTURE_COLUMNS}
     d["z"] = json.loads(d["z"])
+    d["classes"] = None if d["classes"] is None else json.loads(d["classes"])
     keys = row.keys()
     return Picture(**d, favourites=row["favourites"] if "favourites" in keys else 0,
                    boosts=row["boosts"] if "boosts" in keys else 0)
@@ -281,7 +331,8 @@ class State:
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StateError(_unusable(self.path, exc)) from None
+            raise StateError(_unusable(self.path, exc),
+                             transient=disk_full(self.path.parent, exc)) from None
         except OSError as exc:
             raise StateError(f"state file {self.path} cannot be created ({exc}); set "
                              "BOT_STATE_PATH to a writable place") from None
@@ -328,8 +379,10 @@ class State:
 
     @staticmethod
     def _record(row: sqlite3.Row) -> Record:
+        wait = row["waiting_for"]
         return Record(_mention_from_json(row["payload"]), row["status"], row["attempts"],
-                      row["next_attempt_at"], row["reply_id"], row["reason"])
+                      row["next_attempt_at"], row["reply_id"], row["reason"],
+                      waiting_for=Wait(wait) if wait in set(Wait) else None)
 
     def pending(self, platform: str) -> list[Record]:
         rows = self.db.execute(
@@ -379,7 +432,7 @@ class State:
         with self._transaction():
             if outgoing is not None:
                 self._save_outgoing(platform, mention_id, outgoing)
-            self.db.execute("UPDATE mentions SET status = 'replying', "
+            self.db.execute("UPDATE mentions SET status = 'replying', waiting_for = NULL, "
                             "attempts = attempts + 1, updated_at = ? "
                             "WHERE platform = ? AND id = ?", (self.clock(), platform, mention_id))
 
@@ -418,10 +471,13 @@ class State:
         self.db.execute("UPDATE mentions SET attempts = attempts + 1, updated_at = ? "
                         "WHERE platform = ? AND id = ?", (self.clock(), platform, mention_id))
 
-    def retry_later(self, platform: str, mention_id: str, delay: float, reason: str) -> None:
-        self.db.execute("UPDATE mentions SET next_attempt_at = ?, reason = ?, updated_at = ? "
-                        "WHERE platform = ? AND id = ?",
-                        (self.clock() + delay, reason, self.clock(), platform, mention_id))
+    def retry_later(self, platform: str, mention_id: str, delay: float, reason: str,
+                    wait: Wait | None = None) -> None:
+        """Due again in `delay` seconds; reason: why, in words; wait: what for."""
+        self.db.execute("UPDATE mentions SET next_attempt_at = ?, reason = ?, waiting_for = ?, "
+                        "updated_at = ? WHERE platform = ? AND id = ?",
+                        (self.clock() + delay, reason, None if wait is None else str(wait),
+                         self.clock(), platform, mention_id))
 
     def counts(self, platform: str) -> dict[str, int]:
         rows = self.db.execute("SELECT status, COUNT(*) AS n FROM mentions WHERE platform = ? "
@@ -476,11 +532,12 @@ class State:
         for p in pictures:
             self.db.execute(
                 "INSERT OR REPLACE INTO pictures (platform, post_id, idx, kind, mention_id, "
-                "for_author_id, seed_id, sigma, z, parent_post_id, morph_to, url, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "for_author_id, seed_id, sigma, z, parent_post_id, morph_to, url, created_at, "
+                "classes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (platform, p.post_id, p.idx, p.kind, p.mention_id, p.for_author_id, p.seed_id,
                  p.sigma, json.dumps([round(float(v), 6) for v in p.z]), p.parent_post_id,
-                 p.morph_to, p.url, p.created_at or now))
+                 p.morph_to, p.url, p.created_at or now,
+                 None if p.classes is None else json.dumps(dict(p.classes), ensure_ascii=False)))
 
     def record_pictures(self, platform: str, pictures: list[Picture]) -> None:
         """Pictures of a post that answers no mention (the daily post)."""
@@ -574,9 +631,18 @@ class State:
                               "VALUES (?, ?, 'posting', ?)", (platform, day, self.clock()))
         return cur.rowcount == 1
 
-    def finish_daily(self, platform: str, day: str, post_id: str) -> None:
-        self.db.execute("UPDATE daily_posts SET status = 'posted', post_id = ?, at = ? "
-                        "WHERE platform = ? AND day = ?", (post_id, self.clock(), platform, day))
+    def finish_daily(self, platform: str, day: str, post_id: str, uploads: int = 0,
+                     pictures: list[Picture] | None = None) -> None:
+        """The day's post is out: marked posted, its cost against the platform's budget and
+        its pictures recorded in one transaction, as settle does for a reply (all or none:
+        never a day posted whose picture cannot be favourited, nor an upload left uncounted
+        for a post that is recorded)."""
+        now = self.clock()
+        with self._transaction():
+            self.db.execute("UPDATE daily_posts SET status = 'posted', post_id = ?, at = ? "
+                            "WHERE platform = ? AND day = ?", (post_id, now, platform, day))
+            self._insert_uploads(platform, uploads, now)
+            self._insert_pictures(platform, pictures or [], now)
 
     def release_daily(self, platform: str, day: str) -> None:
         """The post certainly did not go out (refused before upload): allow a retry."""

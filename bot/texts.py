@@ -2,10 +2,11 @@
 
 Kept apart from the decision and the executor so that the voice of the bot is in one place.
 Each language is one `Sentences` table of format strings; a request is answered in the
-language it was written in (`Request.lang`, from `commands.language`), and a language with no
-table gets English. Adding a language is adding a table (a test checks that it fills the same
-places as the English one) and its test in `commands.language`. Each text names the commands
-as the operator configured them (BOT_COMMANDS), in the reader's language where there is one.
+language of the phrase it matched (`Request.lang`), and a language with no table gets English.
+Adding a language is adding a table (a test checks that it fills the same places as the
+English one) and its tests in `commands.phrase_language` and `language`. Each text names the
+commands as the operator configured them (BOT_COMMANDS), in the reader's language where there
+is one.
 
 Every note and reply is cut to the platform's length (`fit`, counted as the platform counts:
 `weighted_len`). This module loads no torch and no model: the pure decision uses it.
@@ -70,6 +71,7 @@ class Sentences:
     a_human: str  # what a picture is, when its seed has no label
     a_person: str  # what an alt text describes, when its seed has no label
     with_tone: str  # {kind} {tone}
+    in_style: str  # {what} {style}: a picture of a generator that draws several styles
     no_kind: str  # {kind} {some}: a kind the bot has no seed for, and kinds it can draw
     no_tone: str  # {kind} {tone}: a kind it has, but not in that tone
     or_: str  # before the last of the kinds it can draw
@@ -126,6 +128,7 @@ ENGLISH = Sentences(
     a_human="a human",
     a_person="a person",
     with_tone="{kind} with {tone}",
+    in_style="{what}, in the {style} style",
     no_kind="I cannot draw {kind} yet; I can draw {some}.",
     no_tone="I have no {kind} with {tone} yet.",
     or_=" or ",
@@ -181,6 +184,7 @@ JAPANESE = Sentences(
     a_human="人間",
     a_person="人物",
     with_tone="{kind}（{tone}）",
+    in_style="{what}（{style}風）",
     no_kind="{kind}はまだ描けません。描けるのは{some}などです。",
     no_tone="{tone}の{kind}はまだいません。",
     or_="、",
@@ -234,7 +238,7 @@ def fit(text: str, limit: TextLimit) -> str:
 
 def _in_language(phrases: list[str], lang: str) -> str:
     """The first phrase written in `lang`, else the first of all (the operator's own)."""
-    return next((p for p in phrases if commands.language(p) == lang), phrases[0])
+    return next((p for p in phrases if commands.phrase_language(p) == lang), phrases[0])
 
 
 def _phrase(settings: Settings, command: str, lang: str) -> str:
@@ -245,7 +249,7 @@ def _phrase(settings: Settings, command: str, lang: str) -> str:
 
 def _numbered(phrase: str, n: int) -> str:
     """'more like this 2', '似たのを2': a number after a phrase, spaced as its language is."""
-    return f"{phrase}{'' if commands.language(phrase) == 'ja' else ' '}{n}"
+    return f"{phrase}{'' if commands.phrase_language(phrase) == 'ja' else ' '}{n}"
 
 
 def _more(settings: Settings, lang: str) -> str:
@@ -275,14 +279,27 @@ def reply_text(mention: Mention, drawings: list[Drawing], request: commands.Requ
                   else s.from_random)
         shows = describe(first.kind, first.tone, lang, vocabulary, s.a_human)
         what = s.picture.format(what=shows, origin=origin, more=more)
-        missing = _missing(request, first, lang, vocabulary)
+        missing = missing_text(request.kind, request.tone, first, lang, vocabulary)
         what = f"{missing}{s.space}{what}" if missing else what
     return fit(f"@{mention.author} {what}", limit)
 
 
-def describe(kind: str, tone: str, lang: str, vocabulary: Vocabulary, default: str) -> str:
+# The emoji styles of the vector data set (model.data.kinds.STYLES) as people know them.
+STYLE_NAMES = {"noto": "Noto", "twemoji": "Twemoji", "fluent": "Fluent Flat"}
+
+
+def describe(kind: str, tone: str, lang: str, vocabulary: Vocabulary, default: str,
+             style: str = "") -> str:
     """What a picture shows, as the bot says it: "a cook with medium-dark skin tone",
-    "コック（やや濃い肌）"; `default` ("a human") for a seed without a label."""
+    "コック（やや濃い肌）", and the style a generator of several styles drew it in ("..., in
+    the Twemoji style"); `default` ("a human") for a seed without a label."""
+    what = _shows(kind, tone, lang, vocabulary, default)
+    if not style or not what:
+        return what
+    return sentences(lang).in_style.format(what=what, style=STYLE_NAMES.get(style, style))
+
+
+def _shows(kind: str, tone: str, lang: str, vocabulary: Vocabulary, default: str) -> str:
     if not kind and not tone:
         return default
     name = _a(vocabulary.name(kind, lang), lang) if kind else default
@@ -298,21 +315,22 @@ def _a(name: str, lang: str) -> str:
     return ("an " if name[0] in "aeiou" else "a ") + name
 
 
-def _missing(request: commands.Request, drawing: Drawing, lang: str,
-             vocabulary: Vocabulary) -> str:
+def missing_text(kind: str | None, tone: str | None, drawing: Drawing, lang: str,
+                 vocabulary: Vocabulary) -> str:
     """The sentence for a kind the bot has no seed for (naming the closest it can draw), or a
-    kind it has but not in the tone asked for; "" when it drew what was asked."""
+    kind it has but not in the tone asked for; "" when it drew what was asked. A reply
+    carries it, and so does `python -m bot generate --ask`."""
     s = sentences(lang)
-    if request.kind and request.kind != drawing.kind:
+    if kind and kind != drawing.kind:
         if not drawing.closest:  # no labelled seeds: nothing useful to offer
             return ""
         names = [_a(vocabulary.name(k, lang), lang) for k in drawing.closest]
         some = (s.comma.join(names[:-1]) + s.or_ + names[-1]) if len(names) > 1 else names[0]
-        return s.no_kind.format(kind=_a(vocabulary.name(request.kind, lang), lang), some=some)
-    if request.tone and request.tone != drawing.tone:
-        kind = vocabulary.name(drawing.kind, lang) if drawing.kind else s.a_person
-        return s.no_tone.format(kind=kind.removeprefix("a "),
-                                tone=vocabulary.tone_name(request.tone, lang))
+        return s.no_kind.format(kind=_a(vocabulary.name(kind, lang), lang), some=some)
+    if tone and tone != drawing.tone:
+        drawn = vocabulary.name(drawing.kind, lang) if drawing.kind else s.a_person
+        return s.no_tone.format(kind=drawn.removeprefix("a "),
+                                tone=vocabulary.tone_name(tone, lang))
     return ""
 
 
@@ -372,18 +390,18 @@ def pick_text(mention: Mention, phrase: str, count: int, lang: str, limit: TextL
 # ---------------------------------------------------------------- alt texts
 
 def alt_text(seed_id: int | None, sigma: float, lang: str = "en", kind: str = "",
-             tone: str = "", vocabulary: Vocabulary = EMPTY) -> str:
-    """A picture's alt text, naming what it shows when its seed is labelled."""
+             tone: str = "", vocabulary: Vocabulary = EMPTY, style: str = "") -> str:
+    """A picture's alt text, naming what it shows when its seed is labelled, and its style."""
     s = sentences(lang)
-    what = describe(kind, tone, lang, vocabulary, s.a_person)
+    what = describe(kind, tone, lang, vocabulary, s.a_person, style)
     if seed_id is None:
         return s.alt_random.format(what=what)
     return s.alt_seed.format(what=what, seed=seed_id, sigma=f"{sigma:g}")
 
 
 def variation_alt_text(i: int, n: int, sigma: float, lang: str = "en", kind: str = "",
-                       tone: str = "", vocabulary: Vocabulary = EMPTY) -> str:
-    what = describe(kind, tone, lang, vocabulary, sentences(lang).a_person)
+                       tone: str = "", vocabulary: Vocabulary = EMPTY, style: str = "") -> str:
+    what = describe(kind, tone, lang, vocabulary, sentences(lang).a_person, style)
     return sentences(lang).alt_variation.format(i=i, n=n, what=what, sigma=f"{sigma:g}")
 
 
@@ -401,7 +419,7 @@ def daily_text(drawing: Drawing, favourite: Picture | None, lang: str = "en",
     """The daily post's words: near yesterday's favourite (with its counts and link) or near a
     good seed, naming what it shows when its seed is labelled."""
     s = sentences(lang)
-    shows = describe(drawing.kind, drawing.tone, lang, vocabulary, "")
+    shows = describe(drawing.kind, drawing.tone, lang, vocabulary, "", drawing.style)
     what = s.daily_what.format(what=shows) if shows else ""
     if favourite is None:
         return (s.daily if drawing.seed_id is None

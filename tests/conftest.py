@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,21 @@ from model.nets.weights import save_generator
 from tests.helpers import TINY
 
 pytest_plugins = ["tests.secret_audit", "pytester"]  # the audit: no secret in any output
+
+
+def forget_the_operator(environ: MutableMapping[str, str]) -> list[str]:
+    """Remove the operator's settings (BOT_*, and systemd's CREDENTIALS_DIRECTORY, the secrets
+    folder) from an environment; the names removed."""
+    names = [k for k in environ if k.startswith("BOT_") or k == "CREDENTIALS_DIRECTORY"]
+    for name in names:
+        del environ[name]
+    return names
+
+
+# Now, as this file is loaded: before any test module is imported, so that settings read at
+# a module's import (collection) see no more of the shell than a test does. The fixture
+# _no_outer_bot_settings below undoes, per test, what a test sets without monkeypatch.
+forget_the_operator(os.environ)
 
 
 def draw_people(folder: Path, n: int, size: int = 48, seed: int = 0) -> list[Path]:
@@ -58,8 +75,6 @@ def _no_outer_bot_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the BOT_* variables of the shell that runs the suite (an operator's token
     or platform would change what the bot does); a subprocess started with os.environ inherits
     the clean environment too."""
-    import os
-
     for key in list(os.environ):
         if key.startswith("BOT_"):
             monkeypatch.delenv(key)

@@ -65,3 +65,25 @@ def test_control_characters_are_removed() -> None:
 def test_custom_triggers_are_normalised_too() -> None:
     assert parse("@bot DRAW ME", ["Draw me"]) is not None
     assert parse("@bot draw", ["Draw me"]) is None
+
+
+@pytest.mark.parametrize(("text", "triggers", "reply", "lang"), [
+    ("create a human image for ユキ", T, False, "en"),  # a name in kana
+    ("create a human image ー", T, False, "en"),  # a lone long-vowel mark
+    ("create a human image (ﾉ◕ヮ◕)ﾉ*:･ﾟ✧", T, False, "en"),  # a kaomoji
+    ("create a human image (´・ω・`)", T, False, "en"),
+    ("ユキに人間の画像を作って please", T, False, "ja"),  # the trigger is Japanese
+    ("like #12 ユキ", T, False, "en"),
+    ("#12みたいに please", T, False, "ja"),
+    ("morph してください", T, True, "en"),  # the command phrase decides
+    ("もう一回 please", T, True, "ja"),
+    # a phrase in no language (an operator's emoji trigger): what else is there decides
+    ("🎨 ユキの絵をお願いします", ["🎨"], False, "ja"),
+    ("🎨 for ユキ please", ["🎨"], False, "en"),
+    ("🎨 ー", ["🎨"], False, "en"),
+    ("🎨 (ﾉ◕ヮ◕)ﾉ", ["🎨"], False, "en"),
+])
+def test_a_request_is_answered_in_the_language_of_its_phrase(
+        text: str, triggers: list[str], reply: bool, lang: str) -> None:
+    request = parse(f"@bot {text}", triggers, reply_to_picture=reply)
+    assert request is not None and request.lang == lang

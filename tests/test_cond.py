@@ -20,7 +20,7 @@ from model.nets.build import build_discriminator, build_generator, build_reconst
 from model.nets.config import GANConfig
 from model.nets.fastgan import latent_classes
 from model.nets.weights import load_generator, save_generator
-from model.serve.latents import plain_latents, request_rng, slerp
+from model.serve.latents import Latent, plain_latents, request_rng, slerp
 from model.serve.pictures import to_uint8
 from model.serve.reply import ServeOptions, morph_frames, serve, serve_near
 from model.serve.sampler import Sampler
@@ -378,18 +378,31 @@ def test_serving_draws_the_good_seeds_subgroup_and_tone(cond_runs: dict) -> None
     prior = serve(sampler, SeedBook(8), "mastodon:10", ServeOptions())
     assert torch.equal(prior.z, z[0])
     assert torch.equal(prior.image, sampler.generate(z, classes=drawn)[0])
-    near = serve_near(sampler, served.z, "mastodon:9", 2, ServeOptions(), label=fantasy_dark)
+    # Every picture carries the classes it was drawn in, and more like it keeps them.
+    assert served.classes == {"subgroup": "person-fantasy", "tone": "dark"}
+    assert served.latent == Latent(tuple(served.z.tolist()), served.classes)
+    near = serve_near(sampler, served.latent, "mastodon:9", 2, ServeOptions())
     both = sampler.generate(torch.stack([p.z for p in near]), classes=torch.tensor([[3, 5]] * 2))
     assert torch.equal(torch.stack([p.image for p in near]), both)
+    assert [p.classes for p in near] == [served.classes] * 2
 
 
-def test_a_morph_keeps_the_classes_of_its_first_latent(cond_runs: dict) -> None:
+def test_a_morph_goes_from_the_pictures_classes_to_the_seeds(cond_runs: dict) -> None:
+    """Both ends are their own pictures, each in its own classes; the frames between blend
+    the two class embeddings (neither end's classes throughout)."""
     sampler = Sampler.load(cond_runs["out"], "cpu")
-    a, b = torch.randn(8), torch.randn(8)
-    frames = morph_frames(sampler, a, b, 3)
-    path = slerp(a, b, torch.linspace(0.0, 1.0, 3))
-    own = latent_classes(a.reshape(1, -1), (4, 6))
-    assert torch.equal(frames, sampler.generate(path, classes=own.expand(3, -1)))
+    a = Latent.of(torch.randn(8), Label("mage", "person-fantasy", "dark"))
+    b = Latent.of(torch.randn(8), Label("cook", "person-role", "light"))
+    frames = morph_frames(sampler, a, b, 5)
+    assert torch.equal(frames[0], sampler.generate(a.tensor()[None], classes=torch.tensor(
+        [[3, 5]]))[0])
+    assert torch.equal(frames[-1], sampler.generate(b.tensor()[None], classes=torch.tensor(
+        [[2, 1]]))[0])
+    path = slerp(a.tensor(), b.tensor(), torch.linspace(0.0, 1.0, 5))
+    middle = frames[2].float()
+    for fixed in ([[3, 5]], [[2, 1]]):  # one end's classes all the way: not what is drawn
+        drawn = sampler.generate(path[2:3], classes=torch.tensor(fixed))[0].float()
+        assert (middle - drawn).abs().mean() > 0.5
 
 
 def test_the_explorer_shows_a_seed_in_its_labels_classes(cond_runs: dict,
@@ -413,9 +426,12 @@ def test_the_explorer_shows_a_seed_in_its_labels_classes(cond_runs: dict,
     assert explorer.neighbour_urls(seed.id, 2, 0.5, 7) == explorer.data_urls(
         near, classes=torch.tensor([[2, 1]] * 2))
     other = explorer.add_seed([-0.4] * 8, "", Label("vampire", "person-fantasy", "", "x"))
-    strip = explorer.strip(seed.id, other.id, 3)  # from the cook: the cook's classes throughout
-    assert torch.equal(explorer.strip_classes(seed.id, 3), torch.tensor([[2, 1]] * 3))
-    assert explorer.gif(strip, classes=explorer.strip_classes(seed.id, 3)) != explorer.gif(strip)
+    # from the cook to the vampire as the bot's morph: each end in its own classes
+    frames = explorer.strip_pictures(seed.id, other.id, 3)
+    assert torch.equal(frames, morph_frames(sampler, relabelled.latent(), other.latent(), 3))
+    assert explorer.picture_urls(frames[:1]) == [url([2, 1])]
+    assert explorer.picture_urls(frames[2:]) == explorer.data_urls(
+        [[-0.4] * 8], classes=torch.tensor([[3, 0]]))
     unlabelled = explorer.set_label(seed.id, None)  # its latent's own classes, as served
     assert explorer.seed_urls([unlabelled]) == explorer.data_urls([z])
 

@@ -136,7 +136,7 @@ def test_more_like_this_sends_four_pictures_near_that_one(srv, bot: Service) -> 
     # near that picture: closer to it than to any good seed it was not drawn from
     seeds = {s.id: s.z for s in bot.artist.seeds.seeds}
     for p in pictures:
-        assert p.sigma == 0.25
+        assert p.sigma == bot.settings.variation_sigma
         near = distance(p.z, parent.z)
         assert all(near < distance(p.z, z) for i, z in seeds.items() if i != parent.seed_id)
     # four pictures count four times: against the media pacing and the person's hourly limit
@@ -420,9 +420,9 @@ def test_the_daily_post_draws_near_yesterdays_favourite(srv, bot: Service,
     assert "yesterday's favourite" in status["content"] and "2 favourites" in status["content"]
     [daily] = bot.state.pictures_of("mastodon", post_id)
     assert daily.kind == "daily" and daily.parent_post_id == liked["id"]
-    # near the favourite itself (noise 0.25: about 0.25 * sqrt(8) away), not merely near a seed
+    # near the favourite itself (noise sigma: about sigma * sqrt(8) away), not merely near a seed
     near = distance(daily.z, favourite.z)
-    assert near < 3 * 0.25 * TINY.z_dim ** 0.5
+    assert near < 3 * bot.settings.variation_sigma * TINY.z_dim ** 0.5
     assert all(near < distance(daily.z, s.z) for s in bot.artist.seeds.seeds
                if s.id != favourite.seed_id)
 

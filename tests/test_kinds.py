@@ -159,15 +159,12 @@ def test_each_phrase_asks_for_one_thing(kinds: Kinds) -> None:
     assert {p: o for p, o in owners.items() if len(o) > 1} == {}
 
 
-def _longest(kinds: Kinds, text: str) -> tuple[str, str]:
-    """(kind, tone) the longest phrase of each table finds in a text: the rule the bot uses."""
-    def best(pairs: list[tuple[str, str]]) -> str:
-        hits = [(len(_norm(p)), owner) for p, owner in pairs if _found(p, text)]
-        return max(hits)[1] if hits else ""
+def _read(kinds: Kinds, text: str) -> tuple[str, str]:
+    """(kind, tone) the bot reads in a text with this table (bot.kinds: the first named)."""
+    from bot.kinds import Vocabulary, wish
 
-    found = best([(p, k.name) for k in kinds.kinds for p in (*k.en, *k.ja)])
-    tone = best([(p, t.name) for t in kinds.tones for p in (*t.en, *t.ja)])
-    return found, tone
+    found = wish(text, Vocabulary.build(kinds.kinds, kinds.tones))
+    return found.kind or "", found.tone or ""
 
 
 @pytest.mark.parametrize(("text", "kind", "tone"), [
@@ -184,9 +181,9 @@ def _longest(kinds: Kinds, text: str) -> tuple[str, str]:
     ("褐色の肌の魔女の人間の画像を作って", "mage", "dark"),
     ("create a human image of a MERMAID", "merperson", ""),
 ])
-def test_requests_find_their_kind_and_tone_by_the_longest_phrase(
+def test_requests_find_their_kind_and_tone_in_the_table(
         kinds: Kinds, text: str, kind: str, tone: str) -> None:
-    assert _longest(kinds, text) == (kind, tone)
+    assert _read(kinds, text) == (kind, tone)
 
 
 @pytest.mark.parametrize(("name", "label"), [

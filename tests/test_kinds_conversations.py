@@ -227,14 +227,14 @@ def test_bot_kinds_lists_every_kind_with_its_seeds_and_tones(
     lines = capsys.readouterr().out.splitlines()
     rows = {line[:24].strip(): line for line in lines[1:-1]}
     assert set(rows) == {k.name for k in load_kinds().kinds}  # every kind, seeds or none
-    assert rows["cook"].split()[-3:] == ["2", "light,", "medium-dark"]
-    assert rows["vampire"].split()[-2:] == ["1", "default"]
+    assert rows["cook"].split()[-5:] == ["2", "light", "#1,", "medium-dark", "#2"]
+    assert rows["vampire"].split()[-3:] == ["1", "default", "#4"]
     assert rows["zombie"].split()[-1] == "0"
     # kinds with seeds first, most first, then by subgroup and name
     assert [line[:24].strip() for line in lines[1:5]] == ["cook", "mage", "vampire", "astronaut"]
     assert rows[lines[5][:24].strip()].split()[-1] == "0"
     assert lines[-1].startswith("55 kinds, 4 with seeds; 6 seeds in ")
-    assert lines[-1].endswith(", 1 without a kind")
+    assert lines[-1].endswith(", 1 without a kind (6)")  # "like #6" draws it too
 
 
 def test_generate_draws_what_a_text_asks_for(local_bot: Path,

@@ -882,6 +882,26 @@ def test_find_reply_without_a_matching_reply_is_none(
     assert platform.find_reply(a_mention("1578516295611748353")) is None
 
 
+def test_find_reply_pages_back_to_the_mention(
+        rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
+    """A busy bot: a hundred tweets of its own since the mention, then its reply to it, on
+    the second page (X's next_token, as recorded). Reading only the first page found nothing
+    and answered the mention twice."""
+    mention = a_mention()
+    newer = [own_tweet(str(1578700000000000100 - i),
+                       [{"type": "replied_to", "id": "1578516242867945475"}]) for i in range(100)]
+    first = users_tweets(newer)
+    token = mentions_template()["body"]["meta"]["next_token"]
+    first["body"]["meta"]["next_token"] = token
+    mine = own_tweet("1578600000000000002", [{"type": "replied_to", "id": mention.id}])
+    add(rsps, "GET", f"{TWEEPY}/2/users/{ME_ID}/tweets", first)
+    add(rsps, "GET", f"{TWEEPY}/2/users/{ME_ID}/tweets", users_tweets([mine]))
+    assert platform.find_reply(mention) == Posted(id="1578600000000000002")
+    q1, q2 = query(rsps.calls[0]), query(rsps.calls[1])
+    assert q1["since_id"] == q2["since_id"] == [mention.id] and "pagination_token" not in q1
+    assert q2["pagination_token"] == [token]
+
+
 def test_find_reply_errors_are_translated(
         rsps: responses.RequestsMock, platform: TwitterPlatform) -> None:
     add(rsps, "GET", f"{TWEEPY}/2/users/{ME_ID}/tweets", users_tweets([]), status=429,

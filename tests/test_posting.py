@@ -1,5 +1,5 @@
 """Every post that answers a mention, on one path: each failed request counted toward the same
-backoff and limit, media processing as a pending state of the loop (never a sleep), the post
+backoff and window, media processing as a pending state of the loop (never a sleep), the post
 budget counted as the platform counts it, exactly once across a crash, and a cursor that never
 waits for a waiting mention.
 
@@ -78,18 +78,23 @@ def wired(settings: Settings, clock: FakeClock) -> Service:
 # ---------------------------------------------------------------- 1. every failure counts
 
 
-def test_a_lookup_that_keeps_failing_backs_off_and_settles_at_the_attempt_limit(
+def test_a_lookup_that_keeps_failing_backs_off_to_the_cap_and_settles_past_the_window(
         srv, weights: Path, tmp_path: Path) -> None:
     """GET /api/v1/statuses/:id/context (the look for an earlier reply) answers 503 every
-    time: each failed look is one attempt, the waits double, the limit settles it."""
+    time: each failed look is one attempt, the waits double up to the cap, BOT_MAX_ATTEMPTS
+    does not stop a transient failure, and the mention is given up only once it is older than
+    its backlog window (an hour here)."""
+    from bot.service import BACKOFF_CAP
+
     mention = client(srv, "alice").status_post("@bot create a human image")
     plenty = 1000
     fault(srv, match={"methods": ["GET"], "path": "/api/v1/statuses/*/context"},
           effect={"type": "status", "status": 503}, count=plenty)
     clock = FakeClock()
-    service = mastodon_service(srv, weights, tmp_path / "state.db", clock, max_attempts=5)
+    service = mastodon_service(srv, weights, tmp_path / "state.db", clock, max_attempts=5,
+                               backlog_hours=1)
     waits = []
-    for _ in range(50):
+    for _ in range(200):
         service.cycle()
         record = service.state.get("mastodon", str(mention["id"]))
         if record.status not in ("seen", "replying"):
@@ -97,11 +102,13 @@ def test_a_lookup_that_keeps_failing_backs_off_and_settles_at_the_attempt_limit(
         waits.append(record.next_attempt_at - clock.now())
         clock.t = record.next_attempt_at
     [rule] = faults_left(srv)
-    assert plenty - rule["remaining"] == 5  # five looks, then no more
-    assert record.status == "failed" and record.reason.startswith("5 attempts"), record
-    assert len(waits) == 4
-    for attempt, wait in enumerate(waits, start=1):  # full jitter on 2, 4, 8, 16 s
+    looks = plenty - rule["remaining"]
+    assert record.status == "failed" and "past its 1 h window" in record.reason, record
+    assert looks == len(waits) + 1 == record.attempts > 5  # tried on after five attempts
+    for attempt, wait in enumerate(waits[:8], start=1):  # full jitter on 2, 4, 8 ... s
         assert 2 ** (attempt - 1) <= wait <= 2 ** attempt, waits
+    assert max(waits) <= BACKOFF_CAP and sum(waits) >= 3600 - BACKOFF_CAP
+    assert looks <= 20  # an hour of outage: one look every few minutes at the end
     clear_faults(srv)
     assert replies_to(srv, mention["id"]) == []
 
@@ -456,3 +463,77 @@ def test_x_gif_never_processed_is_a_failed_attempt_after_the_limit_then_uploaded
     assert len([c for c in rsps.calls if c.request.url.endswith("/initialize")]) == 2
     [tweet] = posted(rsps)
     assert tweet["media"]["media_ids"] == [GIF_ID]
+
+
+# ---------------------------------------------------------------- X: the daily post, the gauge
+
+
+def x_unavailable() -> dict[str, Any]:
+    return {"title": "Service Unavailable", "detail": "Service Unavailable",
+            "type": "about:blank", "status": 503}
+
+
+def test_x_a_daily_post_whose_upload_failed_is_made_later_that_day(
+        rsps: responses.RequestsMock, tmp_path: Path, weights: Path) -> None:
+    """The upload answers 503: no tweet was asked for, so the day's claim is released and
+    the post goes out on the next try (it was kept, and that day had no post). Then the day
+    is posted, its cost counted and its picture remembered."""
+    from bot.service import DAILY_RETRY
+
+    add(rsps, "POST", UPLOAD, png_upload(), status=503, body=x_unavailable())
+    register_pngs(rsps, 1)
+    add(rsps, "POST", TWEETS, TWEET)
+    clock = FakeClock()
+    service = wired(x_settings(tmp_path, weights, posts_per_day=10), clock)
+    service.start()
+    day = service.today()
+    assert service.daily_post() is None
+    assert service.daily_failure is not None
+    assert "was not made" in service.daily_failure.message
+    assert service.state.daily("twitter", day) is None and posted(rsps) == []
+    clock.t += DAILY_RETRY
+    post_id = service.daily_post()
+    assert post_id == TWEET["body"]["data"]["id"] and len(posted(rsps)) == 1
+    assert service.state.daily("twitter", day)["status"] == "posted"
+    assert len(service.state.uploads_since("twitter", 0)) == 1
+    [picture] = service.state.pictures_of("twitter", post_id)
+    assert picture.kind == "daily"
+
+
+def test_x_a_daily_post_whose_tweet_failed_may_have_gone_out_and_is_not_tried_again(
+        rsps: responses.RequestsMock, tmp_path: Path, weights: Path) -> None:
+    """The upload went through; POST /2/tweets answered 503: X may have stored the tweet and
+    has no idempotency key, so the day keeps its claim: never two posts on one day."""
+    register_pngs(rsps, 1)
+    add(rsps, "POST", TWEETS, TWEET, status=503, body=x_unavailable())
+    clock = FakeClock()
+    service = wired(x_settings(tmp_path, weights, posts_per_day=10), clock)
+    service.start()
+    assert service.daily_post() is None
+    assert service.daily_failure is not None
+    assert "may have gone out" in service.daily_failure.message
+    assert service.state.daily("twitter", service.today())["status"] == "posting"
+    assert service.daily_post() is None and len(posted(rsps)) == 1
+
+
+def test_x_a_note_waiting_for_the_post_budget_shows_in_the_budget_gauge(
+        rsps: responses.RequestsMock, tmp_path: Path, weights: Path) -> None:
+    """One post a day: anna's picture takes it, and ben's "like #9999" note waits for the
+    budget too (on X a note is a post). The gauge says how long, whatever the wait's words."""
+    from bot.state import Wait
+
+    add(rsps, "GET", MENTIONS, page(("101", "1000", "create a human image", ""),
+                                    ("102", "2000", "like #9999", "")))
+    register_pngs(rsps, 1)
+    add(rsps, "POST", TWEETS, TWEET)
+    clock = FakeClock()
+    service = wired(x_settings(tmp_path, weights, posts_per_day=1), clock)
+    service.start()
+    service.cycle()
+    assert service.state.get("twitter", "101").status == "replied"
+    waiting = service.state.get("twitter", "102")
+    assert waiting.status == "seen" and waiting.waiting_for is Wait.BUDGET, waiting
+    assert waiting.reason.startswith("the note waits for the post budget")
+    due_in = waiting.next_attempt_at - clock.now()
+    assert 86000 <= due_in <= 86400
+    assert service.metrics.budget_wait._value.get() == pytest.approx(due_in, abs=5)

@@ -292,3 +292,37 @@ def test_a_conversation_on_the_local_platform(settings) -> None:
 
 def _ids(service) -> list[str]:
     return [row[0] for row in service.state.db.execute("SELECT id FROM mentions")]
+
+
+def test_a_delete_request_file_is_tidied_and_not_read_again(settings) -> None:
+    """A settled "delete" moves its inbox file to answered/, as every other settled mention
+    does: left in the inbox, every poll read it again."""
+    service = make_service(settings)
+    drop(settings, "first", "@alice create a human image")
+    service.cycle()
+    first = _reply_for(settings, "first")
+    drop(settings, "gone", f"@alice re:{first['id']} delete")
+    service.cycle()
+    assert (settings.local.outbox / "deleted" / first["image"]).is_file()
+    assert sorted(p.name for p in settings.local.inbox.glob("*.txt")) == []
+    assert (settings.local.inbox / "answered" / "gone.txt").is_file()
+    assert service.platform.fetch_mentions(service.state.cursor("local"), None) == []
+
+
+def test_the_daily_post_is_recorded_all_or_nothing(settings) -> None:
+    """Marking the day posted, counting its upload and remembering its picture are one
+    transaction. The picture cannot be stored here (a trigger refuses it, as a failing disk
+    would): then nothing of it is, and the day stays claimed (in doubt: never posted twice),
+    instead of a day marked posted whose picture nobody can favourite or ask more of."""
+    import sqlite3
+
+    service = make_service(settings)
+    service.state.db.execute("CREATE TRIGGER refuse BEFORE INSERT ON pictures "
+                             "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    day = service.today()
+    with pytest.raises(sqlite3.Error, match="disk I/O error"):
+        service.daily_post()
+    assert service.state.daily("local", day)["status"] == "posting"
+    assert service.state.uploads_since("local", 0) == []
+    assert service.daily_post() is None  # claimed: not posted a second time
+    assert len(list(settings.local.outbox.glob("post-*.png"))) == 1

@@ -418,3 +418,35 @@ def test_x_counts_every_post_and_never_uploads_for_a_reply_that_cannot_go_out(
     assert waiting.mention.id == "103" and waiting.reason == "waiting for the media budget"
     first_post = service.state.uploads_since("twitter", 0)[0]
     assert waiting.next_attempt_at == pytest.approx(first_post + 86400)
+
+
+# ---------------------------------------------------------------- the clock and the stats
+
+
+class LateWake(threading.Event):
+    """An event whose wait times out, and then, before the waiter goes on, is set: a signal
+    or a line of input arriving in that very moment (forced here, rare in real life)."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        woken = super().wait(0)
+        self.set()
+        return woken
+
+
+def test_a_wake_up_right_after_the_timeout_is_kept_for_the_next_wait() -> None:
+    from bot.service import Clock
+
+    clock = Clock(wake=LateWake())
+    assert clock.wait(30) is False  # timed out; the wake-up came just after
+    assert clock.wake.is_set()  # not cleared away: the loop looks again at once
+    assert clock.wait(0) is True and not clock.wake.is_set()  # used up by that look
+
+
+def test_the_reply_latencies_kept_are_a_bounded_window() -> None:
+    from bot.service import LATENCY_WINDOW, Stats
+
+    stats = Stats()
+    for i in range(LATENCY_WINDOW * 5):
+        stats.latencies.append(float(i))
+    assert len(stats.latencies) == LATENCY_WINDOW  # months of replies: flat memory
+    assert min(stats.latencies) == LATENCY_WINDOW * 4  # the newest are kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -124,6 +125,9 @@ def test_dry_run_writes_every_output_and_the_export_loads(people_dir: Path,
     assert card["exported"] in ("generator", "ema") and card["swd"]["mean"] > 0
     assert set(card["scores"]) == {"generator", "ema"}
     assert g.config.image_size == 32 and g.config.z_dim == 40
+    # the exporter records each weights file's sha256, which every load checks (issue 31, 4)
+    assert card["sha256"] == {n: hashlib.sha256((out / n).read_bytes()).hexdigest()
+                              for n in (WEIGHTS_FILE, DISCRIMINATOR_FILE)}
 
 
 def test_wgan_gp_recipe_replaces_batchnorm_in_the_critic() -> None:

@@ -3,6 +3,8 @@ and how the replies, alt texts and the daily post name what was drawn (bot.texts
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -22,7 +24,7 @@ from bot.texts import (
     sentences,
     variation_alt_text,
 )
-from model.data.kinds import load_kinds
+from model.data.kinds import TONES, load_kinds
 from model.serve.seeds import load_seeds
 
 SETTINGS = load_settings()
@@ -81,8 +83,84 @@ def test_the_most_specific_kind_wins(vocab: Vocabulary) -> None:
         "person raising hand"
 
 
-def test_an_emoji_names_the_kind_before_a_word(vocab: Vocabulary) -> None:
-    assert wish("create a human image of a cook 🧛", vocab).kind == "vampire"
+@pytest.mark.parametrize("text, kind", [
+    ("create a human image of a cook, not a pilot", "cook"),
+    ("create a human image of a pilot, not a cook", "pilot"),
+    ("create a human image of a cook 🧛", "cook"),  # words and emoji alike: the first
+    ("create a human image 🧛, or a cook", "vampire"),
+    ("create a human image of an old man, or a king", "older person"),
+    ("create a human image of a person in a tuxedo", "person in tuxedo"),  # "person" refined
+    ("create a human image 🧑 as a cook", "cook"),
+    ("create a human image of a person, a human person", "person"),
+    ("コックかパイロットの人間の画像を作って", "cook"),
+    ("パイロットかコックの人間の画像を作って", "pilot"),
+])
+def test_the_first_kind_named_is_drawn(vocab: Vocabulary, text: str, kind: str) -> None:
+    """The README's rule: the first kind named, in words or emoji; "person" only when no other
+    kind is named; at one place the longest phrase ("an old man", not "man")."""
+    assert wish(text, vocab).kind == kind
+
+
+@pytest.mark.parametrize("text, tone", [
+    ("create a human image with dark skin, or light skin", "dark"),
+    ("create a human image with light skin, or dark skin", "light"),
+    ("create a human image 🏿 with light skin", "dark"),
+    ("create a human image with light skin 🏿", "light"),
+    ("create a human image 🧑🏾\u200d🍳 with light skin", "medium-dark"),
+])
+def test_the_first_tone_named_is_drawn(vocab: Vocabulary, text: str, tone: str) -> None:
+    assert wish(text, vocab).tone == tone
+
+
+_SKIN_FORMS = (" skin", " skin tone", " skin-tone", " skinned", "-skinned", " skin colour")
+
+
+@pytest.mark.parametrize("tone", TONES)
+def test_every_form_of_a_tone_phrase_reads_as_its_tone(vocab: Vocabulary, tone: str) -> None:
+    """"medium-dark skinned" once read as "dark skinned": each tone, hyphenated or spaced,
+    with every ending, before or after the kind."""
+    for shade in dict.fromkeys((tone, tone.replace("-", " "))):
+        for form in _SKIN_FORMS:
+            for text in (f"create a human image of a pilot, {shade}{form}",
+                         f"create a human image of a {shade}{form} pilot"):
+                assert wish(text, vocab) == Wish("pilot", tone), text
+
+
+@pytest.mark.parametrize("text", [
+    "コックピットの人間の画像を作って",  # cockpit: not a cook
+    "歯医者の人間の画像を作って",  # dentist: not a doctor (医者)
+    "パトロールの人間の画像を作って",  # patrol: not a troll
+    "警察署の人間の画像を作って",  # police station: not the police (警察)
+    "こどもの日の人間の画像を作って",  # Children's Day: not a child
+    "成人式の人間の画像を作って",  # coming-of-age day: not an adult (成人)
+    "人物画の人間の画像を作って",  # a portrait: not a person (人物)
+    "宣教師の人間の画像を作って",  # missionary: not a teacher (教師)
+])
+def test_a_japanese_kind_word_inside_another_word_names_nothing(vocab: Vocabulary,
+                                                                 text: str) -> None:
+    assert wish(text, vocab).kind is None
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("歯医者じゃなくてお医者さんの人間の画像を作って", "health worker"),  # 医者 whole, later
+    ("コックピットにいるパイロットの人間の画像を作って", "pilot"),
+    ("中華料理人の人間の画像を作って", "cook"),  # 中華|料理人: a word of its own
+    ("宇宙飛行士の人間の画像を作って", "astronaut"),
+])
+def test_a_japanese_kind_word_of_its_own_is_read_in_a_compound_text(
+        vocab: Vocabulary, text: str, kind: str) -> None:
+    assert wish(text, vocab).kind == kind
+
+
+def test_every_japanese_phrase_of_the_table_reads_as_its_own(vocab: Vocabulary) -> None:
+    """Whole words never lose a phrase of the kinds table: each one, in a request, is read as
+    its kind or tone (a phrase the analyser glued to its neighbour would be lost)."""
+    table = load_kinds()
+    lost = [(p, k.name) for k in table.kinds for p in k.ja
+            if wish(f"{p}の人間の画像を作って", vocab).kind != k.name]
+    lost += [(p, t.name) for t in table.tones for p in t.ja
+             if wish(f"{p}のパイロットの人間の画像を作って", vocab) != Wish("pilot", t.name)]
+    assert lost == []
 
 
 def test_html_mentions_are_read_like_plain_ones(vocab: Vocabulary) -> None:
@@ -223,3 +301,20 @@ def test_the_trigger_phrase_itself_names_no_kind(vocab: Vocabulary) -> None:
     # the same words outside the trigger still count
     assert wish("draw a person, an older person", vocab, trigger="draw a person").kind == \
         "older person"
+
+
+def test_the_japanese_analyser_loads_only_for_japanese_words() -> None:
+    """English traffic never loads Sudachi; the first Japanese phrase found does (about 0.1 s,
+    once), and neither loads torch: the decision side stays light."""
+    code = (
+        "import sys\n"
+        "from bot.kinds import Vocabulary, wish\n"
+        "from model.data.kinds import load_kinds\n"
+        "t = load_kinds(); v = Vocabulary.build(t.kinds, t.tones)\n"
+        "assert wish('create a human image of a cook', v).kind == 'cook'\n"
+        "assert 'sudachipy' not in sys.modules\n"
+        "assert wish('コックの人間の画像を作って', v).kind == 'cook'\n"
+        "assert 'sudachipy' in sys.modules and 'torch' not in sys.modules\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr

@@ -153,7 +153,9 @@ class Platform(Protocol):
 
     def post(self, text: str, media: list[Media], key: str = "") -> Posted:
         """A post of the bot's own; key makes a retry of the same post idempotent. Media the
-        platform has not processed at once is Transient: the post is tried again later."""
+        platform has not processed at once is Transient: the post is tried again later. An
+        error raised before the post itself was asked for (the upload) has may_have_posted
+        False."""
         ...
 
     def delete(self, post_id: str) -> None:

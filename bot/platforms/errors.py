@@ -2,12 +2,15 @@
 
 Adapters turn their library's exceptions into these: RateLimited (wait until the reset),
 Transient (back off and retry), AuthFailed (stop with a message) and Rejected (this mention
-cannot be answered; record it and move on).
+cannot be answered; record it and move on). A full disk where the bot writes is Transient too
+(DiskFull): it passes once space is freed.
 """
 
 from __future__ import annotations
 
+import errno
 from datetime import datetime
+from pathlib import Path
 
 from bot.platforms.base import Mention
 
@@ -17,6 +20,10 @@ class PlatformError(Exception):
     (a 429 on page two of three): the service records them, but keeps its cursor."""
 
     mentions_read: list[Mention] = []  # noqa: RUF012 (set per instance, never mutated)
+    # False when the call certainly published nothing: it failed before the post itself was
+    # asked for (an upload, a look at the processing). A daily post may then be tried again
+    # the same day even where a post is not idempotent (X).
+    may_have_posted: bool = True
 
 
 class RateLimited(PlatformError):
@@ -26,7 +33,23 @@ class RateLimited(PlatformError):
 
 
 class Transient(PlatformError):
-    """5xx, timeouts, connection errors: retry with backoff."""
+    """5xx, timeouts, connection errors, media still processing, a full disk: retry with
+    backoff."""
+
+
+class DiskFull(Transient):
+    """No space left in a folder the bot writes (ENOSPC, a quota): nothing partial was left
+    there, and a retry works once space is freed."""
+
+    def __init__(self, folder: Path, exc: OSError):
+        super().__init__(f"no space left in {folder} ({exc.strerror or exc}); free disk space "
+                         "there")
+        self.folder = folder
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC, or a quota reached (EDQUOT): both pass once space is freed."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class AuthFailed(PlatformError):

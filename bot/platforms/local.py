@@ -28,13 +28,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from bot.config import LocalSettings
 from bot.platforms.base import Budget, Me, Media, Mention, Posted, Reaction, TextLimit, Uploaded
-from bot.platforms.errors import Rejected
+from bot.platforms.errors import DiskFull, Rejected, is_disk_full
 
 _AUTHOR = re.compile(r"^\s*@([\w.\-]+(?:@[\w.\-]+)?)\s*(.*)$", re.DOTALL)
 _RE = re.compile(r"(?<!\w)re:([\w-]+)")  # re:ID names the post a line answers
@@ -167,20 +168,21 @@ class LocalPlatform:
         first picture's path (the JSON's for a note)."""
         if len(media) > 4:
             raise ValueError(f"{len(media)} pictures in one post; at most 4")
-        paths = []
-        for i, item in enumerate(media):
-            suffix = ".gif" if item.is_gif else ".png"
-            path = self.outbox / (f"{name}{suffix}" if len(media) == 1 else
-                                  f"{name}-{i + 1}{suffix}")
-            _write_atomically(path, item.data)
-            paths.append(path)
-        if media:
-            record["image"] = paths[0].name
-            record["images"] = [p.name for p in paths]
-            record["alt_texts"] = [item.alt_text for item in media]
-        meta = self.outbox / f"{name}.json"
-        _write_atomically(meta, (json.dumps(record, ensure_ascii=False, indent=1) + "\n"
-                                 ).encode("utf-8"))
+        paths: list[Path] = []
+        with _all_or_none(paths):
+            for i, item in enumerate(media):
+                suffix = ".gif" if item.is_gif else ".png"
+                path = self.outbox / (f"{name}{suffix}" if len(media) == 1 else
+                                      f"{name}-{i + 1}{suffix}")
+                _write_atomically(path, item.data)
+                paths.append(path)
+            if media:
+                record["image"] = paths[0].name
+                record["images"] = [p.name for p in paths]
+                record["alt_texts"] = [item.alt_text for item in media]
+            meta = self.outbox / f"{name}.json"
+            _write_atomically(meta, (json.dumps(record, ensure_ascii=False, indent=1) + "\n"
+                                     ).encode("utf-8"))
         return paths[0] if paths else meta
 
     def _settle_inbox_file(self, mention: Mention) -> None:
@@ -199,13 +201,17 @@ class LocalPlatform:
             raise ValueError(f"{len(media)} pictures in one post; 1 to 4")
         folder = self.outbox / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
-        ids = []
-        for i, item in enumerate(media):
-            media_id = f"m{time.time_ns()}-{i}"
-            _write_atomically(folder / media_id, item.data)
-            _write_atomically(folder / f"{media_id}.json", json.dumps(
-                {"mime": item.mime, "alt_text": item.alt_text}).encode("utf-8"))
-            ids.append(media_id)
+        ids, written = [], []
+        with _all_or_none(written):
+            for i, item in enumerate(media):
+                media_id = f"m{time.time_ns()}-{i}"
+                for path, data in ((folder / media_id, item.data),
+                                   (folder / f"{media_id}.json", json.dumps(
+                                       {"mime": item.mime, "alt_text": item.alt_text}
+                                   ).encode("utf-8"))):
+                    _write_atomically(path, data)
+                    written.append(path)
+                ids.append(media_id)
         return Uploaded(tuple(ids))
 
     def processed(self, uploaded: Uploaded) -> Uploaded:
@@ -290,10 +296,29 @@ class LocalPlatform:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """A whole file or none: written beside, then renamed (a reader never sees half a PNG)."""
+    """A whole file or none: written beside, then renamed (a reader never sees half a PNG).
+    A full disk is DiskFull (transient), with no .tmp left behind."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise DiskFull(path.parent, exc) from exc
+        raise
+
+
+@contextmanager
+def _all_or_none(written: list[Path]) -> Iterator[None]:
+    """The files of one post or upload: when one cannot be written, those written before it
+    are removed too, so a retry starts from nothing and the folder holds no part of a post."""
+    try:
+        yield
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def reply_id(mention_id: str) -> str:

@@ -56,6 +56,8 @@ NEEDS_READ_ACCESS = ("X answered 403: a bot that reads mentions needs pay-per-us
 MAX_MEDIA = 4  # X: up to four pictures, or one GIF, per tweet
 SEGMENT_BYTES = 1024 * 1024  # X takes up to 5 MB per APPEND; a small segment keeps a retry cheap
 CHECK_AFTER = (1.0, 30.0)  # X's check_after_secs, bounded: neither a busy loop nor a long stall
+# X gives a user's newest 3,200 tweets at most: 32 pages of 100 reach as far back as it can
+FIND_REPLY_PAGES = 32
 
 
 class TimeoutAdapter(HTTPAdapter):
@@ -402,12 +404,16 @@ class TwitterPlatform:
         return self._tweet(text, [], mention.id)
 
     def post(self, text: str, media: list[Media], key: str = "") -> Posted:
-        uploaded = self.upload(media)
-        if not uploaded.ready:
-            uploaded = self.processed(uploaded)  # one more look; never a wait
-        if not uploaded.ready:
-            raise Transient(f"X media {', '.join(uploaded.waiting)} still being processed; "
-                            "the post is tried again later")
+        try:
+            uploaded = self.upload(media)
+            if not uploaded.ready:
+                uploaded = self.processed(uploaded)  # one more look; never a wait
+            if not uploaded.ready:
+                raise Transient(f"X media {', '.join(uploaded.waiting)} still being "
+                                "processed; the post is tried again later")
+        except PlatformError as exc:  # no tweet was asked for: the day's post may be retried
+            exc.may_have_posted = False
+            raise
         return self._tweet(text, list(uploaded.ids), None)
 
     def delete(self, post_id: str) -> None:
@@ -420,15 +426,24 @@ class TwitterPlatform:
             raise translate(exc) from exc
 
     def find_reply(self, mention: Mention) -> Posted | None:
+        """The bot's tweets since the mention, newest first, page by page back to it: a busy
+        bot posts more than one page (100) between a mention and a retry of its reply."""
         assert self.me is not None, "start() first"
-        try:
-            page = self.client.get_users_tweets(
-                self.me.id, since_id=mention.id, max_results=100,
-                tweet_fields=["referenced_tweets"], user_auth=True)
-        except Exception as exc:
-            raise translate(exc) from exc
-        for tweet in page.data or []:
-            for ref in tweet.referenced_tweets or []:
-                if ref.type == "replied_to" and str(ref.id) == mention.id:
-                    return Posted(id=str(tweet.id))
+        token = None
+        for _ in range(FIND_REPLY_PAGES):
+            try:
+                page = self.client.get_users_tweets(
+                    self.me.id, since_id=mention.id, max_results=100, pagination_token=token,
+                    tweet_fields=["referenced_tweets"], user_auth=True)
+            except Exception as exc:
+                raise translate(exc) from exc
+            for tweet in page.data or []:
+                for ref in tweet.referenced_tweets or []:
+                    if ref.type == "replied_to" and str(ref.id) == mention.id:
+                        return Posted(id=str(tweet.id))
+            token = (page.meta or {}).get("next_token")
+            if not token:
+                return None
+        log.warning("mention %s: none of my newest %d tweets answers it; X gives no older "
+                    "ones", mention.id, FIND_REPLY_PAGES * 100)
         return None

@@ -10,6 +10,7 @@
     python -m model.sample interpolate weights 3 7 --out 3-7.gif        # slerp between seeds
     python -m model.sample neighbours weights 3 --out n3.png            # as the bot draws #3
     python -m model.sample audit weights --out audit/ --n 6   # every seed by its replies
+    python -m model.sample classes weights --out classes/ --data emoji-styles  # per class
 
 ``--near-seeds`` draws through the bot's own code (model.serve.reply.serve: a seed, sigma noise,
 the discriminator's best of k). ``sheet`` writes the candidates' latents beside the PNG
@@ -20,7 +21,9 @@ sub-folder) and one sheet per kind is written, candidates the discriminator rank
 seeds that cover the data. ``keep`` copies those labels into the seeds it keeps, and ``label``
 labels the seeds of a seeds file that have none from their own pictures. ``audit`` judges
 every seed by n replies drawn near it as the bot draws them (model.curate.audit): boards worst
-first.
+first. ``classes`` (a generator conditioned on kind) draws each kind in each of its tones and
+styles, keeps the guard's best latents and judges each by its replies (model.curate.classes):
+boards and sheet files for ``keep``, the labels the classes.
 """
 
 from __future__ import annotations
@@ -33,14 +36,15 @@ import torch
 from PIL import Image
 
 from model.curate.audit import audit_seeds, write_audit
+from model.curate.classes import write_classes
 from model.curate.labels import drawn_labels, label_seeds
 from model.curate.sheets import keep_candidates, numbered_sheet, served
 from model.errors import UserError
 from model.files import atomic_write_text
 from model.serve.guard import load_guard
-from model.serve.latents import near_seed, plain_latents, slerp
+from model.serve.latents import near_seed, plain_latents
 from model.serve.pictures import make_grid, to_gif, to_pil
-from model.serve.reply import ServeOptions
+from model.serve.reply import ServeOptions, morph_frames
 from model.serve.sampler import Sampler
 from model.serve.seeds import SEEDS_FILE, load_seeds
 
@@ -105,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--best-of", type=int, default=8,
                        help="candidates per reply, the guard's favourite kept, as the bot does")
     audit.add_argument("--per-board", type=int, default=5, help="seeds per board")
+    classes = sub.add_parser("classes", help="a conditional generator's candidates class by "
+                                             "class: a board and a sheet file per kind")
+    common(classes, 6)
+    classes.add_argument("--kinds", nargs="+", default=None, help="these kinds (default all)")
+    classes.add_argument("--per", type=int, default=16, help="latents drawn per class")
+    classes.add_argument("--keep", type=int, default=1, help="the guard's best kept per class")
+    classes.add_argument("--best-of", type=int, default=8,
+                         help="candidates per reply, the guard's favourite kept, as the bot does")
+    classes.add_argument("--data", default=None, help="the training data: each candidate's "
+                         "replies are checked against their nearest training pictures' kinds")
     for p in (interp, neigh, audit):
         p.add_argument("--seeds", type=Path, default=None,
                        help=f"good seeds (default WEIGHTS/{SEEDS_FILE})")
@@ -128,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         return write_sheet(args, sampler, rng)
     if args.command == "audit":
         return write_seed_audit(args, sampler)
+    if args.command == "classes":
+        return write_classes(args.weights, sampler, args.out, args.kinds, args.per, args.keep,
+                             args.n, args.best_of, args.data, str(args.seed))
     return write_pictures(args, sampler, rng)
 
 
@@ -142,14 +159,20 @@ def seed_pictures(args: argparse.Namespace, sampler: Sampler, rng: torch.Generat
         raise UserError(f"no seed {', '.join(f'#{i}' for i in missing)} in {seeds_path} "
                         f"(known: {known})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    # Each seed in its own classes (Seed.latent), as the bot draws it: a conditional
+    # generator given none would draw classes hashed from every latent, a kind per picture.
     if args.command == "interpolate":
-        zs = slerp(book.get(args.a).tensor(), book.get(args.b).tensor(),
-                   torch.linspace(0, 1, max(2, args.n)))
-        args.out.write_bytes(to_gif(sampler.generate(zs)))
+        frames = morph_frames(sampler, book.get(args.a).latent(), book.get(args.b).latent(),
+                              max(2, args.n))
+        args.out.write_bytes(to_gif(frames))
         print(f"wrote {args.out}: {max(2, args.n)} steps from seed #{args.a} to #{args.b}")
     else:
-        zs = near_seed(book.get(args.seed_id).tensor(), args.n, args.sigma, rng)
-        Image.fromarray(make_grid(sampler.generate(zs))).save(args.out)
+        at = book.get(args.seed_id).latent()
+        zs = near_seed(at.tensor(), args.n, args.sigma, rng)
+        classes = at.indices(sampler.cond)  # (1, k), or None: unconditional
+        pictures = sampler.generate(zs, classes=None if classes is None
+                                    else classes.expand(args.n, -1))
+        Image.fromarray(make_grid(pictures)).save(args.out)
         print(f"wrote {args.out}: {args.n} neighbours of seed #{args.seed_id} "
               f"(sigma {args.sigma})")
     return 0

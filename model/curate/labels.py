@@ -29,9 +29,13 @@ def labels_of(pictures: torch.Tensor, data: str, cache_dir: Path | None = None
     from model.data.emoji import BUILTIN
     from model.data.images import default_cache_dir, list_images, load_dataset
     from model.data.kinds import load_kinds
+    from model.data.vectors import BUILTIN_STYLES
 
-    ds = load_dataset(data, pictures.shape[-1], cache_dir)
-    root = (cache_dir or default_cache_dir()) / BUILTIN if data == BUILTIN else Path(data)
+    size = pictures.shape[-1]
+    ds = load_dataset(data, size, cache_dir)
+    builtin = {BUILTIN: BUILTIN, BUILTIN_STYLES: f"{BUILTIN_STYLES}-{size}"}
+    root = ((cache_dir or default_cache_dir()) / builtin[data] if data in builtin
+            else Path(data))
     names = list(ds.names) if ds.names is not None else [
         p.relative_to(root).as_posix() for p in list_images(root)]
     if len(names) != len(ds):
@@ -42,7 +46,7 @@ def labels_of(pictures: torch.Tensor, data: str, cache_dir: Path | None = None
     for chunk in pictures.reshape(len(pictures), -1).float().split(256):  # (c, D)
         for i in torch.cdist(chunk, ref).argmin(dim=1).tolist():
             source = f"nearest {names[i]}"
-            emoji = kinds.label_of_file(names[i]) if data == BUILTIN else None
+            emoji = kinds.label_of_file(names[i]) if data in builtin else None
             folder = names[i].rpartition("/")[0]
             out.append(replace(emoji, source=source) if emoji is not None
                        else Label(folder, "", "", source))
@@ -76,7 +80,9 @@ def drawn_labels(sampler: Sampler, z: torch.Tensor, pictures: torch.Tensor, data
         kind = kinds.get(drawn["kind"])
         tone = drawn.get("tone", near.tone)
         out.append(Label(drawn["kind"], kind.subgroup if kind else "", tone,
-                         "class " + ",".join(n for n in names if n in ("kind", "tone"))))
+                         "class " + ",".join(n for n in names if n in ("kind", "tone",
+                                                                       "style")),
+                         drawn.get("style", near.style)))
     return out
 
 

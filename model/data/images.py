@@ -3,7 +3,8 @@
 Every image is decoded once (alpha composited onto white, padded to a square, Lanczos-resized)
 into a (N, 3, S, S) uint8 array cached on disk, keyed by a hash of the file list (paths, sizes,
 mtimes) and the size. Training then draws batches from memory: no per-step decoding.
-``load_dataset`` takes a folder or ``emoji-people``, the built-in set (model.data.emoji), built on
+``load_dataset`` takes a folder, ``emoji-people`` (the small built-in font set, model.data.emoji)
+or ``emoji-styles`` (three flat styles rendered from their vectors, model.data.vectors), built on
 first use.
 """
 
@@ -21,6 +22,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from model.data.emoji import BUILTIN, ensure_emoji_people
+from model.data.vectors import BUILTIN_STYLES, ensure_emoji_styles
 from model.errors import UserError
 from model.files import atomic_write
 
@@ -159,12 +161,18 @@ def _cached_names(names_file: Path, paths: list[Path], folder: Path,
 def load_dataset(
     data: str, size: int, cache_dir: Path | None = None, min_images: int = 1
 ) -> Dataset:
-    """--data value -> Dataset: a folder, or 'emoji-people' (built on first use)."""
+    """--data value -> Dataset: a folder, 'emoji-people' or 'emoji-styles' (built on first
+    use)."""
     cache_dir = cache_dir or default_cache_dir()
     if data == BUILTIN:
         folder = ensure_emoji_people(cache_dir / BUILTIN)
         ds = load_folder(folder, size, cache_dir, min_images)
         return Dataset(ds.images, ds.data_hash, BUILTIN, ds.names)
+    if data == BUILTIN_STYLES:  # rendered from the vectors at the size asked: no resampling
+        folder = ensure_emoji_styles(cache_dir / f"{BUILTIN_STYLES}-{size}", size,
+                                     cache_dir / "npm")
+        ds = load_folder(folder, size, cache_dir, min_images)
+        return Dataset(ds.images, ds.data_hash, BUILTIN_STYLES, ds.names)
     return load_folder(Path(data).expanduser(), size, cache_dir, min_images)
 
 

@@ -27,6 +27,8 @@ from model.errors import UserError
 
 KINDS_FILE = Path(__file__).with_name("kinds.json")
 TONES = ("light", "medium-light", "medium", "medium-dark", "dark")  # the five modifiers
+# The flat emoji styles of the vector data set (model.data.vectors), in class-index order.
+STYLES = ("noto", "twemoji", "fluent")
 SKIN_TONES = frozenset({"1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF"})  # Fitzpatrick modifiers
 VARIATION_SELECTOR = "FE0F"  # "draw as emoji": present or not, the same emoji
 ZWJ = "200D"
@@ -45,16 +47,21 @@ class Label:
     kind: the emoji person concept with gender and tone stripped ("cook", "person bowing":
     model/data/kinds.json); subgroup: its emoji-test.txt subgroup ("person-role"); tone: one of
     TONES, or "" for the default yellow (no modifier); source: how the label was set (the
-    nearest training picture's file name, or "explorer")."""
+    nearest training picture's file name, or "explorer"); style: the emoji set the picture is
+    drawn in (STYLES: "noto", "twemoji", "fluent"), or "" when the data had one style."""
 
     kind: str = ""
     subgroup: str = ""
     tone: str = ""
     source: str = ""
+    style: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "subgroup": self.subgroup, "tone": self.tone,
-                "source": self.source}
+        out = {"kind": self.kind, "subgroup": self.subgroup, "tone": self.tone,
+               "source": self.source}
+        if self.style:  # only when set: labels of one-style generators read as before
+            out["style"] = self.style
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Label:
@@ -63,8 +70,11 @@ class Label:
         tone = str(data.get("tone") or "")
         if tone and tone not in TONES:
             raise ValueError(f"tone {tone!r} is not one of {', '.join(TONES)} or empty")
+        style = str(data.get("style") or "")
+        if style and style not in STYLES:
+            raise ValueError(f"style {style!r} is not one of {', '.join(STYLES)} or empty")
         return cls(str(data.get("kind") or ""), str(data.get("subgroup") or ""), tone,
-                   str(data.get("source") or ""))
+                   str(data.get("source") or ""), style)
 
 
 @dataclass(frozen=True)
@@ -135,17 +145,21 @@ class Kinds:
         return next((t.name for c in points for t in self.tones if t.modifier == c), "")
 
     def label_of_file(self, file_name: str) -> Label | None:
-        """(kind, subgroup, tone) of a built-in emoji file (0123_person-role_1F469-1F3FB-
-        200D-1F373.png, in a folder or not), source left empty; None for another name. An
-        emoji kinds.json does not know keeps its subgroup and tone, with kind ""."""
-        stem = file_name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        """(kind, subgroup, tone, style) of a built-in emoji file (0123_person-role_1F469-1F3FB-
+        200D-1F373.png, in a folder or not; in a folder named for a style, twemoji/0123_...,
+        that style), source left empty; None for another name. An emoji kinds.json does not
+        know keeps its subgroup and tone, with kind ""."""
+        parts = file_name.split("/")
+        stem = parts[-1].rsplit(".", 1)[0]
         match = EMOJI_FILE_NAME.match(stem)
         if match is None:
             return None
         codes = match.group("codes")
         kind = self.of_emoji(codes)
+        # The vector set keeps one folder per style (noto/0123_...png): the folder is the style
+        style = parts[-2] if len(parts) > 1 and parts[-2] in STYLES else ""
         return Label(kind.name if kind else "", kind.subgroup if kind else match.group(
-            "subgroup"), self.tone_of_codes(codes))
+            "subgroup"), self.tone_of_codes(codes), "", style)
 
 
 def _loose(sequence: str) -> str:

@@ -221,14 +221,13 @@ def strip_routes(app, explorer: Explorer) -> None:
         """The slerp strip from seed a to seed b: steps pictures, as JSON or as a GIF of
         exactly those frames (the page's label says how many)."""
         try:
-            zs = explorer.strip(a, b, steps)
-            classes = explorer.strip_classes(a, len(zs))
+            frames = explorer.strip_pictures(a, b, steps)  # as the bot's morph: both ends kept
         except NoSuchSeed as exc:
             raise http_error(404, exc) from None
         if format == "gif":
-            return Response(explorer.gif(zs, classes=classes), media_type="image/gif", headers={
+            return Response(explorer.pictures_gif(frames), media_type="image/gif", headers={
                 "Content-Disposition": f'attachment; filename="seed{a}-seed{b}.gif"'})
-        return {"images": explorer.data_urls(zs, classes=classes)}
+        return {"images": explorer.picture_urls(frames)}
 
 
 def popular_routes(app, explorer: Explorer, popular: PopularProvider | None) -> None:

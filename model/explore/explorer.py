@@ -24,11 +24,11 @@ import torch
 
 from model.data.kinds import TONES, Label
 from model.explore.directions import factorize
-from model.explore.labels import LABEL_MAX, NO_TONE, known_kinds, same_label
+from model.explore.labels import LABEL_MAX, NO_TONE, drawn_label, known_kinds, same_label
 from model.explore.popular import PopularProvider, popular_note
-from model.serve.latents import near_seed, plain_latents, slerp
+from model.serve.latents import Latent, label_names, near_seed, plain_latents, slerp
 from model.serve.pictures import to_gif, to_pil
-from model.serve.reply import label_classes
+from model.serve.reply import morph_frames
 from model.serve.sampler import Sampler
 from model.serve.seeds import Seed, SeedBook, load_seeds, save_seeds
 
@@ -130,8 +130,13 @@ class Explorer:
         class-conditional generator (None: each latent's own)."""
         if not zs:
             return []
+        return self.picture_urls(self.sampler.generate(self._batch(zs), classes=classes), scale)
+
+    @staticmethod
+    def picture_urls(images: torch.Tensor, scale: int = 1) -> list[str]:
+        """uint8 (B, C, S, S) pictures -> one PNG data URL each, in order."""
         out = []
-        for image in self.sampler.generate(self._batch(zs), classes=classes):
+        for image in images:
             buf = io.BytesIO()
             to_pil(image, scale).save(buf, format="PNG")
             out.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
@@ -139,8 +144,8 @@ class Explorer:
 
     def seed_urls(self, seeds: list[Seed]) -> list[str]:
         """Each seed's thumbnail as the bot draws it: a class-conditional generator draws a
-        labelled seed in its label's classes (model.serve.reply.label_classes), so that a
-        relabelled seed shows what it draws now."""
+        labelled seed in its label's classes (Seed.latent), so that a relabelled seed shows
+        what it draws now."""
         return self.data_urls([s.z for s in seeds], classes=self._seed_classes(seeds))
 
     def neighbour_urls(self, seed_id: int, n: int, sigma: float, rng_seed: int = 0
@@ -166,13 +171,15 @@ class Explorer:
 
     def _classes(self, labelled: list[tuple[Label | None, list[float]]]
                  ) -> torch.Tensor | None:
-        """(len(labelled), k) classes of each (label, latent) as the bot draws it
-        (model.serve.reply.label_classes); None for an unconditional generator."""
-        if not self.sampler.cond or not labelled:
+        """(len(labelled), k) classes of each (label, latent) as the bot draws it (the
+        label's classes, else the latent's own: Latent.indices); None for an unconditional
+        generator."""
+        return self._latent_classes([Latent.of(self._tensor(z), label) for label, z in labelled])
+
+    def _latent_classes(self, latents: list[Latent]) -> torch.Tensor | None:
+        if not self.sampler.cond or not latents:
             return None
-        unused = torch.Generator()  # each picture has a latent: label_classes draws nothing
-        return torch.cat([label_classes(self.sampler, label, unused, self._tensor(z))
-                          for label, z in labelled])
+        return torch.cat([at.indices(self.sampler.cond) for at in latents])
 
     def random(self, n: int, seed: int = 0) -> list[list[float]]:
         """n (1 to RANDOM_MAX) draws from the prior, clamped, the same for the same seed."""
@@ -279,12 +286,11 @@ class Explorer:
         return slerp(self.seed(a).tensor(), self.seed(b).tensor(),
                      torch.linspace(0, 1, steps)).tolist()
 
-    def strip_classes(self, a: int, frames: int) -> torch.Tensor | None:
-        """(frames, k) classes of a strip from seed a: a conditional generator keeps a's
-        classes throughout, as the bot's morph does (a class per frame would jump); None for
-        an unconditional one."""
-        classes = self._seed_classes([self.seed(a)])
-        return None if classes is None else classes.expand(frames, -1)
+    def strip_pictures(self, a: int, b: int, steps: int) -> torch.Tensor:
+        """uint8 (steps, C, S, S): the strip from seed a to seed b as the bot's morph draws
+        it (model.serve.reply.morph_frames): a in a's classes, b in b's, blended between."""
+        steps = int(clip(steps, STEPS_MIN, STEPS_MAX))
+        return morph_frames(self.sampler, self.seed(a).latent(), self.seed(b).latent(), steps)
 
     def gif(self, zs: list[list[float]], scale: int = VIEW_SCALE, ms: int = GIF_MS,
             classes: torch.Tensor | None = None) -> bytes:
@@ -292,8 +298,13 @@ class Explorer:
 
         (A frame identical to the one before is merged into it by the GIF writer.)
         """
-        return to_gif(self.sampler.generate(self._batch(zs), classes=classes), scale, ms,
-                      bounce=False)
+        return self.pictures_gif(self.sampler.generate(self._batch(zs), classes=classes),
+                                 scale, ms)
+
+    @staticmethod
+    def pictures_gif(images: torch.Tensor, scale: int = VIEW_SCALE, ms: int = GIF_MS) -> bytes:
+        """uint8 (F, C, S, S) frames -> a looping GIF of them, in order."""
+        return to_gif(images, scale, ms, bounce=False)
 
     # ------------------------------------------------------------ the popular panel
 
@@ -310,9 +321,20 @@ class Explorer:
                 break
             fetch = min(fetch * 4, POPULAR_SCAN)
         keep = keep[:n]
-        images = self.data_urls([r["z"] for r in keep])
-        return [{**r, "note": popular_note(r), "image": image}
-                for r, image in zip(keep, images, strict=True)]
+        book = self.seeds()
+        latents = [self._popular_latent(r, book) for r in keep]
+        images = self.data_urls([r["z"] for r in keep], classes=self._latent_classes(latents))
+        return [{**r, "note": popular_note(r), "image": image,
+                 "label": drawn_label(at.drawn(self.sampler.cond), r)}
+                for r, image, at in zip(keep, images, latents, strict=True)]
+
+    def _popular_latent(self, row: dict, book: SeedBook) -> Latent:
+        """A sent picture as the bot draws more of it (bot.artist.Artist.latent_of): its
+        latent in the classes kept with it; a label set it has none for (sent before classes
+        were kept), in its seed's label's."""
+        seed = book.get(row["seed_id"]) if row.get("seed_id") is not None else None
+        kept = label_names(seed.label if seed is not None else None)
+        return Latent(self._tensor(row["z"]).tolist(), {**kept, **(row.get("classes") or {})})
 
     def _fits(self, z: object) -> bool:  # a latent from another model is skipped, not an error
         return (isinstance(z, list) and len(z) == self.z_dim

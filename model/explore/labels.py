@@ -1,5 +1,5 @@
-"""Seed labels on the explorer's page: making and comparing them, the filter, the counts per kind
-and tone, and the kinds table the kind field offers.
+"""Seed labels on the explorer's page: making and comparing them, a sent picture's label from its
+classes, the filter, the counts per kind and tone, and the kinds table the kind field offers.
 """
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
-from model.data.kinds import TONES, Label
+from model.data.kinds import TONES, Label, load_kinds
+from model.serve.latents import Latent
 from model.serve.seeds import Seed
 
 LABEL_MAX = 60  # characters of a kind or subgroup: the longest emoji person name is ~40
@@ -38,6 +39,20 @@ def make_label(kind: str = "", subgroup: str = "", tone: str = "",
     if not (kind or subgroup or tone):
         return None
     return Label(kind, subgroup, tone, source)
+
+
+def drawn_label(drawn: Latent, picture: dict) -> dict | None:
+    """The label of a sent picture, from the classes it was drawn in (Latent.drawn: every
+    label set of a conditional generator named), as the page's label fields show it and
+    "save as seed" keeps it; None for an unconditional generator (no classes)."""
+    c = drawn.classes
+    if not c:
+        return None
+    kind = c.get("kind", "")
+    known = load_kinds().get(kind) if kind else None
+    subgroup = c.get("subgroup") or (known.subgroup if known else "")
+    return Label(kind, subgroup, c.get("tone", ""), f"post {picture.get('post_id', '')}",
+                 c.get("style", "")).to_dict()
 
 
 def same_label(a: Label | None, b: Label | None) -> bool:

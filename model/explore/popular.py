@@ -3,7 +3,8 @@
 The state file's schema is the contract between the bot and this module, not bot/'s code: model/
 never imports bot/. This is a read-only query (SQLite's ``mode=ro``: never a write, never a
 migration, safe beside a running bot in WAL mode) of the ``counted_pictures`` view that bot/state.py
-creates in its schema version 2 (pictures with their favourites and boosts); tests/test_explore.py
+creates in its schema version 2 (pictures with their favourites and boosts; from version 4 the
+classes each was drawn in); tests/test_explore.py
 writes the file with bot.state and reads it here, so a change of the schema that breaks this query
 fails there.
 """
@@ -19,9 +20,10 @@ from model.errors import UserError
 
 PopularProvider = Callable[[int], list[dict]]  # n -> up to n pictures, most favourited first
 PICTURES_SCHEMA = 2  # the bot's state schema that added pictures and their reactions
+CLASSES_SCHEMA = 4  # ... and the one that keeps the classes each picture was drawn in
 # The bot's own ranking (bot.state.State.popular): favourites, then boosts, then newest.
 POPULAR_SQL = (
-    "SELECT post_id, idx, url, favourites, boosts, seed_id, kind, created_at, z "
+    "SELECT post_id, idx, url, favourites, boosts, seed_id, kind, created_at, {classes}, z "
     "FROM counted_pictures WHERE deleted_at IS NULL AND favourites + boosts > 0 "
     "ORDER BY favourites DESC, boosts DESC, created_at DESC, idx LIMIT ?")
 
@@ -62,14 +64,18 @@ def _read(path: Path, n: int, what: str) -> list[dict]:
             raise UserError(f"{what} {path} cannot be used (schema version {version}: {why}); "
                             "give the bot's current state file (a bot started once with an "
                             "older one upgrades it)")
-        rows = db.execute(POPULAR_SQL, (n,)).fetchall()
+        classes = "classes" if version >= CLASSES_SCHEMA else "NULL"
+        rows = db.execute(POPULAR_SQL.format(classes=classes), (n,)).fetchall()
     except sqlite3.Error as exc:  # not a database, or a schema this query does not know
         raise UserError(f"{what} {path} cannot be used ({exc}); give the bot's state file, "
                         "or update the explorer to the bot's version") from None
     finally:
         db.close()
     keys = ("post_id", "idx", "url", "favourites", "boosts", "seed_id", "kind", "created_at")
-    return [{**dict(zip(keys, row[:-1], strict=True)), "z": json.loads(row[-1])} for row in rows]
+    # classes: what the picture was drawn in (None: sent before the bot kept them)
+    return [{**dict(zip(keys, row[:-2], strict=True)),
+             "classes": None if row[-2] is None else json.loads(row[-2]),
+             "z": json.loads(row[-1])} for row in rows]
 
 
 def popular_note(picture: dict) -> str:

@@ -173,13 +173,18 @@ class FastGenerator(nn.Module):
         self.embed = (ClassEmbeddings(config.cond, config.z_dim, len(config.cond) ** -0.5)
                       if config.cond else None)
 
+    def class_shift(self, classes: torch.Tensor) -> torch.Tensor:
+        """(B, k) class indices -> (B, z_dim): what the classes add to z before the first
+        layer. Linear in the embeddings, so a morph can blend two classes' shifts."""
+        return self.cond_lambda * self.embed(classes)
+
     def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         """classes: one index per label set of config.cond; a conditional G given none draws
         them from the latents (latent_classes). An unconditional G refuses them."""
         if self.embed is not None:
             if classes is None:
                 classes = latent_classes(z, self.config.cond_sizes)
-            z = z.reshape(z.shape[0], -1) + self.cond_lambda * self.embed(classes)  # (B, z)
+            z = z.reshape(z.shape[0], -1) + self.class_shift(classes)  # (B, z)
         elif classes is not None:
             raise ValueError("this generator is unconditional; it takes no classes")
         x = self.init(z.view(z.shape[0], -1, 1, 1))

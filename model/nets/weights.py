@@ -10,7 +10,9 @@ half-written file where a good one was.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,13 @@ CARD_FILE = "generator.json"
 
 FORMAT = 1
 
+# The card's "sha256": {file name: hex digest} of each weights file it describes, written at
+# export and checked at every load: bytes changed after export (a bad copy, a disk error,
+# random bytes that still parse) are refused, never served as black pictures.
+DIGESTS = "sha256"
+
+log = logging.getLogger("model.nets")
+
 # The mean SWD x1e3 (the card's "swd": {"mean": ...}, as the trainer records it: 1,000 eval-mode
 # samples vs the training set) at which weights draw noise, not people. Measured on
 # emoji-people at 64 px: an untrained generator scores 183-203 with its BatchNorm statistics
@@ -51,14 +60,39 @@ def _tensors(module: torch.nn.Module, config: GANConfig
     return tensors, {"format": str(FORMAT), "config": json.dumps(config.to_dict())}
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """Write a safetensors file atomically; its sha256, taken from the very bytes renamed
+    into place."""
+    digest: list[str] = []
+
+    def write(tmp: Path) -> None:
+        save_file(tensors, str(tmp), metadata)
+        digest.append(sha256_of(tmp))
+
+    atomic_write(path, write)
+    return digest[0]
+
+
 def save_generator(out_dir: Path, generator: torch.nn.Module, config: GANConfig,
                    card: dict[str, Any]) -> None:
-    """Write generator.safetensors (weights and BatchNorm statistics) and generator.json."""
+    """Write generator.safetensors (weights and BatchNorm statistics) and generator.json, which
+    records the weights file's sha256."""
     tensors, metadata = _tensors(generator, config)
     # Serialise the card before touching anything, so a bad card leaves both files as they were.
-    text = json.dumps({"format": FORMAT, "config": config.to_dict(), **card}, indent=2) + "\n"
-    atomic_write(out_dir / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp), metadata))
-    atomic_write_text(out_dir / CARD_FILE, text)
+    full = {"format": FORMAT, "config": config.to_dict(), **card}
+    full.pop(DIGESTS, None)  # a card copied from another export: its digests are not these
+    json.dumps(full)
+    digest = _save_tensors(out_dir / WEIGHTS_FILE, tensors, metadata)
+    full[DIGESTS] = {WEIGHTS_FILE: digest}
+    atomic_write_text(out_dir / CARD_FILE, json.dumps(full, indent=2) + "\n")
 
 
 def read_card(weights_dir: Path) -> dict[str, Any]:
@@ -124,16 +158,17 @@ def load_generator(weights_dir: Path | str, device: torch.device | str = "cpu"
     card = read_card(weights_dir)
     config = _read_config(path, card)
     generator = _load_into(path, build_generator(config), config, "re-export it with python -m "
-                           "model.train or restore weights/ from git")
+                           "model.train or restore weights/ from git", card)
     if config.cond:  # the transitional ramp's value at export (model.train.cond); 1 past its end
         generator.cond_lambda = float(card.get("cond_lambda", 1.0))
     return generator.to(device).eval(), card
 
 
-def _load_into(path: Path, module: torch.nn.Module, config: GANConfig,
-               remedy: str) -> torch.nn.Module:
+def _load_into(path: Path, module: torch.nn.Module, config: GANConfig, remedy: str,
+               card: dict[str, Any]) -> torch.nn.Module:
     """Load a safetensors file into a module built from its config; UserError when the file
-    is broken or does not fit."""
+    is broken, does not fit, is not the file its card describes, or holds a value that is not
+    finite."""
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
@@ -145,7 +180,30 @@ def _load_into(path: Path, module: torch.nn.Module, config: GANConfig,
         detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
         raise UserError(f"weights file {path} does not match its config "
                         f"(z_dim {config.z_dim}, size {config.image_size}): {detail}") from None
+    _check_digest(path, card, remedy)
+    bad = next((k for k, t in state.items() if t.is_floating_point()
+                and not bool(torch.isfinite(t).all())), None)
+    if bad is not None:  # NaN or inf: every picture would come out black
+        raise UserError(f"weights file {path} holds values that are not finite (NaN or inf, in "
+                        f"{bad}); {remedy}")
     return module
+
+
+def _check_digest(path: Path, card: dict[str, Any], remedy: str) -> None:
+    """The file must be the one its card describes. A card without digests (hand-made, or
+    exported before they were recorded) is trusted, with a warning."""
+    recorded = card.get(DIGESTS)
+    expected = recorded.get(path.name) if isinstance(recorded, dict) else None
+    if expected is None:
+        log.warning("%s records no sha256 of %s, so a damaged file cannot be told from a good "
+                    "one; re-export it (or python -m model.guard for the discriminator) to "
+                    "record one", CARD_FILE, path)
+        return
+    actual = sha256_of(path)
+    if actual != expected:
+        raise UserError(f"weights file {path} is not the file {CARD_FILE} describes (sha256 "
+                        f"{actual[:12]}..., the card records {str(expected)[:12]}...): damaged, "
+                        f"or copied without its card; {remedy}")
 
 
 # The card entry of a discriminator as training left it: kept for python -m model.guard to
@@ -166,9 +224,11 @@ def save_discriminator(out_dir: Path, discriminator: torch.nn.Module, config: GA
         raise UserError(f"no {CARD_FILE} in {out_dir}: export the generator first")
     tensors, metadata = _tensors(discriminator, config)
     card["discriminator"] = {"file": DISCRIMINATOR_FILE, **entry}
-    text = json.dumps(card, indent=2) + "\n"
-    atomic_write(out_dir / DISCRIMINATOR_FILE, lambda tmp: save_file(tensors, str(tmp), metadata))
-    atomic_write_text(out_dir / CARD_FILE, text)
+    json.dumps(card)  # a card that cannot be written leaves both files as they were
+    digest = _save_tensors(out_dir / DISCRIMINATOR_FILE, tensors, metadata)
+    digests = card.get(DIGESTS) if isinstance(card.get(DIGESTS), dict) else {}
+    card[DIGESTS] = {**digests, DISCRIMINATOR_FILE: digest}
+    atomic_write_text(out_dir / CARD_FILE, json.dumps(card, indent=2) + "\n")
 
 
 def guard_unfit_reason(card: dict[str, Any], weights_dir: Path | str) -> str | None:
@@ -198,5 +258,6 @@ def load_discriminator(weights_dir: Path | str, device: torch.device | str = "cp
         return None
     config = _read_config(path, {})
     discriminator = _load_into(path, build_discriminator(config), config,
-                               "re-export it or delete it to serve without the guard")
+                               "re-export it or delete it to serve without the guard",
+                               read_card(Path(weights_dir)))
     return discriminator.to(device).eval()

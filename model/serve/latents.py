@@ -1,4 +1,5 @@
-"""Latents: a request's own random stream, the prior, noise near a seed, slerp.
+"""Latents: where a picture is drawn from (``Latent``: z and its classes, one value), a
+request's own random stream, the prior, noise near a seed, slerp.
 
 Sampling near a hand-picked "good" seed keeps replies fresh (new noise each time) but close to a
 picture somebody liked. z + sigma * e raises the latent's norm (E|z'|^2 = (1 + sigma^2) d);
@@ -9,8 +10,88 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 
 import torch
+
+from model.data.kinds import Label
+from model.nets.fastgan import latent_classes
+
+Cond = Mapping[str, tuple[str, ...]]  # a conditional generator's label sets (Sampler.cond)
+
+
+@dataclass(frozen=True)
+class Latent:
+    """Where a picture is drawn from: its latent z and the classes a class-conditional
+    generator draws it in (label set -> class name: {"kind": "cook", "tone": "medium-dark"}).
+
+    One value, so that no draw can take the latent and forget its classes: a conditional
+    generator given no classes draws classes hashed from the latent (latent_classes), another
+    kind for every nudge of it. Names, not indices: they mean the same to a retrained
+    generator. A label set not named here (or named with a class the generator does not have)
+    is drawn in the latent's own class; an unconditional generator ignores the classes."""
+
+    z: tuple[float, ...]
+    classes: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "z", tuple(float(v) for v in self.z))
+        object.__setattr__(self, "classes", MappingProxyType(
+            {str(k): str(v) for k, v in dict(self.classes).items()}))
+
+    @classmethod
+    def of(cls, z: torch.Tensor | Iterable[float], label: Label | None = None) -> Latent:
+        """z (a tensor or numbers) in the classes a label names (None: the latent's own)."""
+        values = z.reshape(-1).tolist() if isinstance(z, torch.Tensor) else z
+        return cls(tuple(values), label_names(label))
+
+    def tensor(self) -> torch.Tensor:
+        """(z_dim,) float32."""
+        return torch.tensor(self.z, dtype=torch.float32)
+
+    def at(self, z: torch.Tensor | Iterable[float]) -> Latent:
+        """Another latent in these classes (a picture drawn near this one keeps them)."""
+        values = z.reshape(-1).tolist() if isinstance(z, torch.Tensor) else z
+        return Latent(tuple(values), self.classes)
+
+    def indices(self, cond: Cond) -> torch.Tensor | None:
+        """(1, k) int64: the class of each of the generator's label sets, in its order (the
+        named one, else the latent's own); None for an unconditional generator."""
+        if not cond:
+            return None
+        row = [names.index(self.classes[name]) if self.classes.get(name) in names else None
+               for name, names in cond.items()]
+        if None in row:  # hashed from the latent's bytes: only when needed
+            own = latent_classes(self.tensor().reshape(1, -1),
+                                 tuple(len(c) for c in cond.values()))[0]
+            row = [int(own[i]) if c is None else c for i, c in enumerate(row)]
+        return torch.tensor([row], dtype=torch.int64)
+
+    def drawn(self, cond: Cond) -> Latent:
+        """This latent with every label set of the generator named as it draws them: what a
+        picture was drawn in, to keep with it (unconditional: no classes)."""
+        row = self.indices(cond)
+        if row is None:
+            return Latent(self.z)
+        return Latent(self.z, {name: names[int(i)] for (name, names), i in
+                               zip(cond.items(), row[0], strict=True)})
+
+
+def label_names(label: Label | None) -> dict[str, str]:
+    """The classes a seed's label names, by label set (every field but source: kind,
+    subgroup, tone, style); {} without a label. "" is a class only where a set has it (the
+    yellow tone); a kind "" names none, so the latent's own is drawn."""
+    if label is None:
+        return {}
+    return {f.name: getattr(label, f.name) for f in fields(label) if f.name != "source"}
+
+
+def random_classes(cond: Cond, rng: torch.Generator) -> dict[str, str]:
+    """A class per label set, uniformly from rng (a picture from the plain prior, no seed)."""
+    return {name: names[int(torch.randint(len(names), (1,), generator=rng))]
+            for name, names in cond.items()}
 
 
 def request_rng(request_id: str | int) -> torch.Generator:

@@ -72,6 +72,14 @@ class Sampler:
                                      strict=True)]
             return torch.cat(out)
 
+    @torch.inference_mode()
+    def class_shift(self, classes: torch.Tensor) -> torch.Tensor:
+        """(B, k) class indices -> (B, z_dim) float32 on CPU: what a conditional generator adds
+        to z for them (generate(z, classes) draws what z + shift draws in any classes, less
+        their own shift): a morph blends two pictures' classes with it."""
+        classes = self._checked(classes, classes.shape[0])
+        return self.generator.class_shift(classes.to(self.device)).float().cpu()
+
     def _checked(self, classes: torch.Tensor, n: int) -> torch.Tensor:
         """classes as (n, k) int64, or ValueError saying what is wrong with them."""
         sizes = [len(c) for c in self.cond.values()]

@@ -6,6 +6,7 @@ request (by kind and skin tone).
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch
 from model.data.kinds import TONES, Label
 from model.errors import UserError
 from model.files import atomic_write_text
+from model.serve.latents import Latent
 
 SEEDS_FILE = "seeds.json"
 
@@ -31,6 +33,10 @@ class Seed:
 
     def tensor(self) -> torch.Tensor:
         return torch.tensor(self.z, dtype=torch.float32)
+
+    def latent(self) -> Latent:
+        """Its latent in the classes its label names: every draw from a seed starts here."""
+        return Latent.of(self.z, self.label)
 
 
 @dataclass
@@ -79,19 +85,31 @@ def load_seeds(path: Path | str, z_dim: int) -> SeedBook:
                  for s in data["seeds"]]
         file_dim = int(data["z_dim"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise UserError(f"seeds file {path} is malformed ({exc}); fix it or restore "
-                        f"{path.name}.bak") from None
+        raise UserError(f"seeds file {path} is malformed ({exc}); fix it{_restore(path)}"
+                        ) from None
     if file_dim != z_dim:
         raise UserError(f"seeds file {path} is for z_dim {file_dim} but the generator has "
                         f"z_dim {z_dim}; curate seeds for these weights or point at their file")
     wrong = next((s for s in seeds if len(s.z) != z_dim), None)
     if wrong is not None:
         raise UserError(f"seed #{wrong.id} in {path} has {len(wrong.z)} numbers but the "
-                        f"generator has z_dim {z_dim}; fix or remove that seed, or restore "
-                        f"{path.name}.bak")
+                        f"generator has z_dim {z_dim}; fix or remove that seed{_restore(path)}")
+    # NaN or inf (JSON's NaN parses): every picture drawn near it would come out black
+    broken = next((s for s in seeds if not all(math.isfinite(v) for v in s.z)), None)
+    if broken is not None:
+        raise UserError(f"seed #{broken.id} in {path} has a number that is not finite "
+                        f"({next(v for v in broken.z if not math.isfinite(v))}); fix or remove "
+                        f"that seed{_restore(path)}")
     if len({s.id for s in seeds}) != len(seeds):
         raise UserError(f"seeds file {path} has duplicate ids; give each seed its own id")
     return SeedBook(z_dim, seeds)
+
+
+def _restore(path: Path) -> str:
+    """The way back a broken seeds file has: the backup save_seeds keeps, when there is one
+    (none for a file that was never saved over)."""
+    backup = path.with_name(path.name + ".bak")
+    return f", or restore its backup {backup}" if backup.is_file() else ""
 
 
 def save_seeds(path: Path | str, book: SeedBook) -> None:

@@ -31,7 +31,7 @@ from torch import nn
 
 from model.data.emoji import PERSON_SUBGROUPS
 from model.data.images import Dataset
-from model.data.kinds import TONES, load_kinds
+from model.data.kinds import STYLES, TONES, load_kinds
 from model.errors import UserError
 
 # What each label set can condition on, in class-index order. "" is the default yellow (no
@@ -42,6 +42,8 @@ LABEL_SETS: dict[str, tuple[str, ...]] = {
     "subgroup": PERSON_SUBGROUPS,
     "kind": tuple(k.name for k in load_kinds().kinds),
     "tone": ("", *TONES),
+    # the flat emoji style of the vector set (model.data.vectors: one folder per style)
+    "style": STYLES,
 }
 
 Cond = tuple[tuple[str, tuple[str, ...]], ...]  # GANConfig.cond: (set name, class names)

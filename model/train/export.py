@@ -1,5 +1,6 @@
 """What a run shows and ships: fixed-noise grids, the losses plot, and at the end the scored
-export the bot loads (generator.safetensors + generator.json), and D, marked not fitted for
+export the bot loads (generator.safetensors + generator.json, whose "sha256" records each
+weights file's digest, checked at every load: model.nets.weights), and D, marked not fitted for
 serving: python -m model.guard makes the guard of it. A run that starts over (--force) in a
 folder holding an export first copies that export to OUT/previous-export-<time>/."""
 
@@ -19,6 +20,7 @@ from PIL import Image
 from model import __version__
 from model.data.images import Dataset
 from model.data.split import image_groups
+from model.data.vectors import data_credits
 from model.device import machine_description
 from model.evaluate.score import evaluate
 from model.nets.ema import reestimate_batchnorm
@@ -131,7 +133,8 @@ def export(run: Run, m: Models, p: Progress, data: Dataset) -> dict[str, Any]:
         "preset": cfg.preset,
         "loss": cfg.loss,
         "training": cfg.to_dict(),
-        "data": {"source": data.source, "images": len(data), "hash": data.data_hash},
+        "data": {"source": data.source, "images": len(data), "hash": data.data_hash,
+                 "licences": data_credits(data.source)},
         "images_seen": p.images_seen,
         "steps": p.step,
         "train_seconds": round(p.train_seconds, 1),

@@ -59,7 +59,9 @@ def top_k_share(value: float) -> float:
 class Flags:
     """What the command line asked for, in the order --help lists it."""
 
-    data: str = field(metadata=flag("a folder of images, or emoji-people", sets=("data",)))
+    data: str = field(metadata=flag(
+        "a folder of images, emoji-people (the small Noto font set) or emoji-styles (three "
+        "flat styles rendered from their vectors at --image-size)", sets=("data",)))
     out: Path = field(metadata=flag("the run folder"))
     preset: str | None = field(default=None, metadata=flag(
         "default: default", choices=PRESETS))
@@ -102,7 +104,8 @@ class Flags:
         "an experiment: condition G and D on these label sets of the built-in data's file "
         "names, comma-separated (subgroup: " + ", ".join(LABEL_SETS["subgroup"]) + "; kind: "
         f"the {len(LABEL_SETS['kind'])} kinds of model/data/kinds.json; tone: the default "
-        "yellow and the five skin tones), e.g. subgroup,tone or kind,tone; fastgan only "
+        "yellow and the five skin tones; style: " + ", ".join(LABEL_SETS["style"]) + ", "
+        "emoji-styles only), e.g. subgroup,tone or kind,tone,style; fastgan only "
         "(--preset fastgan); default none: unconditional", sets=("gan.cond",),
         parse=parse_cond))
     cond_ramp: str | None = field(default=None, metadata=flag(

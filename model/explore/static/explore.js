@@ -136,7 +136,9 @@ async function seeds() {
     row.querySelector('b').textContent = '#' + s.id;
     row.querySelector('.seednote').textContent = s.note;
     labelEditor(row, s);
-    row.querySelector('img').onclick = () => { start = s.z.slice(); setZ(s.z); };
+    // loaded with its label in the new seed's fields: drawn in its classes, as the bot does
+    row.querySelector('img').onclick = () => { labelFields($('newlabel'), s.label);
+      start = s.z.slice(); setZ(s.z); };
     row.querySelector('.delete').onclick = () => deleteSeed(s);
     $('seeds').appendChild(row);
     fetch(`/api/seeds/${s.id}/neighbours?n=4&sigma=0.5`).then(x => x.json()).then(n =>
@@ -168,11 +170,11 @@ async function popular() {
     if (/^https?:[/][/]/i.test(p.url)) { const a = document.createElement('a'); a.href = p.url;
       a.target = '_blank'; a.rel = 'noopener noreferrer'; a.textContent = 'post';
       row.querySelector('.where').appendChild(a); }
-    const load = () => { start = p.z.slice(); setZ(p.z); };
+    const load = () => { labelFields($('newlabel'), p.label); start = p.z.slice(); setZ(p.z); };
     row.querySelector('img').onclick = load; row.querySelector('.load').onclick = load;
     const keep = row.querySelector('.keep');
     keep.onclick = async () => { keep.disabled = true;
-      const s = await fetch('/api/seeds', post({z: p.z, note: p.note}));
+      const s = await fetch('/api/seeds', post({z: p.z, note: p.note, label: p.label}));
       if (s.ok) { keep.textContent = `saved as #${(await s.json()).id}`; seeds(); }
       else { keep.disabled = false; keep.textContent = 'save failed: retry'; } };
     box.appendChild(row);
