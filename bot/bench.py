@@ -39,11 +39,12 @@ from typing import Any
 
 import torch
 
-from bot.artist import Artist, ArtistOptions
-from bot.config import REPO, load_settings
+from bot.config import load_settings
+from bot.drawing.artist import Artist, ArtistOptions
 from bot.platforms.mastodon import MastodonPlatform
 from bot.service import Clock, Service
-from bot.state import State
+from bot.settings import REPO
+from bot.state.store import State
 from model.device import machine_description
 from model.errors import UserError, run_cli
 from model.figures import finish, judge, percentiles

@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from bot.artist import Artist, ArtistOptions, Drawing
-from bot.config import REPO
+from bot.drawing.artist import Artist, ArtistOptions, Drawing
+from bot.settings import REPO
 from model.errors import UserError, run_cli
 
 CELL = 128  # pixels per picture on the sheet

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from bot.__main__ import _install_signals
+from bot.cli.run import _install_signals
 from bot.platforms.base import Mention
 from bot.service import Clock, Service
 from model.nets.config import GANConfig
@@ -78,11 +78,11 @@ def replies_to(srv, status_id) -> list:
 def mastodon_service(srv, weights_dir, state_path, clock: Clock | None = None,
                      mastodon_client=None, **overrides):
     """A started Service on mastodon-mock as the bot, daily post off unless overridden."""
-    from bot.__main__ import make_artist
+    from bot.cli.parts import make_artist
     from bot.config import load_settings
     from bot.platforms.mastodon import MastodonPlatform
     from bot.service import Service
-    from bot.state import State
+    from bot.state.store import State
 
     mastodon = {"base_url": srv.base_url, "access_token": "bot_token",
                 **overrides.pop("mastodon", {})}

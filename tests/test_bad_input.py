@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.artist import Artist, ArtistOptions
+from bot.drawing.artist import Artist, ArtistOptions
 from model.errors import UserError
 from model.nets.weights import CARD_FILE
 
@@ -109,7 +109,7 @@ def test_what_the_bot_and_the_trainer_write_is_ignored_by_git() -> None:
     result = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=REPO,
                             capture_output=True, text=True, timeout=30)
     assert result.stdout.split() == paths
-    kept = subprocess.run(["git", "check-ignore", "--no-index", "bot/state.py",
+    kept = subprocess.run(["git", "check-ignore", "--no-index", "bot/state/store.py",
                            "bot/platforms/local.py"], cwd=REPO, capture_output=True,
                           text=True, timeout=30)
     assert kept.stdout == ""  # the sources of the same names are not

@@ -14,11 +14,11 @@ from mastodon import Mastodon
 from mastodon_mock.config import SeedAccount, SeedConfig
 from mastodon_mock.testing import MockServer
 
-from bot.__main__ import make_artist
+from bot.cli.parts import make_artist
 from bot.config import load_settings
 from bot.platforms.mastodon import MastodonPlatform
 from bot.service import Service
-from bot.state import State
+from bot.state.store import State
 from tests.helpers import FakeClock
 
 

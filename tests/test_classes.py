@@ -91,7 +91,7 @@ def test_an_unknown_kind_or_an_unconditional_generator_is_one_line(styled_weight
 
 def test_a_reply_of_a_styled_generator_is_drawn_in_its_seeds_style_and_says_so(
         styled_weights, tmp_path):
-    from bot.artist import Artist, ArtistOptions
+    from bot.drawing.artist import Artist, ArtistOptions
 
     out = tmp_path / "classes"
     main(["classes", str(styled_weights), "--out", str(out), "--kinds", "mage", "--per", "2",

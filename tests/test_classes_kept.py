@@ -24,12 +24,13 @@ import pytest
 import torch
 from PIL import Image
 
-from bot.__main__ import make_artist
+from bot.cli.parts import make_artist
 from bot.config import load_settings
 from bot.platforms.base import Reaction
 from bot.platforms.local import LocalPlatform
 from bot.service import Service
-from bot.state import MIGRATIONS, State
+from bot.state.schema import MIGRATIONS
+from bot.state.store import State
 from bot.variety import distance, family, measure
 from model.data.kinds import Label
 from model.nets.build import build_generator
@@ -189,7 +190,7 @@ def test_generate_with_a_seed_id_draws_in_that_seeds_classes(cond_weights: Path,
     import subprocess
     import sys
 
-    from bot.artist import Artist, ArtistOptions
+    from bot.drawing.artist import Artist, ArtistOptions
 
     env = {**os.environ, "BOT_WEIGHTS_DIR": str(cond_weights), "BOT_STATE_PATH":
            str(tmp_path / "state.db")}
@@ -312,7 +313,7 @@ def test_four_variations_are_as_far_apart_as_four_new_replies() -> None:
     (as far apart as four replies near one seed), each still nearer its own picture than any
     other seed's picture. At the old noise (0.25, two candidates each) they were near copies:
     about half as far apart."""
-    from bot.artist import Artist, ArtistOptions
+    from bot.drawing.artist import Artist, ArtistOptions
 
     options = ArtistOptions(device="cpu")
     artist = Artist(REPO / "weights", REPO / "weights" / "seeds.json", options)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import normalise, parse, strip_html
-from bot.config import DEFAULT_TRIGGERS
+from bot.conversation.commands import normalise, parse, strip_html
+from bot.settings import DEFAULT_TRIGGERS
 
 T = DEFAULT_TRIGGERS
 

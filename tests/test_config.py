@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_TRIGGERS, SettingsError, load_settings, unknown_settings
+from bot.config import SettingsError, load_settings, unknown_settings
+from bot.settings import DEFAULT_TRIGGERS
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +153,7 @@ def test_a_seeds_path_that_does_not_exist_is_a_settings_problem(
 
 
 def test_command_phrases_are_configured_per_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.commands import parse
+    from bot.conversation.commands import parse
 
     monkeypatch.setenv("BOT_COMMANDS", '{"again": ["encore"]}')
     monkeypatch.setenv("BOT_LIKE_PHRASES", '["comme #{n}"]')

@@ -18,11 +18,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from bot.__main__ import main, make_artist
+from bot.__main__ import main
+from bot.cli.parts import make_artist
 from bot.config import load_settings
 from bot.platforms.local import LocalPlatform
 from bot.service import Clock, Service
-from bot.state import State
+from bot.state.store import State
 from model.errors import UserError
 from model.nets.dcgan import Generator
 from model.nets.weights import (

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from bot import texts
 from bot.config import load_settings
-from bot.decision import Facts, Quota, budget_free_at, decide
+from bot.conversation import sentences, texts
+from bot.conversation.decision import Facts, Quota, budget_free_at, decide
 from bot.platforms.base import Me, Mention, TextLimit
-from bot.state import Picture
+from bot.state.records import Picture
 
 NOW = 1_800_000_000.0
 ME = Me("1", "bot")
@@ -185,6 +185,6 @@ def test_every_sentence_has_every_language() -> None:
     for lang, table in texts.SENTENCES.items():
         for name, sentence in vars(table).items():
             assert sentence.strip() or not vars(english)[name].strip(), (lang, name)
-            assert texts.places(sentence) == texts.places(vars(english)[name]), (lang, name)
+            assert sentences.places(sentence) == sentences.places(vars(english)[name]), (lang, name)
     assert texts.alt_text(7, 0.5, "ja").count("#7") == 1
     assert texts.variation_alt_text(2, 4, 0.25, "en").startswith("Variation 2 of 4")

@@ -107,7 +107,7 @@ def test_the_readme_says_where_each_page_is() -> None:
 def test_the_configuration_page_names_every_setting() -> None:
     from pydantic import BaseModel
 
-    from bot.config import Settings
+    from bot.settings import Settings
 
     page = (REPO / "docs" / "CONFIGURATION.md").read_text(encoding="utf-8")
     missing = []

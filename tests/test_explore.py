@@ -142,7 +142,8 @@ ORDER = ["top", "tie-boosts", "tie"]
 def state_file(tmp_path: Path) -> Path:
     """A real bot state file holding the pictures and reactions of POPULAR."""
     from bot.platforms.base import Reaction
-    from bot.state import Picture, State
+    from bot.state.records import Picture
+    from bot.state.store import State
 
     path = tmp_path / "state" / "bot.sqlite3"
     state = State(path)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import make_artist
+from bot.cli.parts import make_artist
 from bot.config import load_settings
 from bot.platforms.local import LocalPlatform
 from bot.service import Service
-from bot.state import State
+from bot.state.store import State
 from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY, FakeClock
 

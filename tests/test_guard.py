@@ -154,7 +154,7 @@ def test_the_trainer_exports_the_discriminator_unfitted_until_model_guard_fits_i
 
 def test_the_bot_serves_an_unfitted_discriminator_without_a_guard(tiny_weights: Path,
                                                                   book: SeedBook) -> None:
-    from bot.artist import Artist, ArtistOptions
+    from bot.drawing.artist import Artist, ArtistOptions
     from model.nets.weights import TRAINING_DISCRIMINATOR
 
     save_seeds(tiny_weights / "seeds.json", book)
@@ -228,7 +228,7 @@ def test_a_comparison_runs_guard_is_fitted_without_the_held_out_images(
 
 
 def test_an_unknown_seed_names_the_known_ones_as_ranges(tiny_weights: Path) -> None:
-    from bot.artist import Artist, ArtistOptions
+    from bot.drawing.artist import Artist, ArtistOptions
 
     save_seeds(tiny_weights / "seeds.json", SeedBook(TINY.z_dim, [
         Seed(i, [0.1 * i] * TINY.z_dim) for i in (1, 2, 3, 4, 5, 9)]))

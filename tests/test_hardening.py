@@ -19,13 +19,14 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from bot.__main__ import make_artist
-from bot.commands import parse
-from bot.config import DEFAULT_TRIGGERS, load_settings
+from bot.cli.parts import make_artist
+from bot.config import load_settings
+from bot.conversation.commands import parse
 from bot.platforms.base import Mention
 from bot.platforms.local import LocalPlatform
 from bot.service import Clock, Service
-from bot.state import State
+from bot.settings import DEFAULT_TRIGGERS
+from bot.state.store import State
 from model.errors import UserError
 from model.nets.weights import WEIGHTS_FILE, load_generator
 from model.serve.seeds import Seed, SeedBook, save_seeds
@@ -176,7 +177,7 @@ def test_once_on_a_locked_state_file_says_so_in_one_line(tmp_path: Path,
                BOT_STATE_PATH=str(tmp_path / "s.db"), BOT_LOCAL__STDIN="false")
     try:
         result = subprocess.run([sys.executable, "-c",
-                                 "import bot.state as s; s_init = s.State.__init__\n"
+                                 "import bot.state.store as s; s_init = s.State.__init__\n"
                                  "def fast(self, path, clock=None, busy_timeout=30.0):\n"
                                  "    import time; s_init(self, path, clock or time.time, 0.3)\n"
                                  "s.State.__init__ = fast\n"

@@ -122,12 +122,12 @@ def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def _is_cjk(phrase: str) -> bool:  # as bot.commands decides between substring and word
+def _is_cjk(phrase: str) -> bool:  # as bot.conversation.commands decides between substring and word
     return any(unicodedata.category(c).startswith("L") and ord(c) > 0x2E80 for c in phrase)
 
 
 def _found(phrase: str, text: str) -> bool:
-    """The bot's matching (bot.commands): a substring for CJK, whole words for the rest."""
+    """The bot's matching (conversation.commands): a substring for CJK, whole words for the rest."""
     phrase, text = _norm(phrase), _norm(text)
     if _is_cjk(phrase):
         return phrase in text
@@ -140,8 +140,8 @@ def _phrases(kinds: Kinds) -> list[tuple[str, str]]:
 
 
 def test_no_phrase_collides_with_a_trigger_or_a_command(kinds: Kinds) -> None:
-    from bot.commands import DEFAULT_COMMANDS
-    from bot.config import DEFAULT_TRIGGERS
+    from bot.conversation.commands import DEFAULT_COMMANDS
+    from bot.settings import DEFAULT_TRIGGERS
 
     others = [*DEFAULT_TRIGGERS, *(p for ps in DEFAULT_COMMANDS.values() for p in ps)]
     assert "create a human image" in others and "人間の画像を作って" in others
@@ -160,8 +160,9 @@ def test_each_phrase_asks_for_one_thing(kinds: Kinds) -> None:
 
 
 def _read(kinds: Kinds, text: str) -> tuple[str, str]:
-    """(kind, tone) the bot reads in a text with this table (bot.kinds: the first named)."""
-    from bot.kinds import Vocabulary, wish
+    """(kind, tone) the bot reads in a text with this table (bot.conversation.kinds: the first
+    named)."""
+    from bot.conversation.kinds import Vocabulary, wish
 
     found = wish(text, Vocabulary.build(kinds.kinds, kinds.tones))
     return found.kind or "", found.tone or ""

@@ -21,10 +21,10 @@ pytest.importorskip("mastodon_mock")
 from mastodon.errors import MastodonNotFoundError
 from mastodon_mock.config import SeedAccount, SeedConfig
 
-from bot.config import MastodonSettings
 from bot.platforms.base import Media, Mention, Reaction
 from bot.platforms.errors import Rejected
 from bot.platforms.mastodon import MastodonPlatform
+from bot.settings import MastodonSettings
 from tests.helpers import client, fault, reply_through
 
 SEED = SeedConfig(accounts=[

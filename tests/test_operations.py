@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.__main__ import make_artist
-from bot.config import Settings, load_settings
-from bot.observe import Metrics, ObserveServer, ScrubSecrets, health, setup_logging
+from bot.cli.parts import make_artist
+from bot.config import load_settings
+from bot.ops.health import ObserveServer, health
+from bot.ops.logs import ScrubSecrets, setup_logging
+from bot.ops.metrics import Metrics
 from bot.platforms.local import LocalPlatform
 from bot.service import Clock, Service
-from bot.state import State
+from bot.settings import Settings
+from bot.state.store import State
 from model.nets.weights import WEIGHTS_FILE
 from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY

@@ -23,7 +23,8 @@ import requests
 from bot.__main__ import main
 from bot.config import load_settings
 from bot.platforms.base import Reaction
-from bot.state import Picture, State
+from bot.state.records import Picture
+from bot.state.store import State
 from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY
 
@@ -175,7 +176,8 @@ def test_a_busy_metrics_port_is_one_line_before_anything_is_read(
 def test_bot_check_reports_a_busy_metrics_port_but_not_its_own_running_bot(
         local_bot: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.observe import Metrics, ObserveServer
+    from bot.ops.health import ObserveServer
+    from bot.ops.metrics import Metrics
 
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -347,7 +349,7 @@ def test_the_docker_build_context_is_the_code_and_the_weights() -> None:
 
 
 def test_the_operator_docs_name_the_scopes_and_commands_the_bot_has() -> None:
-    from bot.commands import REPLY_COMMANDS
+    from bot.conversation.commands import REPLY_COMMANDS
     from bot.platforms.mastodon import TOKEN_SCOPES
 
     env_example = (REPO / "deploy" / ".env.example").read_text()

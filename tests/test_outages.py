@@ -21,8 +21,9 @@ pytest.importorskip("mastodon_mock")
 from mastodon import Mastodon
 from mastodon_mock.config import SeedAccount, SeedConfig
 
-from bot.observe import health
-from bot.service import BACKOFF_CAP, Service
+from bot.ops.health import health
+from bot.service import Service
+from bot.service.retry import BACKOFF_CAP
 from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY, FakeClock, client, fault, mastodon_service, replies_to
 

@@ -20,10 +20,10 @@ import responses
 from pydantic import SecretStr
 from responses import matchers
 
-from bot.config import MastodonSettings
 from bot.platforms.base import Me, Media, Mention, Posted, Reaction
 from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
 from bot.platforms.mastodon import MastodonPlatform, reply_key
+from bot.settings import MastodonSettings
 from tests.fixtures_http import (
     add,
     file_parts,

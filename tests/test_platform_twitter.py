@@ -28,10 +28,11 @@ from oauthlib.oauth1.rfc5849 import signature, utils
 from pydantic import SecretStr
 from responses import matchers
 
-from bot.config import TwitterSettings
 from bot.platforms.base import Me, Media, Mention, Posted
 from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
-from bot.platforms.twitter import CHECK_AFTER, TwitterPlatform
+from bot.platforms.twitter import TwitterPlatform
+from bot.platforms.twitter_http import CHECK_AFTER
+from bot.settings import TwitterSettings
 from tests.fixtures_http import (
     ME_ID,
     TWEEPY,

@@ -30,11 +30,13 @@ from responses import matchers
 pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
 
-from bot.__main__ import make_artist, make_platform
-from bot.config import Settings, load_settings
-from bot.observe import health
+from bot.cli.parts import make_artist, make_platform
+from bot.config import load_settings
+from bot.ops.health import health
 from bot.service import Service
-from bot.state import Picture, State
+from bot.settings import Settings
+from bot.state.records import Picture
+from bot.state.store import State
 from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.fixtures_http import ME_ID, TWEEPY, TWEET, add, mentions_template, recorded
 from tests.fixtures_http import v2_upload_answer as png_upload
@@ -84,7 +86,7 @@ def test_a_lookup_that_keeps_failing_backs_off_to_the_cap_and_settles_past_the_w
     time: each failed look is one attempt, the waits double up to the cap, BOT_MAX_ATTEMPTS
     does not stop a transient failure, and the mention is given up only once it is older than
     its backlog window (an hour here)."""
-    from bot.service import BACKOFF_CAP
+    from bot.service.retry import BACKOFF_CAP
 
     mention = client(srv, "alice").status_post("@bot create a human image")
     plenty = 1000
@@ -433,7 +435,7 @@ def test_x_gif_processing_is_looked_at_from_the_loop_and_sigterm_leaves_it_pendi
 
 def test_x_gif_never_processed_is_a_failed_attempt_after_the_limit_then_uploaded_afresh(
         rsps: responses.RequestsMock, tmp_path: Path, weights: Path) -> None:
-    from bot.service import PROCESSING_LIMIT
+    from bot.service.outbox import PROCESSING_LIMIT
 
     settings = x_settings(tmp_path, weights, posts_per_day=10)
     add(rsps, "GET", MENTIONS, page(("101", "1000", "morph", "555")))
@@ -478,7 +480,7 @@ def test_x_a_daily_post_whose_upload_failed_is_made_later_that_day(
     """The upload answers 503: no tweet was asked for, so the day's claim is released and
     the post goes out on the next try (it was kept, and that day had no post). Then the day
     is posted, its cost counted and its picture remembered."""
-    from bot.service import DAILY_RETRY
+    from bot.service.daily import DAILY_RETRY
 
     add(rsps, "POST", UPLOAD, png_upload(), status=503, body=x_unavailable())
     register_pngs(rsps, 1)
@@ -520,7 +522,7 @@ def test_x_a_note_waiting_for_the_post_budget_shows_in_the_budget_gauge(
         rsps: responses.RequestsMock, tmp_path: Path, weights: Path) -> None:
     """One post a day: anna's picture takes it, and ben's "like #9999" note waits for the
     budget too (on X a note is a post). The gauge says how long, whatever the wait's words."""
-    from bot.state import Wait
+    from bot.state.schema import Wait
 
     add(rsps, "GET", MENTIONS, page(("101", "1000", "create a human image", ""),
                                     ("102", "2000", "like #9999", "")))

@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.commands import parse
-from bot.config import REPO, Settings
-from bot.decision import Facts, Quota, decide
-from bot.kinds import Vocabulary
+from bot.conversation.commands import parse
+from bot.conversation.decision import Facts, Quota, decide
+from bot.conversation.kinds import Vocabulary
 from bot.platforms.base import Mention, TextLimit
-from bot.state import Picture
+from bot.settings import REPO, Settings
+from bot.state.records import Picture
 from model.data.kinds import load_kinds
 
 README = (REPO / "README.md").read_text(encoding="utf-8")

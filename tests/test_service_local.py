@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.__main__ import make_artist
+from bot.cli.parts import make_artist
 from bot.config import load_settings
 from bot.platforms.local import LocalPlatform
 from bot.service import Clock, Service
-from bot.state import State
+from bot.state.store import State
 from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY
 
@@ -185,7 +185,7 @@ def test_daily_post_is_due_at_the_local_time_once_a_day(settings) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from bot.decision import DAILY_GRACE, daily_due_at
+    from bot.conversation.decision import DAILY_GRACE, daily_due_at
 
     settings = settings.model_copy(update={"daily_post_enabled": True,
                                            "daily_post_time": "07:30",
@@ -216,8 +216,8 @@ def test_daily_post_is_due_at_the_local_time_once_a_day(settings) -> None:
 
 
 def test_authors_take_turns_in_a_burst(settings) -> None:
-    from bot.service import round_robin
-    from bot.state import Record
+    from bot.service.polling import round_robin
+    from bot.state.records import Record
     from tests.helpers import mention
 
     records = [Record(mention(i, author), "seen", 0, 0.0, None, None)

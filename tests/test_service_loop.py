@@ -19,13 +19,13 @@ import requests
 pytest.importorskip("mastodon_mock")
 from mastodon_mock.config import SeedAccount, SeedConfig
 
-from bot.__main__ import make_artist
+from bot.cli.parts import make_artist
 from bot.config import load_settings
-from bot.observe import health
+from bot.ops.health import health
 from bot.platforms.local import LocalPlatform
 from bot.platforms.mastodon import MastodonPlatform
 from bot.service import Service
-from bot.state import State
+from bot.state.store import State
 from model.serve.seeds import Seed, SeedBook, save_seeds
 from tests.helpers import TINY, FakeClock, client, replies_to, run_with_signals
 
@@ -301,8 +301,8 @@ def test_an_exception_answering_one_mention_fails_it_after_its_attempts(
              "    if 'broken' in m.text: raise KeyError('odd answer')\n"
              "    return real(self, m, *a)\n"
              "LocalPlatform.reply = reply\n"
-             "import bot.service\n"
-             "bot.service.backoff = lambda attempt, rng: 0.0\n")
+             "import bot.service.retry\n"
+             "bot.service.retry.backoff = lambda attempt, rng: 0.0\n")
     result = run_bot([], bot_env, fault,
                      stdin="@alice create a human image broken\n@bob create a human image\n",
                      BOT_WEIGHTS_DIR=str(weights), BOT_DAILY_POST_ENABLED="false",
@@ -443,7 +443,7 @@ def test_a_wake_up_right_after_the_timeout_is_kept_for_the_next_wait() -> None:
 
 
 def test_the_reply_latencies_kept_are_a_bounded_window() -> None:
-    from bot.service import LATENCY_WINDOW, Stats
+    from bot.service.clock import LATENCY_WINDOW, Stats
 
     stats = Stats()
     for i in range(LATENCY_WINDOW * 5):

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.state import SCHEMA_VERSION, State, StateError, unwritable_reason
+from bot.state.errors import StateError, unwritable_reason
+from bot.state.schema import SCHEMA_VERSION
+from bot.state.store import State
 from tests.helpers import mention
 
 
@@ -112,7 +114,7 @@ def test_a_file_that_is_not_a_database_gives_one_line(tmp_path: Path) -> None:
 
 def test_migrations_run_forward_from_an_older_file(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.state as st
+    import bot.state.store as st
 
     path = tmp_path / "s.db"
     State(path).close()  # a file at version 1
@@ -130,7 +132,7 @@ def test_a_state_file_of_schema_one_migrates_in_place(tmp_path: Path) -> None:
     replies with no pictures recorded: they load, and each old reply counts as one picture."""
     import json
 
-    from bot import state as st
+    from bot.state import store as st
 
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
@@ -161,9 +163,9 @@ def test_a_state_file_of_schema_two_keeps_its_mentions_in_flight(tmp_path: Path)
     on its way is kept until its mention is settled, its cost counted with the settling."""
     import json
 
-    from bot import state as st
     from bot.platforms.base import Uploaded
-    from bot.state import Outgoing, Picture
+    from bot.state import store as st
+    from bot.state.records import Outgoing, Picture
 
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
@@ -207,7 +209,7 @@ def test_a_state_file_of_schema_two_keeps_its_mentions_in_flight(tmp_path: Path)
 
 def test_pictures_reactions_and_the_popular_order(tmp_path: Path) -> None:
     from bot.platforms.base import Reaction
-    from bot.state import Picture
+    from bot.state.records import Picture
 
     clock = FakeTime()
     s = State(tmp_path / "s.db", clock=clock)

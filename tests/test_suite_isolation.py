@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.config import REPO
+from bot.settings import REPO
 
 
 def test_an_operators_shell_changes_no_test(tmp_path: Path) -> None:

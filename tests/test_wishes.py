@@ -1,5 +1,6 @@
-"""What kind of person and skin tone a mention asks for (bot.kinds), with the real kinds table,
-and how the replies, alt texts and the daily post name what was drawn (bot.texts)."""
+"""What kind of person and skin tone a mention asks for (bot.conversation.kinds), with the real
+kinds table, and how the replies, alt texts and the daily post name what was drawn
+(bot.conversation.texts)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import commands
-from bot.artist import Drawing
-from bot.config import REPO, load_settings
-from bot.decision import Facts, Quota, decide
-from bot.kinds import EMPTY, Vocabulary, Wish, wish
-from bot.platforms.base import Mention, TextLimit
-from bot.state import Picture
-from bot.texts import (
+from bot.config import load_settings
+from bot.conversation import commands
+from bot.conversation.decision import Facts, Quota, decide
+from bot.conversation.drawn import Drawn
+from bot.conversation.kinds import EMPTY, Vocabulary, Wish, wish
+from bot.conversation.texts import (
     alt_text,
     daily_text,
     help_text,
@@ -24,6 +23,10 @@ from bot.texts import (
     sentences,
     variation_alt_text,
 )
+from bot.drawing.artist import Drawing
+from bot.platforms.base import Mention, TextLimit
+from bot.settings import REPO
+from bot.state.records import Picture
 from model.data.kinds import TONES, load_kinds
 from model.serve.seeds import load_seeds
 
@@ -206,9 +209,10 @@ def test_again_keeps_its_pictures_kind_whatever_words_it_holds(vocab: Vocabulary
 # ---------------------------------------------------------------- what the bot says
 
 
-def _drawing(kind: str = "", tone: str = "", closest: tuple[str, ...] = ()) -> Drawing:
+def _drawing(kind: str = "", tone: str = "", closest: tuple[str, ...] = ()) -> Drawn:
+    """What the texts are given: the description a Drawing carries."""
     return Drawing(b"", "image/png", "", 12, 256, [0.0], 0.5, kind=kind, tone=tone,
-                   closest=closest)
+                   closest=closest).what
 
 
 def _request(text: str, vocab: Vocabulary, lang: str = "en") -> commands.Request:
@@ -308,7 +312,7 @@ def test_the_japanese_analyser_loads_only_for_japanese_words() -> None:
     once), and neither loads torch: the decision side stays light."""
     code = (
         "import sys\n"
-        "from bot.kinds import Vocabulary, wish\n"
+        "from bot.conversation.kinds import Vocabulary, wish\n"
         "from model.data.kinds import load_kinds\n"
         "t = load_kinds(); v = Vocabulary.build(t.kinds, t.tones)\n"
         "assert wish('create a human image of a cook', v).kind == 'cook'\n"

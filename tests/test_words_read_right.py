@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main, make_artist
-from bot.config import REPO, load_settings
-from bot.kinds import GENERIC
+from bot.__main__ import main
+from bot.cli.parts import make_artist
+from bot.config import load_settings
+from bot.conversation.kinds import GENERIC
 from bot.platforms.local import LocalPlatform
 from bot.service import Clock, Service
-from bot.state import State
+from bot.settings import REPO
+from bot.state.store import State
 from model.data.kinds import load_kinds
 from model.serve.seeds import SeedBook, load_seeds
 

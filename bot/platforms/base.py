@@ -100,7 +100,8 @@ class Me:
 class TextLimit:
     """How long a post's text may be, as the platform counts it: at most `chars`, each
     character outside X's narrow ranges (Latin and the like) counting `wide` (X counts CJK
-    and emoji twice; Mastodon counts every character once). bot.texts.weighted_len counts."""
+    and emoji twice; Mastodon counts every character once). bot.conversation.texts.weighted_len
+    counts."""
 
     chars: int
     wide: int = 1

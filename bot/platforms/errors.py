@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 from bot.platforms.base import Mention
@@ -58,3 +59,18 @@ class AuthFailed(PlatformError):
 
 class Rejected(PlatformError):
     """The platform refuses this one action (deleted status, 404, 422): do not retry."""
+
+
+class ErrorKind(StrEnum):
+    """What kind of failure an error is: the retry policy acts on this, and the four kinds a
+    request can fail with while the bot goes on label bot_platform_errors_total."""
+
+    TRANSIENT = "transient"  # 5xx, network, timeouts, media still processing, a full disk
+    RATE_LIMITED = "rate_limited"  # a 429: wait for its reset
+    REJECTED = "rejected"  # a permanent refusal of this post: the mention fails
+    UNFORESEEN = "unforeseen"  # a bug, an answer nobody expected (the service's Unforeseen)
+    AUTH_FAILED = "auth_failed"  # the account refused: the bot stops (never counted)
+
+
+COUNTED = (ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED, ErrorKind.REJECTED,
+           ErrorKind.UNFORESEEN)  # the labels of bot_platform_errors_total

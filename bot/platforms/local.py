@@ -33,9 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import LocalSettings
 from bot.platforms.base import Budget, Me, Media, Mention, Posted, Reaction, TextLimit, Uploaded
 from bot.platforms.errors import DiskFull, Rejected, is_disk_full
+from bot.settings import LocalSettings
 
 _AUTHOR = re.compile(r"^\s*@([\w.\-]+(?:@[\w.\-]+)?)\s*(.*)$", re.DOTALL)
 _RE = re.compile(r"(?<!\w)re:([\w-]+)")  # re:ID names the post a line answers

@@ -45,7 +45,6 @@ from mastodon.errors import (
 )
 from mastodon.types_base import AttribAccessDict
 
-from bot.config import MastodonSettings
 from bot.platforms.base import (
     Budget,
     Me,
@@ -58,6 +57,7 @@ from bot.platforms.base import (
     more_private,
 )
 from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
+from bot.settings import MastodonSettings
 
 log = logging.getLogger(__name__)
 

@@ -329,7 +329,7 @@ class Explorer:
                 for r, image, at in zip(keep, images, latents, strict=True)]
 
     def _popular_latent(self, row: dict, book: SeedBook) -> Latent:
-        """A sent picture as the bot draws more of it (bot.artist.Artist.latent_of): its
+        """A sent picture as the bot draws more of it (bot.drawing.artist.Artist.latent_of): its
         latent in the classes kept with it; a label set it has none for (sent before classes
         were kept), in its seed's label's."""
         seed = book.get(row["seed_id"]) if row.get("seed_id") is not None else None

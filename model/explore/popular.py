@@ -2,11 +2,11 @@
 
 The state file's schema is the contract between the bot and this module, not bot/'s code: model/
 never imports bot/. This is a read-only query (SQLite's ``mode=ro``: never a write, never a
-migration, safe beside a running bot in WAL mode) of the ``counted_pictures`` view that bot/state.py
-creates in its schema version 2 (pictures with their favourites and boosts; from version 4 the
-classes each was drawn in); tests/test_explore.py
-writes the file with bot.state and reads it here, so a change of the schema that breaks this query
-fails there.
+migration, safe beside a running bot in WAL mode) of the ``counted_pictures`` view that
+bot/state/schema.py creates in its schema version 2 (pictures with their favourites and boosts;
+from version 4 the classes each was drawn in); tests/test_explore.py writes the file with
+bot.state.store and reads it here, so a change of the schema that breaks this query fails
+there.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from model.errors import UserError
 PopularProvider = Callable[[int], list[dict]]  # n -> up to n pictures, most favourited first
 PICTURES_SCHEMA = 2  # the bot's state schema that added pictures and their reactions
 CLASSES_SCHEMA = 4  # ... and the one that keeps the classes each picture was drawn in
-# The bot's own ranking (bot.state.State.popular): favourites, then boosts, then newest.
+# The bot's own ranking (bot.state.store.State.popular): favourites, then boosts, then newest.
 POPULAR_SQL = (
     "SELECT post_id, idx, url, favourites, boosts, seed_id, kind, created_at, {classes}, z "
     "FROM counted_pictures WHERE deleted_at IS NULL AND favourites + boosts > 0 "

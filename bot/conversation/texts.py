@@ -14,192 +14,21 @@ Every note and reply is cut to the platform's length (`fit`, counted as the plat
 
 from __future__ import annotations
 
-import string
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from bot import commands
-from bot.config import Settings
-from bot.kinds import EMPTY, Vocabulary
+from bot.conversation import commands
+from bot.conversation.drawn import Drawn
+from bot.conversation.english import ENGLISH
+from bot.conversation.japanese import JAPANESE
+from bot.conversation.kinds import EMPTY, Vocabulary
+from bot.conversation.sentences import Sentences
 from bot.platforms.base import Mention, TextLimit
-from bot.state import Picture
-
-if TYPE_CHECKING:  # only its fields are read; importing bot.artist would load torch
-    from bot.artist import Drawing
-
-
-@dataclass(frozen=True)
-class Sentences:
-    """One language's sentences. {names} are filled in by the functions below."""
-
-    more: str  # {again} {like_this} {morph}: what works as a reply to a picture
-    picture: str  # {what} {origin} {more}
-    from_seed: str  # {seed}
-    from_random: str
-    variations: str  # {more} {example}
-    morph: str  # {to} {more}
-    to_seed: str  # {seed}
-    to_someone: str
-    limit_one: str  # {limit} {minutes}
-    limit_many: str  # {asked} {limit} {minutes}
-    help: str  # {again} {like_this} {morph} {delete} {like} {trigger} {example}
-    help_example: str  # {trigger}: a request that names a kind and a skin tone
-    unknown_seed: str  # {seed} {some} {ranges}
-    no_seeds: str  # {seed}
-    gone: str  # {trigger}
-    pick_some: str  # {count} {example}
-    pick_one: str  # {phrase}
-    alt_seed: str  # {what} {seed} {sigma}
-    alt_random: str  # {what}
-    alt_variation: str  # {i} {n} {what} {sigma}
-    alt_morph: str  # {start} {end}
-    morph_start: str
-    morph_start_seed: str  # {seed}
-    morph_end_seed: str  # {seed}
-    morph_end_random: str
-    daily: str
-    daily_seed: str  # {what} {seed}
-    daily_favourite: str  # {what} {counts} {link}
-    daily_what: str  # {what}: what a daily post of a labelled seed shows
-    favourites_one: str
-    favourites: str  # {n}
-    boosts_one: str
-    boosts: str  # {n}
-    and_: str  # between the favourites and the boosts
-    comma: str  # between seed numbers
-    space: str  # between two sentences
-    a_human: str  # what a picture is, when its seed has no label
-    a_person: str  # what an alt text describes, when its seed has no label
-    with_tone: str  # {kind} {tone}
-    in_style: str  # {what} {style}: a picture of a generator that draws several styles
-    no_kind: str  # {kind} {some}: a kind the bot has no seed for, and kinds it can draw
-    no_tone: str  # {kind} {tone}: a kind it has, but not in that tone
-    or_: str  # before the last of the kinds it can draw
-
-
-ENGLISH = Sentences(
-    more='Reply "{again}", "{like_this}" or "{morph}" to it for more.',
-    picture="Here is {what}, drawn {origin}. {more}",
-    from_seed="from seed #{seed}",
-    from_random="from a random seed",
-    variations='Four more like that one. {more} Add 1-4 to pick one, like "{example}".',
-    morph="From your picture to {to} and back. {more}",
-    to_seed="seed #{seed}",
-    to_someone="someone new",
-    limit_one=("You have had {limit} pictures this hour, which is my limit per person. "
-               "Please ask again in about {minutes} minutes."),
-    limit_many=("That would be {asked} more pictures, past my limit of {limit} per person per "
-                "hour. Please ask again in about {minutes} minutes."),
-    help=('Reply to one of my pictures with "{again}", "{like_this}" (four), "{morph}" (an '
-          'animation) or "{delete}" (yours only). "{like}" anywhere asks for seed #12; '
-          '"{trigger}" for a new one; "{example}" for a kind.'),
-    help_example="{trigger} of a pilot with dark skin",
-    unknown_seed="I have no seed #{seed}. Try one of mine, like {some} (I know {ranges}).",
-    no_seeds="I have no seed #{seed}, and no good seeds at all yet.",
-    gone=("I cannot find a picture of mine in the post you answered; it may have been "
-          'deleted. Ask me for a new one with "{trigger}".'),
-    pick_some='That post has pictures 1 to {count}: add one of those, like "{example}".',
-    pick_one='That post has one picture: reply "{phrase}" without a number.',
-    alt_seed=("A generated illustration of {what} in a flat, emoji-like style, made by a GAN "
-              "from seed #{seed} with noise {sigma}."),
-    alt_random=("A generated illustration of {what} in a flat, emoji-like style, made by a "
-                "GAN from a random latent vector."),
-    alt_variation=("Variation {i} of {n}: a generated illustration of {what} in a flat, "
-                   "emoji-like style, made by a GAN near the picture this replies to (noise "
-                   "{sigma})."),
-    alt_morph=("An animation of generated people in a flat, emoji-like style: {start} turns "
-               "smoothly into {end} and back."),
-    morph_start="the picture this replies to",
-    morph_start_seed="the picture this replies to (seed #{seed})",
-    morph_end_seed="good seed #{seed}",
-    morph_end_random="another random person",
-    daily="Today's human.",
-    daily_seed="Today's human{what} (seed #{seed}).",
-    daily_favourite=("Today's human{what}, drawn near yesterday's favourite picture ({counts})."
-                     "{link}"),
-    daily_what=": {what}",
-    favourites_one="1 favourite",
-    favourites="{n} favourites",
-    boosts_one="1 boost",
-    boosts="{n} boosts",
-    and_=" and ",
-    comma=", ",
-    space=" ",
-    a_human="a human",
-    a_person="a person",
-    with_tone="{kind} with {tone}",
-    in_style="{what}, in the {style} style",
-    no_kind="I cannot draw {kind} yet; I can draw {some}.",
-    no_tone="I have no {kind} with {tone} yet.",
-    or_=" or ",
-)
-
-JAPANESE = Sentences(
-    more="この絵に「{again}」「{like_this}」「{morph}」と返信すると、続きを描きます。",
-    picture="{what}を描きました（{origin}）。{more}",
-    from_seed="シード#{seed}から",
-    from_random="ランダムなシードから",
-    variations=("その絵に似た4枚です。{more}「{example}」のように1〜4の番号を付けると、"
-                "その1枚から続けます。"),
-    morph="あなたの絵から{to}に変わって戻るアニメーションです。{more}",
-    to_seed="シード#{seed}",
-    to_someone="新しい誰か",
-    limit_one=("この1時間で{limit}枚描きました。1人あたりの上限です。{minutes}分ほどしてから、"
-               "またどうぞ。"),
-    limit_many=("あと{asked}枚描くと、1人1時間{limit}枚の上限を超えてしまいます。{minutes}分ほど"
-                "してから、またどうぞ。"),
-    help=("私の絵に「{again}」「{like_this}」（4枚）「{morph}」（アニメーション）「{delete}」"
-          "（あなたの絵だけ）と返信できます。「{like}」はどこでもシード#12の近くを、"
-          "「{trigger}」は新しい1枚を、「{example}」はその種類の人を描きます。"),
-    help_example="濃い肌のパイロットの{trigger}",
-    unknown_seed="シード#{seed}はありません。たとえば{some}はいかがですか（あるのは{ranges}）。",
-    no_seeds="シード#{seed}はありません。よいシードはまだひとつもありません。",
-    gone=("返信先の投稿に私の絵が見つかりません。削除されたのかもしれません。"
-          "「{trigger}」と送ってくだされば、新しい絵を描きます。"),
-    pick_some=("その投稿の絵は1〜{count}番です。「{example}」のように、"
-               "その中の番号を付けてください。"),
-    pick_one="その投稿の絵は1枚だけです。番号を付けずに「{phrase}」と返信してください。",
-    alt_seed=("GANがシード#{seed}にノイズ{sigma}を加えて描いた、"
-              "絵文字のようなフラットな{what}のイラスト。"),
-    alt_random="GANがランダムな潜在ベクトルから描いた、絵文字のようなフラットな{what}のイラスト。",
-    alt_variation=("バリエーション{i}/{n}：GANが返信先の絵の近く（ノイズ{sigma}）に描いた、"
-                   "絵文字のようなフラットな{what}のイラスト。"),
-    alt_morph=("絵文字のようなフラットな人物のアニメーション：{start}が{end}へ"
-               "なめらかに変わり、また戻ります。"),
-    morph_start="返信先の絵",
-    morph_start_seed="返信先の絵（シード#{seed}）",
-    morph_end_seed="よいシード#{seed}",
-    morph_end_random="別のランダムな人",
-    daily="今日の人間です。",
-    daily_seed="今日の人間です{what}（シード#{seed}）。",
-    daily_favourite="昨日いちばん人気だった絵の近くに描いた、今日の人間です{what}（{counts}）。{link}",
-    daily_what="：{what}",
-    favourites_one="お気に入り1件",
-    favourites="お気に入り{n}件",
-    boosts_one="ブースト1件",
-    boosts="ブースト{n}件",
-    and_="、",
-    comma="、",
-    space="",
-    a_human="人間",
-    a_person="人物",
-    with_tone="{kind}（{tone}）",
-    in_style="{what}（{style}風）",
-    no_kind="{kind}はまだ描けません。描けるのは{some}などです。",
-    no_tone="{tone}の{kind}はまだいません。",
-    or_="、",
-)
+from bot.settings import Settings
+from bot.state.records import Picture
 
 SENTENCES: dict[str, Sentences] = {"en": ENGLISH, "ja": JAPANESE}
 
 
 def sentences(lang: str) -> Sentences:
     return SENTENCES.get(lang, ENGLISH)
-
-
-def places(sentence: str) -> set[str]:
-    """The {names} a sentence fills in."""
-    return {name for _, name, _, _ in string.Formatter().parse(sentence) if name}
 
 
 # ---------------------------------------------------------------- length, as platforms count
@@ -261,7 +90,7 @@ def _more(settings: Settings, lang: str) -> str:
 
 # ---------------------------------------------------------------- replies and notes
 
-def reply_text(mention: Mention, drawings: list[Drawing], request: commands.Request,
+def reply_text(mention: Mention, drawings: list[Drawn], request: commands.Request,
                settings: Settings, limit: TextLimit, vocabulary: Vocabulary = EMPTY) -> str:
     """The words of a picture reply: what it is, and what a reply to it can ask; first, when
     the kind or tone asked for could not be drawn, one sentence that says so."""
@@ -315,7 +144,7 @@ def _a(name: str, lang: str) -> str:
     return ("an " if name[0] in "aeiou" else "a ") + name
 
 
-def missing_text(kind: str | None, tone: str | None, drawing: Drawing, lang: str,
+def missing_text(kind: str | None, tone: str | None, drawing: Drawn, lang: str,
                  vocabulary: Vocabulary) -> str:
     """The sentence for a kind the bot has no seed for (naming the closest it can draw), or a
     kind it has but not in the tone asked for; "" when it drew what was asked. A reply
@@ -414,7 +243,7 @@ def morph_alt_text(seed_id: int | None, morph_to: int | None, lang: str = "en") 
 
 # ---------------------------------------------------------------- the daily post
 
-def daily_text(drawing: Drawing, favourite: Picture | None, lang: str = "en",
+def daily_text(drawing: Drawn, favourite: Picture | None, lang: str = "en",
                vocabulary: Vocabulary = EMPTY) -> str:
     """The daily post's words: near yesterday's favourite (with its counts and link) or near a
     good seed, naming what it shows when its seed is labelled."""

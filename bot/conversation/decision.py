@@ -22,12 +22,13 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot import commands
-from bot.config import Settings
-from bot.kinds import EMPTY, Vocabulary, wish
+from bot.conversation import commands
+from bot.conversation.kinds import EMPTY, Vocabulary, wish
+from bot.conversation.texts import gone_text, help_text, limit_text, pick_text, unknown_seed_text
 from bot.platforms.base import Me, Mention, TextLimit
-from bot.state import Picture, Wait
-from bot.texts import gone_text, help_text, limit_text, pick_text, unknown_seed_text
+from bot.settings import Settings
+from bot.state.records import Picture
+from bot.state.schema import Wait
 
 _NOBOT = re.compile(r"#nobots?\b", re.IGNORECASE)
 DAILY_GRACE = 3600  # a daily post missed by less than this (restart, downtime) still goes out
@@ -107,8 +108,8 @@ def decide(m: Mention, facts: Facts, settings: Settings,
 
     A reply to one of the bot's posts may carry a command (again, more like this, morph,
     delete, help); "like #12" and "help" work anywhere; otherwise a trigger phrase asks for a
-    picture, of the kind and skin tone the text names (vocabulary: bot.kinds). A command about
-    a picture the bot no longer has gets the "gone" note.
+    picture, of the kind and skin tone the text names (vocabulary: bot.conversation.kinds). A
+    command about a picture the bot no longer has gets the "gone" note.
     """
     reason = reason_to_ignore(m, facts.me, facts.not_before)
     if reason is not None:

@@ -1,287 +1,31 @@
-"""The bot's memory: one SQLite file in WAL mode.
-
-Each mention is recorded before anything is attempted and moves
-    seen -> replying -> replied       (or ignored, refused, failed)
-A mention waiting (for a retry, the post budget, media being processed) stays in seen or
-replying with its attempts and next_attempt_at: the mentions table is the queue, so the cursor
-moves past every mention recorded here. `replying` means a post (reply or note) may have
-reached the platform: before any new attempt the service looks for the bot's own reply first.
-What that post says and carries is kept in `outgoing` from the moment its media is uploaded
-(or the note is about to go) until the mention is settled, so a retry or a restart sends, or
-finds, that very post. The platform's reply id is stored once posted. The schema is versioned
-with PRAGMA user_version and migrated forward in one transaction per step.
+"""The store: the one connection to the state file and every question and change the
+service makes of it (see bot.state.schema for the lifecycle of a mention).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime
-from enum import StrEnum
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from bot.platforms.base import Mention, Reaction, Uploaded
-
-PENDING = ("seen", "replying")
-SETTLED = ("replied", "ignored", "refused", "failed")
-
-
-class Wait(StrEnum):
-    """What a pending mention waits for, kept with it: its reason says it in words for people,
-    this says it for code (the budget gauge counts the mentions waiting for the budget)."""
-
-    BUDGET = "budget"  # the platform's media or post budget (a reply or a note, on X)
-    RATE_LIMIT = "rate limit"  # a 429's reset
-    RETRY = "retry"  # a backoff after a failed attempt
-    PROCESSING = "processing"  # media the platform is still processing
-
-MIGRATIONS: list[str] = [
-    # 1: the first schema
-    """
-    CREATE TABLE mentions (
-        platform TEXT NOT NULL,
-        id TEXT NOT NULL,
-        author TEXT NOT NULL,
-        author_id TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN
-            ('seen', 'replying', 'replied', 'ignored', 'refused', 'failed')),
-        reason TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL DEFAULT 0,
-        reply_id TEXT,
-        seed_id INTEGER,
-        payload TEXT NOT NULL,
-        seen_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        replied_at REAL,
-        PRIMARY KEY (platform, id)
-    );
-    CREATE INDEX mentions_pending ON mentions (platform, status);
-    CREATE INDEX mentions_by_author ON mentions (platform, author_id, replied_at);
-    CREATE TABLE meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    CREATE TABLE cursors (
-        platform TEXT PRIMARY KEY,
-        since_id TEXT,
-        updated_at REAL NOT NULL
-    );
-    CREATE TABLE notes (
-        platform TEXT NOT NULL,
-        author_id TEXT NOT NULL,
-        noted_at REAL NOT NULL,
-        PRIMARY KEY (platform, author_id)
-    );
-    CREATE TABLE daily_posts (
-        platform TEXT NOT NULL,
-        day TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('posting', 'posted')),
-        post_id TEXT,
-        at REAL NOT NULL,
-        PRIMARY KEY (platform, day)
-    );
-    CREATE TABLE uploads (
-        platform TEXT NOT NULL,
-        at REAL NOT NULL
-    );
-    CREATE INDEX uploads_at ON uploads (platform, at);
-    """,
-    # 2: conversations. Every picture sent, with its latent, so a reply to it can ask for more;
-    # favourites and boosts per picture (the garden); when each person last had the help.
-    # Replies before this migration count as one picture each (the column's default).
-    """
-    ALTER TABLE mentions ADD COLUMN pictures INTEGER NOT NULL DEFAULT 1;
-    CREATE TABLE pictures (
-        platform TEXT NOT NULL,
-        post_id TEXT NOT NULL,
-        idx INTEGER NOT NULL DEFAULT 0,
-        kind TEXT NOT NULL CHECK (kind IN ('picture', 'variation', 'morph', 'daily')),
-        mention_id TEXT,
-        for_author_id TEXT,
-        seed_id INTEGER,
-        sigma REAL NOT NULL,
-        z TEXT NOT NULL,
-        parent_post_id TEXT,
-        morph_to INTEGER,
-        url TEXT NOT NULL DEFAULT '',
-        created_at REAL NOT NULL,
-        deleted_at REAL,
-        PRIMARY KEY (platform, post_id, idx)
-    );
-    CREATE INDEX pictures_created ON pictures (platform, created_at);
-    CREATE TABLE reactions (
-        platform TEXT NOT NULL,
-        id TEXT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ('favourite', 'reblog')),
-        post_id TEXT NOT NULL,
-        account_id TEXT NOT NULL,
-        at REAL NOT NULL,
-        PRIMARY KEY (platform, id)
-    );
-    CREATE INDEX reactions_post ON reactions (platform, post_id);
-    CREATE VIEW counted_pictures AS SELECT p.*,
-        (SELECT COUNT(*) FROM reactions r WHERE r.platform = p.platform AND
-         r.post_id = p.post_id AND r.kind = 'favourite') AS favourites,
-        (SELECT COUNT(*) FROM reactions r WHERE r.platform = p.platform AND
-         r.post_id = p.post_id AND r.kind = 'reblog') AS boosts
-        FROM pictures p;
-    CREATE TABLE helps (
-        platform TEXT NOT NULL,
-        author_id TEXT NOT NULL,
-        at REAL NOT NULL,
-        PRIMARY KEY (platform, author_id)
-    );
-    """,
-    # 3: every post on its way (a reply's text, latents and uploaded media, a note's text),
-    # kept until its mention is settled. Mentions in flight before this migration have none:
-    # they are looked for and, if not found, decided afresh, as before.
-    """
-    CREATE TABLE outgoing (
-        platform TEXT NOT NULL,
-        mention_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        text TEXT NOT NULL,
-        pictures TEXT NOT NULL DEFAULT '[]',
-        uploaded TEXT,
-        uploaded_at REAL NOT NULL DEFAULT 0,
-        PRIMARY KEY (platform, mention_id)
-    );
-    """,
-    # 4: the classes each picture was drawn in (a JSON object, label set -> class: a
-    # conditional generator draws more like it in them). NULL for pictures sent before: the
-    # artist draws those in their seed's label.
-    """
-    ALTER TABLE pictures ADD COLUMN classes TEXT;
-    """,
-    # 5: what a pending mention waits for (a Wait; NULL: nothing, or from before this step)
-    """
-    ALTER TABLE mentions ADD COLUMN waiting_for TEXT;
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
+from bot.state.errors import StateError, disk_full, unusable_reason
+from bot.state.records import (
+    Outgoing,
+    Picture,
+    Record,
+    mention_from_json,
+    mention_json,
+)
+from bot.state.schema import MIGRATIONS, SCHEMA_VERSION, SETTLED, Status, Wait
 
 
-def unwritable_reason(path: Path, timeout: float = 2.0) -> str | None:
-    """None when a write transaction can be opened on the state file now (its own short-lived
-    connection: /healthz asks from another thread), else why not: locked by another process,
-    a read-only file or disk, not a database."""
-    try:
-        db = sqlite3.connect(path, timeout=timeout)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("ROLLBACK")
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        return f"state file {path} is not writable: {exc}"
-    return None
-
-
-def _unusable(path: Path, exc: sqlite3.Error) -> str:
-    """Why the state file cannot be opened, and the fix. A good file in a read-only folder (a
-    read-only mount, compose's read_only: true) fails the same way as a broken one ("unable to
-    open database file": WAL needs its -wal and -shm files beside it), but needs no backup."""
-    folder = path.parent
-    if not os.access(folder, os.W_OK):
-        return (f"state file {path} cannot be opened ({exc}): its folder {folder} is read-only "
-                "(SQLite writes its -wal and -shm files beside it); make the folder writable, "
-                "or set BOT_STATE_PATH to a file in a writable folder")
-    if path.exists() and not os.access(path, os.W_OK):
-        return (f"state file {path} cannot be opened ({exc}): the file is read-only; make it "
-                "writable (chmod, or its owner), or set BOT_STATE_PATH to a writable place")
-    if disk_full(folder, exc):
-        return (f"state file {path} cannot be used: the disk is full ({exc}); free disk space "
-                f"in {folder}, then start again")
-    return (f"state file {path} cannot be used ({exc}); restore it from a backup or move it "
-            "away to start afresh")
-
-
-def disk_full(folder: Path, exc: sqlite3.Error) -> bool:
-    """True when SQLite failed for want of space: SQLITE_FULL, or an I/O error (the -shm file
-    cannot grow: SQLITE_IOERR_SHMSIZE) on a file system with next to nothing free."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code == sqlite3.SQLITE_FULL:
-        return True
-    if code is None or code & 0xFF != sqlite3.SQLITE_IOERR:
-        return False
-    try:
-        free = os.statvfs(folder)
-    except OSError:
-        return False
-    return free.f_bavail * free.f_frsize < 1 << 20  # under a MiB: WAL alone wants more
-
-
-class StateError(Exception):
-    """The state file cannot be used (newer schema, not a database, not writable).
-    transient: it may work later without anyone fixing it (a full disk, once space is freed)."""
-
-    def __init__(self, message: str, transient: bool = False):
-        super().__init__(message)
-        self.transient = transient
-
-
-@dataclass(frozen=True)
-class Record:
-    mention: Mention
-    status: str
-    attempts: int
-    next_attempt_at: float
-    reply_id: str | None
-    reason: str | None
-    new: bool = False  # recorded by this call (first time seen)
-    waiting_for: Wait | None = None  # pending: what its due time waits for
-
-
-@dataclass(frozen=True)
-class Picture:
-    """One picture the bot sent: enough to draw more like it from a reply to it."""
-
-    post_id: str  # the platform's id of the post that carries it
-    kind: str  # picture (a reply), variation (one of four), morph (a GIF), daily
-    z: list[float]  # its latent (a morph: the latent it starts from)
-    seed_id: int | None  # the good seed it was drawn near (None: the plain prior)
-    sigma: float  # the noise it was drawn with
-    idx: int = 0  # which of the post's pictures (variations: 0-3)
-    mention_id: str | None = None  # the mention it answered (None: the daily post)
-    for_author_id: str | None = None  # who asked for it: the one person who may delete it
-    parent_post_id: str | None = None  # the picture it was made from (again, variations...)
-    morph_to: int | None = None  # a morph: the good seed it travels to
-    url: str = ""
-    created_at: float = 0.0
-    deleted_at: float | None = None
-    favourites: int = 0
-    boosts: int = 0
-    # The classes it was drawn in, with z (label set -> class: {"kind": "cook", ...}; {}:
-    # an unconditional generator; None: sent before classes were kept).
-    classes: dict[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """A post on its way to answer one mention: what it says and carries. Kept from the
-    moment its media is uploaded (a reply) or it is about to be sent (a note) until the mention
-    is settled, so a retry, a restart or the look after a crash deals with this very post."""
-
-    kind: str  # "reply", or the kind of note ("limit", "help", "unknown seed", ...)
-    reason: str  # what the mention is settled with once the post is out
-    text: str
-    pictures: tuple[Picture, ...] = ()  # a reply's, with their latents (post_id not known yet)
-    uploaded: Uploaded | None = None  # a reply's media on the platform
-    uploaded_at: float = 0.0
-
-    @property
-    def is_note(self) -> bool:
-        return self.kind != "reply"
-
-
-def _outgoing(row: sqlite3.Row) -> Outgoing:
+# rows -> records: the store's side of the records (the pure side never sees a row)
+def outgoing_from_row(row: sqlite3.Row) -> Outgoing:
     up = json.loads(row["uploaded"]) if row["uploaded"] else None
     return Outgoing(row["kind"], row["reason"], row["text"],
                     tuple(Picture(**p) for p in json.loads(row["pictures"])),
@@ -290,25 +34,13 @@ def _outgoing(row: sqlite3.Row) -> Outgoing:
                     row["uploaded_at"])
 
 
-def _mention_json(m: Mention) -> str:
-    d = asdict(m)
-    d["created_at"] = m.created_at.isoformat()
-    return json.dumps(d, ensure_ascii=False)
-
-
-def _mention_from_json(text: str) -> Mention:
-    d = json.loads(text)
-    d["created_at"] = datetime.fromisoformat(d["created_at"])
-    return Mention(**d)  # fields added later (in_reply_to_id) take their defaults
-
-
-_PICTURE_COLUMNS = ("post_id", "idx", "kind", "mention_id", "for_author_id", "seed_id", "sigma",
+PICTURE_COLUMNS = ("post_id", "idx", "kind", "mention_id", "for_author_id", "seed_id", "sigma",
                     "z", "parent_post_id", "morph_to", "url", "created_at", "deleted_at",
                     "classes")
 
 
-def _picture(row: sqlite3.Row) -> Picture:
-    d = {k: row[k] for k in _PICTURE_COLUMNS}
+def picture_from_row(row: sqlite3.Row) -> Picture:
+    d = {k: row[k] for k in PICTURE_COLUMNS}
     d["z"] = json.loads(d["z"])
     d["classes"] = None if d["classes"] is None else json.loads(d["classes"])
     keys = row.keys()
@@ -331,7 +63,7 @@ class State:
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StateError(_unusable(self.path, exc),
+            raise StateError(unusable_reason(self.path, exc),
                              transient=disk_full(self.path.parent, exc)) from None
         except OSError as exc:
             raise StateError(f"state file {self.path} cannot be created ({exc}); set "
@@ -367,7 +99,7 @@ class State:
         cur = self.db.execute(
             "INSERT OR IGNORE INTO mentions (platform, id, author, author_id, status, payload, "
             "seen_at, updated_at) VALUES (?, ?, ?, ?, 'seen', ?, ?, ?)",
-            (platform, m.id, m.author, m.author_id, _mention_json(m), now, now))
+            (platform, m.id, m.author, m.author_id, mention_json(m), now, now))
         record = self.get(platform, m.id)
         assert record is not None
         return replace(record, new=cur.rowcount == 1)
@@ -380,7 +112,7 @@ class State:
     @staticmethod
     def _record(row: sqlite3.Row) -> Record:
         wait = row["waiting_for"]
-        return Record(_mention_from_json(row["payload"]), row["status"], row["attempts"],
+        return Record(mention_from_json(row["payload"]), Status(row["status"]), row["attempts"],
                       row["next_attempt_at"], row["reply_id"], row["reason"],
                       waiting_for=Wait(wait) if wait in set(Wait) else None)
 
@@ -390,7 +122,7 @@ class State:
             (platform,)).fetchall()
         return [self._record(r) for r in rows]
 
-    def settle(self, platform: str, mention_id: str, status: str, reason: str | None = None,
+    def settle(self, platform: str, mention_id: str, status: Status, reason: str | None = None,
                reply_id: str | None = None, seed_id: int | None = None,
                pictures: list[Picture] | None = None, uploads: int = 0) -> None:
         """Move a mention to a final status (replied, ignored, refused or failed). A reply
@@ -411,7 +143,7 @@ class State:
                 "seed_id = COALESCE(?, seed_id), updated_at = ?, pictures = ?, "
                 "replied_at = CASE WHEN ? = 'replied' THEN ? ELSE replied_at END "
                 "WHERE platform = ? AND id = ?",
-                (status, reason, reply_id, seed_id, now, count if status == "replied" else 0,
+                (status, reason, reply_id, seed_id, now, count if status == Status.REPLIED else 0,
                  status, now, platform, mention_id))
             self._insert_pictures(platform, pictures or [], now)
 
@@ -458,7 +190,7 @@ class State:
     def outgoing(self, platform: str, mention_id: str) -> Outgoing | None:
         row = self.db.execute("SELECT * FROM outgoing WHERE platform = ? AND mention_id = ?",
                               (platform, mention_id)).fetchone()
-        return _outgoing(row) if row else None
+        return outgoing_from_row(row) if row else None
 
     def drop_outgoing(self, platform: str, mention_id: str) -> None:
         """Forget a post on its way (its upload expired or never finished processing): the
@@ -549,7 +281,7 @@ class State:
         rows = self.db.execute(
             "SELECT * FROM counted_pictures WHERE platform = ? AND post_id = ? ORDER BY idx",
             (platform, post_id)).fetchall()
-        return [_picture(r) for r in rows]
+        return [picture_from_row(r) for r in rows]
 
     def mark_deleted(self, platform: str, post_id: str) -> None:
         self.db.execute("UPDATE pictures SET deleted_at = COALESCE(deleted_at, ?) "
@@ -582,7 +314,7 @@ class State:
             "favourites + boosts > 0 "
             "ORDER BY favourites DESC, boosts DESC, created_at DESC, idx LIMIT ?",
             (platform, platform, since, min(until, 1e18), limit)).fetchall()
-        return [_picture(r) for r in rows]
+        return [picture_from_row(r) for r in rows]
 
     # ------------------------------------------------------------ cursors
 

@@ -67,7 +67,7 @@ class Request:
     seed_id: int | None = None  # like: the good seed asked for
     pick: int | None = None  # which picture of a four-picture post the command means (1-4)
     lang: str = "en"  # the language of the phrase that matched: every answer is in it
-    kind: str | None = None  # picture: the kind of person asked for ("cook"; bot.kinds)
+    kind: str | None = None  # picture: the kind of person asked for ("cook"; conversation.kinds)
     tone: str | None = None  # picture: the skin tone asked for ("medium-dark")
 
     @property

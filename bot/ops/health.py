@@ -1,4 +1,4 @@
-"""What operators see: log lines (text or JSON, secrets scrubbed), Prometheus metrics, health.
+"""Health: /healthz and /metrics on loopback, and whether the metrics port can be listened on.
 
 With BOT_METRICS_PORT set, a small HTTP server on loopback answers
     /healthz   200 "ok" when the poll loop ran within three intervals, the state file is
@@ -13,118 +13,20 @@ holding it is the running bot itself (its /healthz is shown instead).
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bot.state import unwritable_reason
-
-# ---------------------------------------------------------------- logs
-
-
-class ScrubSecrets(logging.Filter):
-    """Replace every configured secret in the final message (arguments included)."""
-
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = [s for s in secrets if len(s) >= 4]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-            if record.exc_info:  # tracebacks too: format now, scrub, drop the raw info
-                text = logging.Formatter().formatException(record.exc_info)
-                for secret in self.secrets:
-                    text = text.replace(secret, "***")
-                record.exc_text, record.exc_info = text, None
-        return True
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                   timespec="milliseconds"),
-               "level": record.levelname.lower(), "logger": record.name,
-               "message": record.getMessage()}
-        for key in ("mention_id", "platform", "status"):
-            if hasattr(record, key):
-                out[key] = getattr(record, key)
-        if record.exc_info:
-            out["error"] = self.formatException(record.exc_info)
-        elif record.exc_text:
-            out["error"] = record.exc_text
-        return json.dumps(out, ensure_ascii=False)
-
-
-def setup_logging(fmt: str = "text", secrets: list[str] | None = None) -> None:
-    """One line per event on stderr; JSON when asked; secrets never written."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(ScrubSecrets(secrets or []))
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    for noisy in ("apscheduler", "urllib3", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
+from bot.ops.metrics import Metrics
+from bot.state.errors import unwritable_reason
 
 # ---------------------------------------------------------------- metrics
-
-
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.mentions = Counter("bot_mentions_total", "Mentions, by what became of them",
-                                ["status"], registry=r)
-        for status in ("seen", "replied", "ignored", "refused", "failed"):
-            self.mentions.labels(status)  # exported at 0 before the first one
-        self.reply_latency = Histogram(
-            "bot_reply_latency_seconds", "From a mention fetched to its reply posted",
-            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800), registry=r)
-        self.generation = Histogram(
-            "bot_generation_seconds", "Drawing one picture (latent to PNG bytes)",
-            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5), registry=r)
-        self.rate_waits = Counter("bot_rate_limit_waits_total",
-                                  "Waits for a platform rate limit or the media pacing",
-                                  registry=r)
-        self.pending = Gauge("bot_pending_mentions",
-                             "Mentions recorded and not yet settled", registry=r)
-        self.budget_wait = Gauge(
-            "bot_media_budget_wait_seconds",
-            "Seconds until the platform's post/media budget lets the next waiting reply go "
-            "(0: none waiting)", registry=r)
-        self.last_poll = Gauge("bot_last_successful_poll_timestamp_seconds",
-                               "Unix time of the last poll that fetched mentions", registry=r)
-        self.platform_failing = Gauge(
-            "bot_platform_failing",
-            "1 while the platform (or the disk the bot writes) fails and the bot backs off; "
-            "0 once a request gets through again", registry=r)
-        self.platform_errors = Counter(
-            "bot_platform_errors_total", "Failed requests to the platform, by kind "
-            "(transient: 5xx, network, processing, a full disk; rate_limited; rejected; "
-            "unforeseen: an error nobody expected)", ["kind"], registry=r)
-        for kind in ("transient", "rate_limited", "rejected", "unforeseen"):
-            self.platform_errors.labels(kind)
-
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
 
 
 # ---------------------------------------------------------------- health

@@ -3,20 +3,26 @@
 People may name a kind and a skin tone anywhere in a request, in words or in emoji:
 "create a human image of a cook", "... 🧑‍🍳", "コックの人間の画像を作って", "... with dark skin",
 "... 🏾", "... 🧑🏾‍🍳". The words and emoji come from the kinds table (model/data/kinds.json,
-read by model.serve.load_kinds); the service builds a `Vocabulary` from it once and hands it to
-the pure parts.
+read by model.serve.load_kinds); the artist (bot.drawing) builds a `Vocabulary` from it once and
+hands it to the pure parts.
 This module loads no torch and no model: it takes any objects with the table's fields.
 
 Matching follows the trigger rules: words NFKC-normalised, case-folded, whole words anywhere;
-Japanese, written without spaces, counts as whole words where a morphological analyser puts
-word boundaries (bot.words), so "コックピット" (cockpit) is no cook. The first kind named, in
+Japanese, written without spaces, counts as whole words where a morphological analyser puts word
+boundaries (conversation.words), so "コックピット" (cockpit) is no cook. The first kind named, in
 words or emoji, is the one asked for ("a cook, not a pilot" is a cook), and at one place the
-longest phrase ("police officer", not "officer"); the plain "person" gives way to any other
-kind named ("a person in a tuxedo"). Skin tones likewise, and an English tone phrase is read in
-all its forms ("medium-dark skin", "medium dark skin tone", "medium-dark skinned"), so that no
-form reads as the shorter tone inside it ("dark skinned"). Emoji are read before normalisation,
-which drops the zero-width joiner that holds "🧑‍🍳" together: a whole joined sequence must be a
-kind's (a family emoji is nobody's "person"), with its tone modifiers and FE0F set aside.
+longest phrase ("police officer", not "officer"); the plain "person" gives way to any other kind
+named ("a person in a tuxedo"). Skin tones likewise, and an English tone phrase is read in all
+its forms ("medium-dark skin", "medium dark skin tone", "medium-dark skinned"), so that no form
+reads as the shorter tone inside it ("dark skinned"). Emoji are read before normalisation, which
+drops the zero-width joiner that holds "🧑‍🍳" together: a whole joined sequence must be a kind's
+(a family emoji is nobody's "person"), with its tone modifiers and FE0F set aside.
+
+One form of an emoji sequence for the whole project: the kinds table's key, upper-case hex
+joined by '-' without tone modifiers and FE0F ("1F9D1-200D-1F373"). model/data/kinds.py owns it
+(`base_sequence`; the table is refused at load unless every emoji is in that form), so the
+vocabulary takes the table's keys as they are, and this module only reads text into that form
+(`_sequences`): it normalises no code strings of its own.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import words
-from bot.commands import find_phrase, is_cjk, normalise, strip_html
+from bot.conversation import words
+from bot.conversation.commands import find_phrase, is_cjk, normalise, strip_html
 
 _ZWJ = "\u200d"
 _VS16 = "\ufe0f"
@@ -61,8 +67,8 @@ class Vocabulary:
         for kind in kinds:
             for phrase in (*kind.en, *kind.ja):
                 phrases.setdefault(normalise(phrase), kind.name)
-            for codes in kind.emoji:
-                emoji[_key(codes)] = kind.name
+            for codes in kind.emoji:  # already in key form: the table is checked at load
+                emoji[codes] = kind.name
             names[kind.name] = {"en": kind.name, "ja": kind.ja[0] if kind.ja else kind.name}
             subgroups[kind.name] = kind.subgroup
         tone_phrases: dict[str, str] = {}
@@ -71,7 +77,7 @@ class Vocabulary:
             for phrase in (*tone.en, *tone.ja):
                 for form in _tone_forms(normalise(phrase)):
                     tone_phrases.setdefault(form, tone.name)
-            modifiers[_key(tone.modifier)] = tone.name
+            modifiers[tone.modifier] = tone.name
             tone_names[tone.name] = {"en": tone.display_en, "ja": tone.display_ja}
         return cls(_longest_first(phrases), emoji, _longest_first(tone_phrases), modifiers,
                    names, tone_names, subgroups)
@@ -143,7 +149,7 @@ def _first_word(plain: str, phrases: tuple[tuple[str, str], ...]) -> str | None:
 
 def _start(plain: str, phrase: str, before: int) -> int | None:
     """Where the phrase first occurs as whole words, if it starts before `before`. Japanese
-    has no spaces: each occurrence asks bot.words whether it is a word of its own."""
+    has no spaces: each occurrence asks bot.conversation.words whether it is a word of its own."""
     if not is_cjk(phrase):
         found = find_phrase(plain, phrase)
         return found.start() if found is not None and found.start() < before else None
@@ -153,12 +159,6 @@ def _start(plain: str, phrase: str, before: int) -> int | None:
             return at
         at = plain.find(phrase, at + 1, before + len(phrase))
     return None
-
-
-def _key(codes: str) -> str:
-    """'1f9d1 200d 1f373' or '1F9D1-FE0F-200D-1F373' -> '1F9D1-200D-1F373'."""
-    parts = codes.replace("-", " ").upper().split()
-    return "-".join(p for p in parts if p != "FE0F")
 
 
 def _longest_first(table: dict[str, str]) -> tuple[tuple[str, str], ...]:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from bot.kinds import Vocabulary
+from bot.conversation.drawn import Drawn
+from bot.conversation.kinds import Vocabulary
+from bot.conversation.texts import alt_text, id_ranges, morph_alt_text, variation_alt_text
 from bot.platforms.base import Media
-from bot.state import Picture
-from bot.texts import alt_text, id_ranges, morph_alt_text, variation_alt_text
+from bot.state.records import Picture
 from model.errors import UserError
 from model.serve import (
     PNG_LEVEL,
@@ -44,7 +45,7 @@ from model.serve import (
     unservable_reason,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.artist")  # the name operators grep for, kept across moves
 
 REPLY_SIZE = 256  # pixels per side people see
 MORPH_SIZE = 256  # the GIF's side: its frames are upscaled like the pictures
@@ -69,6 +70,12 @@ class Drawing:
     # named; kept with z, so that more like it is drawn in them ({}: unconditional).
     classes: Mapping[str, str] = field(default_factory=dict)
     style: str = ""  # the emoji style it is drawn in ("twemoji"; "": a one-style generator)
+
+    @property
+    def what(self) -> Drawn:
+        """What it shows, for the texts: the same facts without the pixels."""
+        return Drawn(self.seed_id, self.morph_to, self.kind, self.tone, self.closest,
+                     self.classes, self.style)
 
     @property
     def media(self) -> Media:

@@ -1,0 +1,1 @@
+"""Operations: what an operator sees (log lines, Prometheus metrics, /healthz)."""
