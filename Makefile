@@ -22,8 +22,11 @@ TORCH_INDEX = $(if $(filter cpu,$(TORCH)),$(shell $(PYTHON) -c "import urllib.re
 run: $(VENV)/.installed-run
 	$(PY) -m bot
 
+# one pytest-xdist worker per core (JOBS=1 runs them in one process); a module's tests stay
+# together, so each module's server and weights fixtures are built once
+JOBS ?= auto
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(JOBS) --dist loadscope
 
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .

@@ -32,6 +32,14 @@ def forget_the_operator(environ: MutableMapping[str, str]) -> list[str]:
 # _no_outer_bot_settings below undoes, per test, what a test sets without monkeypatch.
 forget_the_operator(os.environ)
 
+# Under pytest-xdist (`make test` runs one worker per core) each worker gets its share of the
+# cores: torch's default of a thread per core in every worker oversubscribes the machine, and
+# its spinning threads then run several times slower than one thread each.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = str(_share)  # for the subprocesses a test starts, too
+    torch.set_num_threads(_share)
+
 
 def draw_people(folder: Path, n: int, size: int = 48, seed: int = 0) -> list[Path]:
     """n simple stick-figure pictures on white: a head and a body in random colours."""

@@ -105,11 +105,30 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         AUDIT.add_output(f"{report.nodeid} failure report", report.longreprtext)
 
 
+WORKERS: list[dict[str, Any]] = []  # what each pytest-xdist worker's audit found
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: called on the controller
+def pytest_testnodedown(node: Any, error: object) -> None:
+    WORKERS.append(getattr(node, "workeroutput", {}).get("secret_audit",
+                                                         {"secrets": 0, "outputs": 0,
+                                                          "leaks": [f"{node}: no audit"]}))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leaks = AUDIT.leaks()
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # an xdist worker: the secrets are here, the verdict there
+        worker_output["secret_audit"] = {"secrets": len(AUDIT.secrets),
+                                         "outputs": len(AUDIT.outputs), "leaks": leaks}
+        return
+    secrets, outputs = len(AUDIT.secrets), len(AUDIT.outputs)
+    for worker in WORKERS:
+        secrets, outputs = secrets + worker["secrets"], outputs + worker["outputs"]
+        leaks += worker["leaks"]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    line = (f"secret audit: {len(AUDIT.secrets)} configured secrets searched for in "
-            f"{len(AUDIT.outputs)} outputs: {len(leaks)} leaks")
+    line = (f"secret audit: {secrets} configured secrets searched for in "
+            f"{outputs} outputs: {len(leaks)} leaks")
     if reporter is not None:
         reporter.write_line(line, red=bool(leaks), green=not leaks)
         for leak in leaks[:50]:

@@ -27,12 +27,16 @@ def test_a_secret_kept_to_itself():
 '''
 
 
+# `make test` runs the suite in pytest-xdist workers: each worker audits what it configured
+# and wrote, and the controller's verdict gathers theirs.
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "xdist"])
 def test_leaks_fail_the_run_and_name_where(pytester: pytest.Pytester,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           workers: list[str]) -> None:
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest_subprocess("-p", "tests.secret_audit", "-o", "log_level=DEBUG",
-                                           "-p", "no:cacheprovider")
+                                           "-p", "no:cacheprovider", *workers)
     result.assert_outcomes(passed=3)  # every test passed, and still the run fails:
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()

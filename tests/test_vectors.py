@@ -165,3 +165,37 @@ def test_load_dataset_reads_a_built_set_at_its_size(packages, emoji_test, tmp_pa
     red = ds.images[list(ds.names).index(
         "twemoji/0000_person-role_1F469-1F3FE-200D-1F373.png")]
     assert red[:, 16, 16].tolist() == [255, 0, 0]
+
+
+def test_processes_that_need_the_set_at_once_build_it_once(packages, emoji_test, tmp_path,
+                                                           monkeypatch):
+    # Two training runs, or two test workers, asking for the same set at the same moment: one
+    # builds under the folder's lock, the others wait and read its build (none deletes the
+    # folder under a reader).
+    import threading
+
+    import model.data.vectors as vectors
+
+    builds = []
+
+    def build(out: Path, size: int, _sets) -> dict[str, int]:
+        builds.append(out)
+        return build_emoji_styles(out, size, [(s, read_icon_set(p)) for s, p in
+                                              packages.items()], emoji_test)
+
+    monkeypatch.setattr(vectors, "VECTOR_SETS", ())
+    monkeypatch.setattr(vectors, "build_emoji_styles", build)
+    folder, start, got = tmp_path / f"{BUILTIN_STYLES}-32", threading.Barrier(4), []
+
+    def ensure() -> None:
+        start.wait()
+        got.append(ensure_emoji_styles(folder, 32, tmp_path / "npm"))
+
+    workers = [threading.Thread(target=ensure) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert got == [folder] * 4 and len(builds) == 1
+    assert sorted(p.name for p in folder.iterdir()) == ["COMPLETE", "fluent", "twemoji"]
+    assert not list(tmp_path.glob("*.tmp*"))

@@ -57,6 +57,7 @@ from bot.platforms.base import (
     more_private,
 )
 from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
+from bot.platforms.posting import attachable
 from bot.settings import MastodonSettings
 
 log = logging.getLogger(__name__)
@@ -322,16 +323,7 @@ class MastodonPlatform:
         return Posted(id=str(status["id"]), url=status.get("url") or "")
 
     def post(self, text: str, media: list[Media], key: str = "") -> Posted:
-        try:
-            uploaded = self.upload(media)
-            if not uploaded.ready:
-                uploaded = self.processed(uploaded)  # one more look; never a wait
-            if not uploaded.ready:
-                raise Transient(f"media {', '.join(uploaded.waiting)} still being processed; "
-                                "the post is tried again later")
-        except PlatformError as exc:  # no status was asked for yet
-            exc.may_have_posted = False
-            raise
+        uploaded = attachable(self, media, "media")
         status = self._call(self.client.status_post, text, media_ids=list(uploaded.ids),
                             visibility=self.settings.visibility,
                             idempotency_key=f"human-image-bot-{key}" if key else None,

@@ -45,6 +45,7 @@ from bot.platforms.base import (
     Uploaded,
 )
 from bot.platforms.errors import AuthFailed, PlatformError, RateLimited, Rejected, Transient
+from bot.platforms.posting import attachable
 from bot.platforms.twitter_http import (
     XSession,
     processing_wait,
@@ -295,16 +296,7 @@ class TwitterPlatform:
         return self._tweet(text, [], mention.id)
 
     def post(self, text: str, media: list[Media], key: str = "") -> Posted:
-        try:
-            uploaded = self.upload(media)
-            if not uploaded.ready:
-                uploaded = self.processed(uploaded)  # one more look; never a wait
-            if not uploaded.ready:
-                raise Transient(f"X media {', '.join(uploaded.waiting)} still being "
-                                "processed; the post is tried again later")
-        except PlatformError as exc:  # no tweet was asked for: the day's post may be retried
-            exc.may_have_posted = False
-            raise
+        uploaded = attachable(self, media, "X media")
         return self._tweet(text, list(uploaded.ids), None)
 
     def delete(self, post_id: str) -> None:

@@ -22,6 +22,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from model.data.kinds import Label, load_kinds
+from model.evaluate.grain import grain
 from model.files import atomic_write_text
 from model.serve.guard import Guard
 from model.serve.latents import Latent, request_rng
@@ -37,6 +38,7 @@ class Candidate:
     score: float | None  # the guard's logit of its own picture
     low: float | None  # the guard's lowest logit over its replies
     agree: float | None  # share of its replies whose nearest training picture is its kind
+    grain: float  # its grainiest reply's model.evaluate.grain (emoji-styles at 64 px: 1.4 median)
     image: torch.Tensor  # (C, S, S) uint8: its own picture
     replies: torch.Tensor  # (n, C, S, S) uint8: as the bot draws them near it
 
@@ -70,7 +72,7 @@ def candidates_of(sampler: Sampler, guard: Guard | None, label: Label, per: int,
         replies = torch.stack([s.image for s in served])
         lows = [s.score for s in served if s.score is not None]
         out.append(Candidate(label, tuple(z[i].tolist()), scores[i], min(lows) if lows else None,
-                             None, images[i], replies))
+                             None, float(grain(replies).max()), images[i], replies))
     return out
 
 
@@ -104,7 +106,8 @@ def board(cands: list[Candidate], cell: int = 128) -> Image.Image:
         lines = [f"#{row} {c.label.kind}", c.label.tone or "yellow", c.label.style or "-",
                  f"own {c.score:+.2f}" if c.score is not None else "",
                  f"low {c.low:+.2f}" if c.low is not None else "",
-                 f"kind {c.agree:.0%}" if c.agree is not None else ""]
+                 f"kind {c.agree:.0%}" if c.agree is not None else "",
+                 f"grain {c.grain:.1f}"]
         draw.multiline_text((4, y + 4), "\n".join(x for x in lines if x), fill="black")
         for col, pic in enumerate([c.image, *c.replies]):
             tile = to_pil(pic).resize((cell, cell), Image.Resampling.LANCZOS)
@@ -120,7 +123,7 @@ def write_kind(out: Path, kind: str, cands: list[Candidate], z_dim: int) -> Path
               "labels": [c.label.to_dict() for c in cands],
               "kinds": [c.label.kind for c in cands],
               "scores": [c.score for c in cands], "low": [c.low for c in cands],
-              "agree": [c.agree for c in cands]}
+              "agree": [c.agree for c in cands], "grain": [c.grain for c in cands]}
     path = out / f"classes-{slug}.json"
     atomic_write_text(path, json.dumps(record) + "\n")
     return path

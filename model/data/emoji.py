@@ -13,6 +13,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from model.errors import UserError
+from model.files import build_lock
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +88,14 @@ def ensure_emoji_people(folder: Path) -> Path:
     marker = folder / "COMPLETE"
     if marker.is_file():
         return folder
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    log.info("building the emoji-people data set into %s (once)", folder)
-    n = build_emoji_people(tmp)
-    (tmp / "COMPLETE").write_text(json.dumps({"images": n}) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)  # a crash mid-build leaves no half-built set behind
+    with build_lock(folder):
+        if marker.is_file():  # another process built it while this one waited
+            return folder
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.info("building the emoji-people data set into %s (once)", folder)
+        n = build_emoji_people(tmp)
+        (tmp / "COMPLETE").write_text(json.dumps({"images": n}) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)  # a crash mid-build leaves no half-built set behind
     return folder

@@ -33,6 +33,7 @@ from PIL import Image
 from model.data.emoji import EMOJI_TEST, person_emoji
 from model.data.kinds import STYLES
 from model.errors import UserError
+from model.files import build_lock
 
 log = logging.getLogger(__name__)
 
@@ -202,16 +203,20 @@ def ensure_emoji_styles(folder: Path, size: int, npm_cache: Path) -> Path:
     marker = folder / "COMPLETE"
     if marker.is_file():
         return folder
-    sets = [(v.style, read_icon_set(fetch_package(v, npm_cache))) for v in VECTOR_SETS]
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    log.info("rendering the %s data set at %d px into %s (once)", BUILTIN_STYLES, size, folder)
-    counts = build_emoji_styles(tmp, size, sets)
-    (tmp / "COMPLETE").write_text(json.dumps({
-        "size": size, "images": counts,
-        "packages": {v.style: v.spec for v in VECTOR_SETS}}) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    with build_lock(folder):
+        if marker.is_file():  # another process built it while this one waited
+            return folder
+        sets = [(v.style, read_icon_set(fetch_package(v, npm_cache))) for v in VECTOR_SETS]
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.info("rendering the %s data set at %d px into %s (once)", BUILTIN_STYLES, size,
+                 folder)
+        counts = build_emoji_styles(tmp, size, sets)
+        (tmp / "COMPLETE").write_text(json.dumps({
+            "size": size, "images": counts,
+            "packages": {v.style: v.spec for v in VECTOR_SETS}}) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
     return folder
 
 
