@@ -4,11 +4,14 @@ names and in batches, exact resume, the export card, and serving by class."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
@@ -387,6 +390,18 @@ def test_serving_draws_the_good_seeds_subgroup_and_tone(cond_runs: dict) -> None
     assert [p.classes for p in near] == [served.classes] * 2
 
 
+def same_pixels(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Two uint8 pictures of one latent drawn in batches of different sizes: CPU kernels pick
+    their algorithm by batch size, so the floats may differ in the last bits and a pixel may
+    round one level apart; anything more is another picture."""
+    return a.shape == b.shape and (a.int() - b.int()).abs().max().item() <= 1
+
+
+def png_pixels(url: str) -> torch.Tensor:
+    """A PNG data URL -> uint8 (C, S, S)."""
+    image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
+    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
+
 def test_a_morph_goes_from_the_pictures_classes_to_the_seeds(cond_runs: dict) -> None:
     """Both ends are their own pictures, each in its own classes; the frames between blend
     the two class embeddings (neither end's classes throughout)."""
@@ -394,9 +409,9 @@ def test_a_morph_goes_from_the_pictures_classes_to_the_seeds(cond_runs: dict) ->
     a = Latent.of(torch.randn(8), Label("mage", "person-fantasy", "dark"))
     b = Latent.of(torch.randn(8), Label("cook", "person-role", "light"))
     frames = morph_frames(sampler, a, b, 5)
-    assert torch.equal(frames[0], sampler.generate(a.tensor()[None], classes=torch.tensor(
+    assert same_pixels(frames[0], sampler.generate(a.tensor()[None], classes=torch.tensor(
         [[3, 5]]))[0])
-    assert torch.equal(frames[-1], sampler.generate(b.tensor()[None], classes=torch.tensor(
+    assert same_pixels(frames[-1], sampler.generate(b.tensor()[None], classes=torch.tensor(
         [[2, 1]]))[0])
     path = slerp(a.tensor(), b.tensor(), torch.linspace(0.0, 1.0, 5))
     middle = frames[2].float()
@@ -429,9 +444,9 @@ def test_the_explorer_shows_a_seed_in_its_labels_classes(cond_runs: dict,
     # from the cook to the vampire as the bot's morph: each end in its own classes
     frames = explorer.strip_pictures(seed.id, other.id, 3)
     assert torch.equal(frames, morph_frames(sampler, relabelled.latent(), other.latent(), 3))
-    assert explorer.picture_urls(frames[:1]) == [url([2, 1])]
-    assert explorer.picture_urls(frames[2:]) == explorer.data_urls(
-        [[-0.4] * 8], classes=torch.tensor([[3, 0]]))
+    assert same_pixels(frames[0], png_pixels(url([2, 1])))
+    assert same_pixels(frames[2], png_pixels(explorer.data_urls(
+        [[-0.4] * 8], classes=torch.tensor([[3, 0]]))[0]))
     unlabelled = explorer.set_label(seed.id, None)  # its latent's own classes, as served
     assert explorer.seed_urls([unlabelled]) == explorer.data_urls([z])
 
