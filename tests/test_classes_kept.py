@@ -32,7 +32,7 @@ from bot.service import Service
 from bot.state.schema import MIGRATIONS
 from bot.state.store import State
 from bot.variety import distance, family, measure
-from model.data.kinds import Label
+from model.data.kinds import Label, load_kinds
 from model.nets.build import build_generator
 from model.nets.weights import save_generator
 from model.serve import Latent, Sampler, load_seeds, make_grid, morph_frames, near_seed, to_gif
@@ -342,3 +342,41 @@ def test_a_latent_is_one_value_of_z_and_classes() -> None:
     assert at.at(torch.zeros(8)).classes == at.classes  # nearby latents keep them
     with pytest.raises(TypeError):
         at.classes["kind"] = "cook"  # type: ignore[index]
+
+
+def test_a_kind_the_shipped_seeds_lack_is_said_and_its_tone_still_drawn(tmp_path: Path) -> None:
+    """The shipped seeds are few and strict (docs/MODEL_CARD.md#seeds): asked for a kind none
+    of them draws, in a tone, the reply says so, names kinds it can draw, and the picture is
+    drawn in one of those kinds' seeds in the tone asked for, with the seed's own classes."""
+    sampler, labelled, _ = shipped_expectations()
+    if not sampler.cond or not labelled:
+        pytest.skip("the shipped generator is not class-conditional, or its seeds unlabelled")
+    drawn_kinds = {s.label.kind for s in labelled}
+    missing = next(k.name for k in load_kinds().kinds
+                   if k.name not in drawn_kinds and k.subgroup == "person-role")
+    service = local_service(REPO / "weights", tmp_path)
+    seen = given_classes(service)
+    reply = say(service, "none", f"@erin create a human image of a {missing} with dark skin")
+    assert reply["text"].startswith(f"@erin I cannot draw a {missing} yet; I can draw ")
+    [picture] = service.state.pictures_of("local", reply["id"])
+    seed = next(s for s in labelled if s.id == picture.seed_id)
+    assert seed.label.kind in drawn_kinds and seed.label.tone == "dark"
+    assert picture.classes == {"kind": seed.label.kind, "tone": "dark"}
+    kinds, tones = sampler.cond["kind"], sampler.cond["tone"]
+    assert drawn_in(seen, [kinds.index(seed.label.kind), tones.index("dark")])
+    # the picture sent is that seed's neighbourhood: nearer its seed's own picture than the
+    # picture of a seed of another kind
+    image = Image.open(service.settings.local.outbox / reply["image"]).convert("RGB")
+    sent = torch.from_numpy(np.asarray(image, dtype=np.float32)) / 255
+    own = sampler.generate(seed.latent().tensor()[None], classes=torch.tensor(
+        [[kinds.index(seed.label.kind), tones.index("dark")]]))
+    other = next(s for s in labelled if s.label.kind != seed.label.kind)
+    theirs = sampler.generate(other.latent().tensor()[None], classes=other.latent().indices(
+        sampler.cond))
+
+    def at_sent_size(image: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(image.float() / 255, size=sent.shape[:2],
+                                               mode="bilinear")[0].permute(1, 2, 0)
+
+    assert distance(sent, at_sent_size(own)) < distance(sent, at_sent_size(theirs))
+    service.state.close()

@@ -286,11 +286,11 @@ def test_the_daily_post_names_its_kind(vocab: Vocabulary) -> None:
 def test_the_helps_example_asks_for_what_it_promises(vocab: Vocabulary, lang: str) -> None:
     trigger = next(t for t in SETTINGS.triggers if commands.language(t) == lang)
     example = sentences(lang).help_example.format(trigger=trigger)
-    assert wish(example, vocab) == Wish("pilot", "dark")
+    assert wish(example, vocab) == Wish("construction worker", "dark")
     # ... and the shipped seeds draw it: help never suggests a kind the bot declines
     shipped = load_seeds(REPO / "weights" / "seeds.json", 40).seeds
-    assert any(s.label is not None and (s.label.kind, s.label.tone) == ("pilot", "dark")
-               for s in shipped)
+    assert any(s.label is not None and (s.label.kind, s.label.tone) == (
+        "construction worker", "dark") for s in shipped)
     request = commands.parse(example, SETTINGS.triggers)
     assert request is not None and request.command == "picture" and request.lang == lang
     assert example in help_text(_mention(""), SETTINGS, lang, MASTODON)

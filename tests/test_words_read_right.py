@@ -58,8 +58,10 @@ def test_a_local_conversation_reads_the_words_right(
     # the shorter name first: the longest phrase, which once won, is the second kind
     named = sorted((k for k in kinds if k not in GENERIC), key=lambda k: (len(k), k))
     first, second = named[0], named[-1]
-    [toned] = sorted(k for k, tones in kinds.items() if "medium-dark" in tones and
-                     "dark" in tones and k not in GENERIC)[:1]  # dark too: misread, it draws
+    # a kind with a "medium-" tone and the tone inside its name: misread, it draws the latter
+    [(toned, tone)] = [(k, f"medium-{t}") for t in ("dark", "light")
+                       for k, tones in sorted(kinds.items())
+                       if {t, f"medium-{t}"} <= tones and k not in GENERIC][:1]
     zombie = seedless(shipped)
     settings = load_settings(weights_dir=WEIGHTS, state_path=tmp_path / "state.db",
                              local={"inbox": tmp_path / "inbox", "outbox": tmp_path / "out",
@@ -67,7 +69,7 @@ def test_a_local_conversation_reads_the_words_right(
                              daily_post_enabled=False, best_of=1)  # the words are tested
     asked = {
         "two": f"@alice create a human image of a {first}, not a {second}",
-        "tone": f"@bob create a human image of a {toned}, medium-dark skinned",
+        "tone": f"@bob create a human image of a {toned}, {tone} skinned",
         "inside": "@carol パトロールの人間の画像を作って",  # patrol: トロール (troll) inside
         "kana": "@dave create a human image for ユキ",
         "none": f"@erin create a human image of a {zombie}",
@@ -93,7 +95,7 @@ def test_a_local_conversation_reads_the_words_right(
         service.state.close()
     assert set(replies) == set(asked)
     assert replies["two"][1] == first, replies["two"]  # the first kind named
-    assert replies["tone"][1:] == (toned, "medium-dark"), replies["tone"]
+    assert replies["tone"][1:] == (toned, tone), replies["tone"]
     assert "を描きました" in replies["inside"][0] and "トロール" not in replies["inside"][0]
     assert replies["kana"][0].startswith("@dave Here is "), replies["kana"]  # English
     sentence = replies["none"][0].removeprefix("@erin ").split(". ")[0] + "."

@@ -21,7 +21,7 @@ ENGLISH = Sentences(
     help=('Reply to one of my pictures with "{again}", "{like_this}" (four), "{morph}" (an '
           'animation) or "{delete}" (yours only). "{like}" anywhere asks for seed #12; '
           '"{trigger}" for a new one; "{example}" for a kind.'),
-    help_example="{trigger} of a pilot with dark skin",
+    help_example="{trigger} of a construction worker with dark skin",
     unknown_seed="I have no seed #{seed}. Try one of mine, like {some} (I know {ranges}).",
     no_seeds="I have no seed #{seed}, and no good seeds at all yet.",
     gone=("I cannot find a picture of mine in the post you answered; it may have been "

@@ -22,7 +22,7 @@ JAPANESE = Sentences(
     help=("私の絵に「{again}」「{like_this}」（4枚）「{morph}」（アニメーション）「{delete}」"
           "（あなたの絵だけ）と返信できます。「{like}」はどこでもシード#12の近くを、"
           "「{trigger}」は新しい1枚を、「{example}」はその種類の人を描きます。"),
-    help_example="濃い肌のパイロットの{trigger}",
+    help_example="濃い肌の建設作業員の{trigger}",
     unknown_seed="シード#{seed}はありません。たとえば{some}はいかがですか（あるのは{ranges}）。",
     no_seeds="シード#{seed}はありません。よいシードはまだひとつもありません。",
     gone=("返信先の投稿に私の絵が見つかりません。削除されたのかもしれません。"
