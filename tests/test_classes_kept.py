@@ -36,6 +36,7 @@ from model.data.kinds import Label, load_kinds
 from model.nets.build import build_generator
 from model.nets.weights import save_generator
 from model.serve import Latent, Sampler, load_seeds, make_grid, morph_frames, near_seed, to_gif
+from model.serve.pictures import to_pil
 from model.serve.seeds import Seed, SeedBook, save_seeds
 from model.train.cond import LABEL_SETS
 from tests.helpers import FakeClock, fastgan_config
@@ -67,6 +68,11 @@ def cond_weights(tmp_path: Path) -> Path:
         Seed(i, torch.randn(8, generator=gen).tolist(), "", label)
         for i, label in SEEDS.items()]))
     return folder
+
+
+def pixels(image: Image.Image) -> torch.Tensor:
+    """A picture as float (H, W, 3) in [0, 1], as bot.variety.distance compares them."""
+    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32)) / 255
 
 
 def local_service(weights: Path, tmp_path: Path, clock: FakeClock | None = None) -> Service:
@@ -297,8 +303,7 @@ def test_more_like_this_on_the_shipped_weights_keeps_kind_and_tone(tmp_path: Pat
     outbox = service.settings.local.outbox
 
     def seen_pixels(name: str) -> torch.Tensor:
-        image = Image.open(outbox / name).convert("RGB")
-        return torch.from_numpy(np.asarray(image, dtype=np.float32)) / 255
+        return pixels(Image.open(outbox / name))
 
     mine = seen_pixels(first["image"])
     theirs = [seen_pixels(r["image"]) for r in pictures.values()]
@@ -366,17 +371,14 @@ def test_a_kind_the_shipped_seeds_lack_is_said_and_its_tone_still_drawn(tmp_path
     assert drawn_in(seen, [kinds.index(seed.label.kind), tones.index("dark")])
     # the picture sent is that seed's neighbourhood: nearer its seed's own picture than the
     # picture of a seed of another kind
-    image = Image.open(service.settings.local.outbox / reply["image"]).convert("RGB")
-    sent = torch.from_numpy(np.asarray(image, dtype=np.float32)) / 255
-    own = sampler.generate(seed.latent().tensor()[None], classes=torch.tensor(
-        [[kinds.index(seed.label.kind), tones.index("dark")]]))
+    sent = pixels(Image.open(service.settings.local.outbox / reply["image"]))
+
+    def as_sent(s: Seed) -> torch.Tensor:
+        """The seed's own picture, upscaled to the reply's size as the bot upscales it."""
+        latent = s.latent()
+        image = sampler.generate(latent.tensor()[None], classes=latent.indices(sampler.cond))[0]
+        return pixels(to_pil(image, sent.shape[0] // image.shape[-1], Image.Resampling.LANCZOS))
+
     other = next(s for s in labelled if s.label.kind != seed.label.kind)
-    theirs = sampler.generate(other.latent().tensor()[None], classes=other.latent().indices(
-        sampler.cond))
-
-    def at_sent_size(image: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.interpolate(image.float() / 255, size=sent.shape[:2],
-                                               mode="bilinear")[0].permute(1, 2, 0)
-
-    assert distance(sent, at_sent_size(own)) < distance(sent, at_sent_size(theirs))
+    assert distance(sent, as_sent(seed)) < distance(sent, as_sent(other))
     service.state.close()

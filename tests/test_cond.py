@@ -402,6 +402,7 @@ def png_pixels(url: str) -> torch.Tensor:
     image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
 
+
 def test_a_morph_goes_from_the_pictures_classes_to_the_seeds(cond_runs: dict) -> None:
     """Both ends are their own pictures, each in its own classes; the frames between blend
     the two class embeddings (neither end's classes throughout)."""
